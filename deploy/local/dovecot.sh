@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A private Dovecot IMAP server (never the system instance), for tests, the demo and the bench.
+# Usage: dovecot.sh install|start|stop|status|adduser EMAIL PASSWORD
+source "$(dirname "$0")/lib.sh"
+
+DIR="$RUN_DIR/dovecot"
+CONF="$DIR/dovecot.conf"
+
+install() {
+  command -v dovecot >/dev/null || die "dovecot is not installed (scripts/bootstrap.sh installs dovecot-imapd)"
+  id vmail >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin vmail
+}
+
+ready() {
+  # Ready means the IMAP greeting arrives, not merely an open port.
+  timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$IMAP_PORT; head -c 4 <&3" | grep -q '^\* OK'
+}
+
+configure() {
+  mkdir -p "$DIR/run" "$DIR/mail" "$DIR/tls"
+  touch "$DIR/users"
+  if [ ! -f "$DIR/tls/cert.pem" ]; then
+    # A self-signed certificate made at set-up time, for TLS tests (clients must trust it explicitly).
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=localhost" \
+      -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+      -keyout "$DIR/tls/key.pem" -out "$DIR/tls/cert.pem" >/dev/null 2>&1
+  fi
+  sed -e "s#@DIR@#$DIR#g" -e "s#@IMAP_PORT@#$IMAP_PORT#g" -e "s#@IMAPS_PORT@#$IMAPS_PORT#g" \
+    "$ROOT/deploy/local/dovecot/dovecot.conf.in" > "$CONF"
+  chmod 755 "$DIR" "$DIR/run"; chmod 644 "$DIR/users" "$CONF"
+  chown -R vmail:vmail "$DIR/mail"
+}
+
+running() { [ -f "$DIR/run/master.pid" ] && kill -0 "$(cat "$DIR/run/master.pid")" 2>/dev/null; }
+
+start() {
+  install
+  if running; then wait_until 30 Dovecot ready; log "already running on 127.0.0.1:$IMAP_PORT"; return 0; fi
+  port_open "$IMAP_PORT" && die "port $IMAP_PORT is taken by another process; set IMAP_PORT"
+  configure
+  log "starting on 127.0.0.1:$IMAP_PORT (imaps $IMAPS_PORT; log: $DIR/dovecot.log)"
+  dovecot -c "$CONF"
+  wait_until 30 Dovecot ready
+  log "ready"
+}
+
+stop() {
+  if running; then
+    dovecot -c "$CONF" stop || true
+    wait_until 30 "Dovecot shutdown" bash -c "! kill -0 $(cat "$DIR/run/master.pid" 2>/dev/null || echo 0)"
+    log "Dovecot stopped"
+  fi
+}
+
+# adduser EMAIL PASSWORD: add or replace a mailbox user (Dovecot re-reads the file on each login).
+adduser() {
+  local email=$1 password=$2
+  [ -d "$DIR" ] || configure
+  grep -v "^$email:" "$DIR/users" > "$DIR/users.tmp" || true
+  echo "$email:{PLAIN}$password" >> "$DIR/users.tmp"
+  mv "$DIR/users.tmp" "$DIR/users"; chmod 644 "$DIR/users"
+}
+
+status() { running && ready && echo "dovecot: running on 127.0.0.1:$IMAP_PORT" || echo "dovecot: stopped"; }
+
+cmd=${1:-start}; shift || true
+"$cmd" "$@"
