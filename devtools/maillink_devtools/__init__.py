@@ -1,0 +1,1 @@
+"""Developer tooling (generators, loaders, demo, benchmarks). Never imported by services."""

@@ -1,0 +1,1 @@
+"""Plumbing every maillink service uses. Holds no domain code."""

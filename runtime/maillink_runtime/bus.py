@@ -1,0 +1,115 @@
+"""Kafka broker factory and the consume-then-dead-letter pattern every consumer uses.
+
+At-least-once without loss or blocking (see ARCHITECTURE.md, "Rules of the bus"): the handler is
+retried a bounded number of times; if it still fails, or the message cannot even be decoded, the
+message goes to `<topic>.dlq` with the reason, and only then is the offset committed. The
+subscriber runs with NACK_ON_ERROR, so the offset stays put (and the message is re-read) only if
+the dead-letter publish itself fails, i.e. when Kafka is unreachable.
+"""
+import asyncio
+import base64
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import KafkaMessage as RawKafkaMessage
+from prometheus_client import Counter
+from pydantic import BaseModel, ValidationError
+
+from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.dead_letter import DeadLettered
+from maillink_schemas.topics import dead_letter_topic
+
+M = TypeVar("M", bound=BaseModel)
+log = structlog.get_logger()
+
+CONSUMED = Counter("maillink_messages_consumed_total", "Messages handled successfully", ["topic"])
+DEAD_LETTERED = Counter("maillink_messages_dead_lettered_total", "Messages sent to a dead-letter topic", ["topic", "reason"])
+RETRIED = Counter("maillink_handler_retries_total", "Handler attempts that failed and were retried", ["topic"])
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help (the message itself is wrong)."""
+
+
+def make_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
+    # acks=all + idempotence: a publish counts only once the broker has it, and producer
+    # retries never duplicate it.
+    return KafkaBroker(bootstrap_servers, client_id=client_id, acks="all", enable_idempotence=True,
+                       logger=None)
+
+
+def subscribe(broker: KafkaBroker, topic: str, group_id: str, model: type[M],
+              handler: Callable[[M, RawKafkaMessage], Awaitable[None]], retries: int = 3,
+              backoff_s: float = 0.2) -> None:
+    """Register `handler` for `topic` with bounded retries and dead-lettering."""
+
+    # No functools.wraps: FastStream reads the signature, and it must see only the message.
+    async def on_message(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        bound = log.bind(topic=topic, partition=raw.partition, offset=raw.offset)
+        try:
+            event = model.model_validate_json(message.body)
+        except ValidationError as exc:
+            await _dead_letter(broker, topic, group_id, message, "undecodable", _summary(exc), 0)
+            return
+        for attempt in range(1, retries + 1):
+            try:
+                await handler(event, message)
+                CONSUMED.labels(topic).inc()
+                return
+            except PermanentError as exc:
+                await _dead_letter(broker, topic, group_id, message, "rejected", str(exc), attempt)
+                return
+            except Exception as exc:  # noqa: BLE001 - every failure is retried, then parked
+                bound.warning("handler_failed", attempt=attempt, error=repr(exc))
+                if attempt == retries:
+                    await _dead_letter(broker, topic, group_id, message, "failed", repr(exc), attempt)
+                    return
+                RETRIED.labels(topic).inc()
+                await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+
+    on_message.__name__ = f"on_{handler.__name__}"
+    broker.subscriber(topic, group_id=group_id, auto_offset_reset="earliest",
+                      ack_policy=AckPolicy.NACK_ON_ERROR)(on_message)
+
+
+def _summary(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()[:5])
+
+
+async def _dead_letter(broker: KafkaBroker, topic: str, consumer: str, message: RawKafkaMessage,
+                       reason: str, error: str, attempts: int) -> None:
+    raw = message.raw_message
+    await dead_letter(broker, topic, consumer, raw.partition, raw.offset, raw.key, raw.value, reason, error, attempts)
+
+
+async def dead_letter(broker: KafkaBroker, topic: str, consumer: str, partition: int, offset: int,
+                      key: bytes | None, value: bytes | None, reason: str, error: str, attempts: int) -> None:
+    """Park one record on `<topic>.dlq` with the reason; waits for the broker's ack."""
+    record = DeadLettered(
+        event_id=deterministic_id("dlq", consumer, topic, str(partition), str(offset)),
+        occurred_at=utcnow(), source_topic=topic, partition=partition, offset=offset, consumer=consumer,
+        key=base64.b64encode(key).decode() if key else None, payload=base64.b64encode(value or b"").decode(),
+        error_type=reason, error=error, attempts=attempts,
+    )
+    await broker.publish(record.model_dump_json().encode(), dead_letter_topic(topic), key=key,
+                         headers={"content-type": "application/json"})
+    DEAD_LETTERED.labels(topic, reason).inc()
+    log.error("dead_lettered", topic=topic, partition=partition, offset=offset, reason=reason, error=error)
+
+
+async def publish(broker: KafkaBroker, topic: str, event: BaseModel, key: str) -> None:
+    """Publish one event and wait until the broker has it."""
+    await broker.publish(event.model_dump_json().encode(), topic, key=key.encode(),
+                         headers={"content-type": "application/json"})
+
+
+async def publish_many(broker: KafkaBroker, topic: str, events: list[tuple[str, BaseModel]]) -> None:
+    """Publish several events concurrently (they still keep per-key order) and wait for all acks."""
+    futures = [await broker.publish(e.model_dump_json().encode(), topic, key=k.encode(), no_confirm=True,
+                                    headers={"content-type": "application/json"}) for k, e in events]
+    await asyncio.gather(*futures)

@@ -1,0 +1,32 @@
+"""The HTTP side every service has: /healthz (Kafka and store connectivity) and /metrics."""
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+Check = Callable[[], Awaitable[object]]
+
+
+def ops_router(checks: dict[str, Check]) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> JSONResponse:
+        results = {}
+        for name, check in checks.items():
+            try:
+                ok = await asyncio.wait_for(check(), timeout=3)
+                results[name] = "ok" if ok is not False else "unreachable"
+            except Exception as exc:  # noqa: BLE001 - a health check reports, it never raises
+                results[name] = f"unreachable: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in results.values())
+        return JSONResponse({"status": "ok" if healthy else "degraded", "checks": results},
+                            status_code=200 if healthy else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

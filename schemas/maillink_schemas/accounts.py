@@ -1,0 +1,58 @@
+"""Mailbox accounts (compacted topic) and their sync status."""
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from .base import Contract, Event
+
+
+class Security(StrEnum):
+    SSL = "ssl"            # implicit TLS (IMAPS, port 993)
+    STARTTLS = "starttls"
+    # Plain text is accepted only towards a loopback host (local test servers).
+    PLAIN = "plain"
+
+
+class ImapEndpoint(Contract):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    security: Security = Security.SSL
+
+
+class FolderSelection(Contract):
+    all_folders: bool = Field(default=False, description="Sync every folder except Trash/Spam/Drafts.")
+    folders: list[str] = Field(default_factory=lambda: ["INBOX", "Sent"],
+                               description="Folders to sync when all_folders is false.")
+
+
+class AccountConfigured(Event):
+    """The current configuration of a mailbox account. Compacted; key: account id."""
+
+    account_id: str
+    user_id: str = Field(description="CRM user who owns the mailbox.")
+    email: str = Field(description="The mailbox address.")
+    imap: ImapEndpoint
+    username: str
+    secret_ciphertext: str = Field(description="Password or token, encrypted (Fernet) with the deployment's key.")
+    folders: FolderSelection = Field(default_factory=FolderSelection)
+    first_sync_days: int = Field(default=3, ge=1, le=730, description="How far back the first sync reaches.")
+    enabled: bool = Field(default=True, description="false stops syncing (the account was removed or paused).")
+    version: int = Field(default=1, description="Grows with each change, so a stale update is recognisable.")
+
+
+class SyncState(StrEnum):
+    CONNECTING = "connecting"
+    INITIAL_SYNC = "initial_sync"
+    SYNCED = "synced"
+    NEEDS_REAUTH = "needs_reauth"
+    ERROR = "error"
+    STOPPED = "stopped"
+
+
+class AccountStatusChanged(Event):
+    account_id: str
+    state: SyncState
+    error: str | None = Field(default=None, description="The last error, in words a person understands.")
+    messages_synced: int = 0
+    updated_at: datetime

@@ -1,0 +1,64 @@
+"""CRM input contracts: compacted crm.* topics produced by the CRM, keyed by record id.
+
+Each consumer keeps its own projection and can rebuild it by replaying from the beginning.
+A record with deleted=true is a deletion.
+"""
+from enum import StrEnum
+
+from pydantic import Field
+
+from .base import Contract
+
+
+class CrmRecord(Contract):
+    version: int = Field(default=1, description="Grows with each change; an older version never overwrites a newer one.")
+    deleted: bool = False
+
+
+class PersonUpserted(CrmRecord):
+    person_id: str
+    name: str = ""
+    emails: list[str] = Field(default_factory=list, description="All of the person's addresses.")
+    organization_id: str | None = None
+
+
+class OrganizationUpserted(CrmRecord):
+    organization_id: str
+    name: str = ""
+    domains: list[str] = Field(default_factory=list)
+
+
+class DealStatus(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class DealUpserted(CrmRecord):
+    deal_id: str
+    title: str = ""
+    status: DealStatus = DealStatus.OPEN
+    person_ids: list[str] = Field(default_factory=list)
+    organization_id: str | None = None
+
+
+class LeadUpserted(CrmRecord):
+    lead_id: str
+    title: str = ""
+    open: bool = True
+    person_ids: list[str] = Field(default_factory=list)
+
+
+class ProjectUpserted(CrmRecord):
+    project_id: str
+    title: str = ""
+    open: bool = True
+    person_ids: list[str] = Field(default_factory=list)
+    deal_id: str | None = None
+
+
+class UserUpserted(CrmRecord):
+    user_id: str
+    name: str = ""
+    emails: list[str] = Field(default_factory=list, description="The user's own addresses (login and alternatives).")
+    is_admin: bool = False

@@ -1,0 +1,104 @@
+"""Message events: produced by ingest (received) and matcher (linked)."""
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from .base import Contract, Event
+
+
+class Address(Contract):
+    email: str = Field(description="Lower-cased address, e.g. jan@acme.cz.")
+    name: str | None = Field(default=None, description="Display name as written in the header, decoded.")
+
+
+class Direction(StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+class Source(StrEnum):
+    IMAP = "imap"
+    BCC = "bcc"
+
+
+class BlobRef(Contract):
+    blob_id: str = Field(description="sha256 of the raw MIME (hex): the claim-check for the body.")
+    size: int = Field(description="Size of the raw MIME in bytes.")
+    owner: str = Field(description="Service that stores the blob and serves it over HTTP, e.g. 'ingest'.")
+
+
+class MailboxLocation(Contract):
+    folder: str = Field(description="Folder (mailbox) name on the server, e.g. INBOX.")
+    uidvalidity: int = Field(description="UIDVALIDITY of the folder when the message was seen.")
+    uid: int = Field(description="IMAP UID of the message in that folder.")
+
+
+class Envelope(Contract):
+    message_id: str | None = Field(default=None, description="Message-ID without angle brackets; absent on some mail.")
+    in_reply_to: list[str] = Field(default_factory=list, description="In-Reply-To ids, without angle brackets.")
+    references: list[str] = Field(default_factory=list, description="References ids, oldest first.")
+    subject: str = Field(default="", description="Decoded subject.")
+    date: datetime | None = Field(default=None, description="The Date header (UTC); absent or unparseable gives null.")
+    from_: list[Address] = Field(default_factory=list, alias="from", description="From addresses.")
+    sender: Address | None = Field(default=None, description="Sender header, when present.")
+    to: list[Address] = Field(default_factory=list)
+    cc: list[Address] = Field(default_factory=list)
+    bcc: list[Address] = Field(default_factory=list)
+    reply_to: list[Address] = Field(default_factory=list)
+
+
+class BulkSignals(Contract):
+    list_id: str | None = Field(default=None, description="List-Id header.")
+    list_unsubscribe: bool = Field(default=False, description="A List-Unsubscribe header is present.")
+    precedence: str | None = Field(default=None, description="Precedence header (bulk, list, junk).")
+    auto_submitted: str | None = Field(default=None, description="Auto-Submitted header unless 'no'.")
+
+    @property
+    def is_bulk(self) -> bool:
+        return bool(self.list_id or self.list_unsubscribe or self.auto_submitted
+                    or (self.precedence or "").lower() in {"bulk", "list", "junk"})
+
+
+class MessageReceived(Event):
+    """A message was found in a mailbox (or arrived by Smart Bcc). Topic key: account id."""
+
+    message_key: str = Field(description="Identity of the message record: the same message seen twice "
+                             "(two folders, labels, resync, redelivery) has the same key.")
+    account_id: str = Field(description="Mailbox account the message belongs to.")
+    user_id: str = Field(description="CRM user who owns the account.")
+    account_addresses: list[str] = Field(description="The owner's own addresses; they never count as participants.")
+    source: Source = Field(default=Source.IMAP)
+    direction: Direction = Field(description="outgoing when found in a Sent folder or sent from the owner's address.")
+    location: MailboxLocation | None = Field(default=None, description="Where the message sits on the server (IMAP only).")
+    flags: list[str] = Field(default_factory=list, description="IMAP flags, e.g. \\Seen.")
+    internal_date: datetime | None = Field(default=None, description="Server's INTERNALDATE (UTC).")
+    envelope: Envelope
+    provider_thread_id: str | None = Field(default=None, description="Provider's thread id where one exists (Gmail X-GM-THRID).")
+    snippet: str = Field(default="", description="Start of the plain text, at most 280 characters.")
+    has_attachments: bool = False
+    bulk: BulkSignals = Field(default_factory=BulkSignals)
+    raw: BlobRef = Field(description="Claim-check reference to the stored raw MIME.")
+    parse_error: str | None = Field(default=None, description="Why the MIME could not be fully parsed, if it could not.")
+
+
+class Visibility(StrEnum):
+    PRIVATE = "private"
+    SHARED = "shared"
+
+
+class MessageLinked(Event):
+    """The matcher stored a message and linked it to CRM records. Topic key: account id."""
+
+    message_key: str
+    account_id: str
+    user_id: str
+    thread_id: str = Field(description="Conversation the message belongs to.")
+    person_ids: list[str] = Field(default_factory=list, description="Persons whose addresses appear on the message.")
+    deal_id: str | None = Field(default=None, description="Deal the thread is linked to, if any.")
+    lead_id: str | None = None
+    project_id: str | None = None
+    visibility: Visibility
+    direction: Direction
+    subject: str = ""
+    date: datetime | None = None

@@ -1,0 +1,29 @@
+"""The one registry of topic names. A name carries its contract's major version."""
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    # Mailbox accounts: compacted, keyed by account id. Ingest instances split it by partition.
+    ACCOUNT = "mail.account.v1"
+    ACCOUNT_STATUS = "mail.account.status.v1"
+    # Messages, keyed by account id so each mailbox's events stay in order.
+    MESSAGE_RECEIVED = "mail.message.received.v1"
+    MESSAGE_LINKED = "mail.message.linked.v1"
+    # CRM projections: compacted topics produced by the CRM, keyed by record id.
+    CRM_PERSONS = "crm.persons.v1"
+    CRM_ORGANIZATIONS = "crm.organizations.v1"
+    CRM_DEALS = "crm.deals.v1"
+    CRM_LEADS = "crm.leads.v1"
+    CRM_PROJECTS = "crm.projects.v1"
+    CRM_USERS = "crm.users.v1"
+
+
+def dead_letter_topic(source: str) -> str:
+    """Where a consumer of `source` parks a message it cannot process, with the reason."""
+    return f"{source}.dlq"
+
+
+COMPACTED = frozenset({
+    Topic.ACCOUNT, Topic.CRM_PERSONS, Topic.CRM_ORGANIZATIONS, Topic.CRM_DEALS,
+    Topic.CRM_LEADS, Topic.CRM_PROJECTS, Topic.CRM_USERS,
+})

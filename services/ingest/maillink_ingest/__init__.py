@@ -1,0 +1,1 @@
+"""ingest: connects mailboxes over IMAP, stores raw MIME, publishes received-message events."""

@@ -1,0 +1,85 @@
+"""Wires ingest together: the one place that knows every dependency."""
+import functools
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from maillink_runtime import bus, logs, mongo
+from maillink_runtime.http import ops_router
+from maillink_runtime.topics_admin import ensure_topics
+from maillink_schemas.accounts import AccountConfigured, AccountStatusChanged, SyncState
+from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.topics import Topic
+
+from .adapters.accounts import AccountStore
+from .adapters.blobs import BlobStore
+from .adapters.crypto import CredentialsCipher
+from .adapters.folder_state import FolderStateStore
+from .entrypoints.assignments import AccountAssignments
+from .entrypoints.http import accounts_router
+from .settings import IngestSettings
+from .sync.account_sync import ACCOUNTS, SyncDeps, run_account
+from .sync.delivery import Delivery
+from .sync.manager import SyncManager
+
+
+def create_app(settings: IngestSettings) -> FastAPI:
+    logs.configure("ingest", settings.log_level)
+    broker = bus.make_broker(settings.kafka_bootstrap_servers, "maillink-ingest")
+    client = mongo.connect(settings.mongodb_url)
+    db = client[settings.database("ingest")]
+    blobs, states, accounts = BlobStore(db), FolderStateStore(db), AccountStore(db)
+    cipher = CredentialsCipher(settings.credentials_key)
+    received_topic = settings.topic(Topic.MESSAGE_RECEIVED)
+
+    async def publish_received(events):
+        await bus.publish_many(broker, received_topic, events)
+
+    last_state: dict[str, SyncState] = {}
+
+    async def report(account: AccountConfigured, state: SyncState, error: str | None, synced: int | None) -> None:
+        await accounts.set_status(account.account_id, state, error, synced)
+        if last_state.get(account.account_id) != state:
+            if account.account_id in last_state:
+                ACCOUNTS.labels(last_state[account.account_id].value).dec()
+            ACCOUNTS.labels(state.value).inc()
+            last_state[account.account_id] = state
+            now = utcnow()
+            await bus.publish(broker, settings.topic(Topic.ACCOUNT_STATUS), AccountStatusChanged(
+                event_id=deterministic_id("status", account.account_id, state.value, now.isoformat()),
+                occurred_at=now, account_id=account.account_id, state=state, error=error,
+                messages_synced=synced or 0, updated_at=now), key=account.account_id)
+
+    deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received), cipher=cipher, report=report,
+                    poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
+                    ca_file=settings.imap_ca_file)
+    manager = SyncManager(functools.partial(_run, deps=deps))
+    assignments = AccountAssignments(settings.kafka_bootstrap_servers, settings.topic(Topic.ACCOUNT),
+                                     f"{settings.namespace}maillink-ingest", manager, accounts, broker)
+
+    async def publish_account(account: AccountConfigured) -> None:
+        await bus.publish(broker, settings.topic(Topic.ACCOUNT), account, key=account.account_id)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await ensure_topics(settings.kafka_bootstrap_servers, settings.namespace,
+                            [Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED])
+        await blobs.ensure_indexes()
+        await states.ensure_indexes()
+        await broker.start()
+        await assignments.start()
+        yield
+        await assignments.stop()
+        await manager.stop_all()
+        await broker.stop()
+        await client.close()
+
+    app = FastAPI(title="maillink ingest", lifespan=lifespan)
+    app.include_router(ops_router({"kafka": lambda: broker.ping(timeout=3), "store": lambda: mongo.ping(db)}))
+    app.include_router(accounts_router(accounts, states, blobs, cipher, publish_account))
+    app.state.manager = manager
+    return app
+
+
+async def _run(account, stop, deps):
+    await run_account(account, deps, stop)

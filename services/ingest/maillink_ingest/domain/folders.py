@@ -1,0 +1,33 @@
+"""Which server folders an account syncs. Pure."""
+from dataclasses import dataclass
+
+from maillink_schemas.accounts import FolderSelection
+
+# Never synced even with "all folders": drafts are unfinished, trash and spam are not conversations.
+_SKIP_FLAGS = {"\\Trash", "\\Junk", "\\Drafts", "\\Noselect", "\\NonExistent"}
+
+
+@dataclass(frozen=True)
+class FolderPlan:
+    name: str
+    is_sent: bool
+
+
+def choose(listed: list[tuple[str, frozenset[str]]], selection: FolderSelection) -> tuple[list[FolderPlan], list[str]]:
+    """Returns the folders to sync and the requested names the server does not have."""
+    by_name = {name: flags for name, flags in listed}
+    sent_names = {name for name, flags in listed if "\\Sent" in flags}
+    if selection.all_folders:
+        names = [name for name, flags in listed if not flags & _SKIP_FLAGS]
+        missing = []
+    else:
+        names, missing = [], []
+        for wanted in selection.folders:
+            # "Sent" means the server's sent folder, whatever it is called (Sent Items, [Gmail]/Sent Mail…).
+            actual = wanted if wanted in by_name else (
+                next(iter(sorted(sent_names)), None) if wanted.lower() in {"sent", "\\sent"} else None)
+            if wanted.upper() == "INBOX":
+                actual = next((n for n in by_name if n.upper() == "INBOX"), None)
+            (names.append(actual) if actual else missing.append(wanted))
+    unique = list(dict.fromkeys(names))
+    return [FolderPlan(n, n in sent_names or n.lower() == "sent") for n in unique], missing

@@ -1,0 +1,75 @@
+"""Consumes the compacted account topic and keeps one sync loop per account of our partitions.
+
+Scale-out uses Kafka's consumer group: each ingest instance syncs exactly the accounts on the
+partitions it is assigned. On every assignment the partitions are replayed from the beginning
+(the topic is compacted, so that is the current configuration of every account on them); on
+revocation those accounts' loops stop here and start on the instance that received them. Offsets
+are never committed: the replay is the state.
+"""
+import asyncio
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
+
+from maillink_runtime.bus import dead_letter
+from maillink_schemas.accounts import AccountConfigured
+
+from ..adapters.accounts import AccountStore
+from ..sync.manager import SyncManager
+
+log = structlog.get_logger()
+
+
+class _Replay(ConsumerRebalanceListener):
+    def __init__(self, assignments: "AccountAssignments") -> None:
+        self._a = assignments
+
+    async def on_partitions_revoked(self, revoked):
+        await self._a.manager.revoke({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned):
+        if assigned:
+            await self._a.consumer.seek_to_beginning(*assigned)
+        log.info("account_partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
+
+
+class AccountAssignments:
+    def __init__(self, bootstrap: str, topic: str, group_id: str, manager: SyncManager, accounts: AccountStore,
+                 broker: KafkaBroker) -> None:
+        self.topic, self.group_id = topic, group_id
+        self.manager, self._accounts, self._broker = manager, accounts, broker
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
+                                         auto_offset_reset="earliest")
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.consumer.subscribe([self.topic], listener=_Replay(self))
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run(), name="account-assignments")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    await self._apply(record)
+
+    async def _apply(self, record) -> None:
+        if record.value is None:
+            return  # tombstone: an account removed for good; its loop stopped with enabled=false before
+        try:
+            account = AccountConfigured.model_validate_json(record.value)
+        except ValidationError as exc:
+            await dead_letter(self._broker, self.topic, self.group_id, record.partition, record.offset, record.key,
+                              record.value, "undecodable", str(exc)[:500], 0)
+            return
+        await self._accounts.save(account)
+        await self.manager.apply(account, record.partition)

@@ -1,0 +1,133 @@
+"""Opening an authenticated IMAP session with aioimaplib, and the few commands sync needs."""
+import asyncio
+import ipaddress
+import re
+import ssl
+from dataclasses import dataclass
+
+import aioimaplib
+
+from maillink_schemas.accounts import ImapEndpoint, Security
+
+from .errors import AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable
+
+_SELECT_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
+_EXISTS = re.compile(rb"^(\d+) EXISTS")
+_LIST = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"(?P<sep>[^"]*)"|NIL) (?P<name>.+)$')
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    name: str
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Selected:
+    uidvalidity: int
+    uidnext: int
+    exists: int
+    highestmodseq: int | None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    # Certificates are always verified; a private CA (test servers) can be added, never skipped.
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if ca_file:
+        ctx.load_verify_locations(ca_file)
+    return ctx
+
+
+async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca_file: str | None = None,
+                       timeout: float = 30) -> aioimaplib.IMAP4:
+    where = f"{endpoint.host}:{endpoint.port}"
+    if endpoint.security == Security.PLAIN and not _is_loopback(endpoint.host):
+        raise InsecureConnection(f"Refusing to send the password unencrypted to {where}; use SSL/TLS.")
+    try:
+        if endpoint.security == Security.SSL:
+            client = aioimaplib.IMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file))
+        else:
+            client = aioimaplib.IMAP4(endpoint.host, endpoint.port, timeout=timeout)
+        await asyncio.wait_for(client.wait_hello_from_server(), timeout)
+        if endpoint.security == Security.STARTTLS:
+            response = await client.starttls(tls_context(ca_file))
+            if response.result != "OK":
+                raise ServerUnreachable(f"The mail server at {where} refused to start TLS.")
+    except ssl.SSLCertVerificationError as exc:
+        raise ServerUnreachable(f"The TLS certificate of {where} could not be verified ({exc.verify_message}).") from exc
+    except (OSError, asyncio.TimeoutError, aioimaplib.Abort) as exc:
+        raise ServerUnreachable(f"The mail server at {where} could not be reached ({type(exc).__name__}).") from exc
+    response = await client.login(username, secret)
+    if response.result != "OK":
+        await _quietly_logout(client)
+        raise AuthenticationFailed(f"The mail server at {where} rejected the username or password "
+                                   "(it may have changed, or an app password may be required). "
+                                   "Please enter the credentials again.")
+    return client
+
+
+async def _quietly_logout(client: aioimaplib.IMAP4) -> None:
+    try:
+        await asyncio.wait_for(client.logout(), 5)
+    except Exception:  # noqa: BLE001 - the session is being dropped anyway
+        pass
+
+
+close_session = _quietly_logout
+
+
+async def list_folders(client: aioimaplib.IMAP4) -> list[FolderInfo]:
+    response = await client.list('""', "*")
+    _ok(response, "LIST")
+    folders = []
+    for line in response.lines[:-1]:
+        match = _LIST.match(bytes(line))
+        if match:
+            name = match.group("name").decode("utf-8", "replace").strip('"')
+            flags = frozenset(match.group("flags").decode().split())
+            folders.append(FolderInfo(name, flags))
+    return folders
+
+
+async def select(client: aioimaplib.IMAP4, folder: str) -> Selected:
+    response = await client.select(_quote(folder))
+    if response.result != "OK":
+        raise FolderMissing(f"The folder “{folder}” no longer exists on the server (or cannot be opened).")
+    codes, exists = {}, 0
+    for line in response.lines:
+        for name, value in _SELECT_CODE.findall(bytes(line)):
+            codes[name] = int(value)
+        if m := _EXISTS.match(bytes(line)):
+            exists = int(m.group(1))
+    if "UIDVALIDITY" not in codes:
+        raise ProtocolError(f"The server did not report UIDVALIDITY for “{folder}”.")
+    return Selected(codes["UIDVALIDITY"], codes.get("UIDNEXT", 0), exists, codes.get("HIGHESTMODSEQ"))
+
+
+async def uid_search(client: aioimaplib.IMAP4, criteria: str) -> list[int]:
+    response = await client.uid("search", criteria)
+    _ok(response, "UID SEARCH")
+    uids = []
+    for line in response.lines[:-1]:
+        text = bytes(line)
+        if text.startswith(b"SEARCH"):
+            uids.extend(int(tok) for tok in text.split()[1:] if tok.isdigit())
+    return uids
+
+
+def _ok(response, what: str) -> None:
+    if response.result != "OK":
+        raise ProtocolError(f"The server refused {what}: {b' '.join(map(bytes, response.lines))[:200]!r}")
+
+
+def _quote(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'

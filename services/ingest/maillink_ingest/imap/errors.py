@@ -1,0 +1,28 @@
+"""Sync failures, each with a message a person understands (shown by the status API)."""
+
+
+class SyncError(Exception):
+    """Base: `str(exc)` is the human explanation."""
+
+    retryable = True
+
+
+class AuthenticationFailed(SyncError):
+    # Credentials changed or were revoked: retrying with the same ones cannot help.
+    retryable = False
+
+
+class ServerUnreachable(SyncError):
+    pass
+
+
+class InsecureConnection(SyncError):
+    retryable = False
+
+
+class FolderMissing(SyncError):
+    pass
+
+
+class ProtocolError(SyncError):
+    pass
