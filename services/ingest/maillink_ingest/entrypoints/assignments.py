@@ -40,11 +40,14 @@ class AccountAssignments:
                  broker: KafkaBroker) -> None:
         self.topic, self.group_id = topic, group_id
         self.manager, self._accounts, self._broker = manager, accounts, broker
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
-                                         auto_offset_reset="earliest")
+        self._bootstrap = bootstrap
+        self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
+        # aiokafka binds to the running loop, so the consumer is made here, not in __init__.
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self.group_id,
+                                         enable_auto_commit=False, auto_offset_reset="earliest")
         self.consumer.subscribe([self.topic], listener=_Replay(self))
         await self.consumer.start()
         self._task = asyncio.create_task(self._run(), name="account-assignments")
@@ -53,7 +56,8 @@ class AccountAssignments:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self.consumer.stop()
+        if self.consumer:
+            await self.consumer.stop()
 
     async def _run(self) -> None:
         while True:

@@ -105,7 +105,7 @@ async def select(client: aioimaplib.IMAP4, folder: str) -> Selected:
     codes, exists = {}, 0
     for line in response.lines:
         for name, value in _SELECT_CODE.findall(bytes(line)):
-            codes[name] = int(value)
+            codes[name.decode()] = int(value)
         if m := _EXISTS.match(bytes(line)):
             exists = int(m.group(1))
     if "UIDVALIDITY" not in codes:
@@ -114,13 +114,13 @@ async def select(client: aioimaplib.IMAP4, folder: str) -> Selected:
 
 
 async def uid_search(client: aioimaplib.IMAP4, criteria: str) -> list[int]:
-    response = await client.uid("search", criteria)
+    # aioimaplib refuses client.uid("search"); uid_search is its way. No CHARSET: criteria are ASCII.
+    response = await client.uid_search(criteria, charset=None)
     _ok(response, "UID SEARCH")
     uids = []
+    # aioimaplib strips the "SEARCH" response name: the data lines are the bare UIDs.
     for line in response.lines[:-1]:
-        text = bytes(line)
-        if text.startswith(b"SEARCH"):
-            uids.extend(int(tok) for tok in text.split()[1:] if tok.isdigit())
+        uids.extend(int(tok) for tok in bytes(line).split() if tok.isdigit())
     return uids
 
 

@@ -56,7 +56,7 @@ class FolderSync:
         log.info("initial_sync", folder=folder.name, pending=len(uids), since=since)
         for start in range(0, len(uids), self.batch_size):
             batch = uids[start:start + self.batch_size]
-            state.synced += await self._fetch_and_deliver(folder, state, batch)
+            state.synced += await self._fetch_and_deliver(folder, state, batch, newest_first=True)
             state.initial_cursor = min(batch)
             await self.states.save(state)
         state.initial_done = True
@@ -73,11 +73,13 @@ class FolderSync:
             state.top_uid = max(batch)
             await self.states.save(state)
 
-    async def _fetch_and_deliver(self, folder: FolderPlan, state: FolderState, uids: list[int]) -> int:
+    async def _fetch_and_deliver(self, folder: FolderPlan, state: FolderState, uids: list[int],
+                                 newest_first: bool = False) -> int:
         sizes = await fetch_sizes(self.client, uids)
         delivered = 0
         for group in _by_size([u for u in uids if u in sizes], sizes, self.max_batch_bytes):
-            fetched = await fetch_messages(self.client, group)
+            # Servers answer in UID order whatever the request order; re-sort so the initial sync publishes newest first.
+            fetched = sorted(await fetch_messages(self.client, group), key=lambda f: f.uid, reverse=newest_first)
             delivered += await self.delivery.deliver(self.account, folder.name, state.uidvalidity,
                                                      folder.is_sent, fetched)
         return delivered
