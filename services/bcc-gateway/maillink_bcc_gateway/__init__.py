@@ -1,0 +1,5 @@
+"""bcc-gateway: Smart Bcc SMTP gateway and alternative-address verification.
+
+The walking skeleton runs the service with its Kafka producer, its own database and its HTTP
+side (/healthz, /metrics); its domain arrives with its own issue.
+"""

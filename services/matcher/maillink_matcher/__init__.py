@@ -1,0 +1,1 @@
+"""matcher: turns received messages into linked conversations and answers queries about them."""

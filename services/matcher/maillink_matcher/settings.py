@@ -1,0 +1,14 @@
+"""matcher's configuration (environment variables; see the README for the full list)."""
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from maillink_runtime.settings import ServiceSettings
+from maillink_schemas.mail import Visibility
+
+
+class MatcherSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MATCHER_", extra="ignore")
+
+    http_port: int = 8102
+    default_visibility: Visibility = Field(Visibility.SHARED, description="Visibility of new messages of users "
+                                           "who have not chosen one.")

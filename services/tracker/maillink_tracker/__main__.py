@@ -1,0 +1,7 @@
+from maillink_runtime.serve import serve
+
+from .app import create_app
+from .settings import Settings
+
+settings = Settings()
+serve(create_app(settings), settings.http_host, settings.http_port)
