@@ -1,0 +1,187 @@
+"""Folder sync against the real Dovecot, store and broker."""
+import asyncio
+import imaplib
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from cryptography.fernet import Fernet
+
+from maillink_devtools.imap_load import append
+from maillink_devtools.mailgen import Mail
+from maillink_ingest.adapters.blobs import BlobStore
+from maillink_ingest.adapters.crypto import CredentialsCipher
+from maillink_ingest.adapters.folder_state import FolderStateStore
+from maillink_ingest.domain.folders import FolderPlan
+from maillink_ingest.imap.connection import close_session, open_session
+from maillink_ingest.sync.account_sync import SyncDeps, run_account
+from maillink_ingest.sync.delivery import Delivery
+from maillink_ingest.sync.folder_sync import FolderSync
+from maillink_runtime import bus, mongo
+from maillink_schemas.accounts import AccountConfigured, ImapEndpoint, Security, SyncState
+from maillink_schemas.mail import MessageReceived
+from tests.conftest import IMAP_HOST, IMAP_PORT, IMAPS_PORT, KAFKA, MONGODB_URL, RUN_DIR
+from tests.support import read_topic
+
+pytestmark = pytest.mark.integration
+KEY = Fernet.generate_key().decode()
+
+
+def account(email, password, **kw) -> AccountConfigured:
+    return AccountConfigured(event_id="e", occurred_at=datetime.now(timezone.utc), account_id=f"acc-{email}",
+                             user_id="u1", email=email, imap=ImapEndpoint(host=IMAP_HOST, port=IMAP_PORT,
+                                                                           security=Security.PLAIN),
+                             username=email, secret_ciphertext=CredentialsCipher(KEY).encrypt(password), **kw)
+
+
+def mails(n, prefix, sender="jan@acme.cz", to="x@example.com"):
+    return [Mail(sender=sender, to=[to], subject=f"{prefix} {i}", body=f"body {prefix} {i}",
+                 message_id=f"<{prefix}-{i}@acme.cz>").to_bytes() for i in range(n)]
+
+
+@pytest.fixture
+async def env(namespace):
+    client = mongo.connect(MONGODB_URL)
+    db = client[f"{namespace.strip('.')}_ingest"]
+    broker = bus.make_broker(KAFKA, "test")
+    await broker.start()
+    topic = f"{namespace}mail.message.received.v1"
+
+    async def publish(events):
+        await bus.publish_many(broker, topic, events)
+
+    yield db, Delivery(BlobStore(db), publish), topic
+    await broker.stop()
+    await client.drop_database(db.name)
+    await client.close()
+
+
+async def received(topic, expect) -> list[MessageReceived]:
+    return [MessageReceived.model_validate_json(r.value) for r in await read_topic(KAFKA, topic, expect=expect)]
+
+
+async def sync_once(acc, db, delivery, folder="INBOX", batch_size=200):
+    client = await open_session(acc.imap, acc.username, CredentialsCipher(KEY).decrypt(acc.secret_ciphertext))
+    try:
+        return await FolderSync(client, acc, FolderStateStore(db), delivery, batch_size=batch_size).run(
+            FolderPlan(folder, folder == "Sent"))
+    finally:
+        await close_session(client)
+
+
+async def test_initial_sync_is_newest_first_within_window_then_incremental(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    old = time.time() - 10 * 86400
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(2, "old"), when=old)
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(5, "new"))
+    acc = account(email, password, first_sync_days=3)
+
+    state = await sync_once(acc, db, delivery, batch_size=2)
+    events = await received(topic, 5)
+    assert [e.location.uid for e in events] == [7, 6, 5, 4, 3]  # newest first, old ones outside the window
+    assert state.initial_done and state.synced == 5
+    blob = await BlobStore(db).get(events[0].raw.blob_id)
+    assert blob is not None and b"new 4" in blob and len(blob) == events[0].raw.size
+
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(2, "later"))
+    await sync_once(acc, db, delivery)
+    events = await received(topic, 7)
+    assert [e.location.uid for e in events][5:] == [8, 9] and len(events) == 7
+
+
+async def test_interrupted_initial_sync_resumes_without_gaps(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(6, "m"))
+    acc = account(email, password)
+    calls = 0
+
+    class Crashing(Delivery):
+        async def deliver(self, *args):
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise ConnectionError("killed mid-sync")
+            return await super().deliver(*args)
+
+    crashing = Crashing(delivery._blobs, delivery._publish)
+    with pytest.raises(ConnectionError):
+        await sync_once(acc, db, crashing, batch_size=2)
+    state = await sync_once(acc, db, delivery, batch_size=2)
+    events = await received(topic, 6)
+    assert sorted({e.location.uid for e in events}) == [1, 2, 3, 4, 5, 6] and state.synced == 6
+    assert len(events) == 6  # the crashed batch was never published, so nothing is repeated either
+
+
+async def test_uidvalidity_reset_remaps_to_the_same_message_keys(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(3, "m"))
+    acc = account(email, password)
+    await sync_once(acc, db, delivery)
+    first = {e.message_key for e in await received(topic, 3)}
+    states = FolderStateStore(db)
+    state = await states.load(acc.account_id, "INBOX")
+    state.uidvalidity -= 1  # what a server-side UIDVALIDITY change looks like to us
+    await states.save(state)
+    await sync_once(acc, db, delivery)
+    events = await received(topic, 6)
+    assert {e.message_key for e in events} == first and len(events) == 6
+
+
+async def test_sent_folder_messages_are_outgoing(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    append(IMAP_HOST, IMAP_PORT, email, password, "Sent", mails(1, "s", sender=email, to="jan@acme.cz"))
+    await sync_once(account(email, password), db, delivery, folder="Sent")
+    (event,) = await received(topic, 1)
+    assert event.direction == "outgoing" and event.location.folder == "Sent"
+
+
+async def test_wrong_password_stops_cleanly_in_needs_reauth(env, mailbox):
+    db, delivery, _ = env
+    email, _ = mailbox
+    reports = []
+
+    async def report(acc, state, error, synced):
+        reports.append((state, error))
+
+    deps = SyncDeps(FolderStateStore(db), delivery, CredentialsCipher(KEY), report, poll_interval_s=0.1)
+    await asyncio.wait_for(run_account(account(email, "wrong"), deps, asyncio.Event()), 15)
+    assert reports[-1][0] == SyncState.NEEDS_REAUTH
+    assert "rejected the username or password" in reports[-1][1]
+    assert len(reports) == 2  # connecting, needs_reauth: no crash loop
+
+
+async def test_unreachable_server_is_reported_in_words_and_retried(env, mailbox):
+    db, delivery, _ = env
+    email, password = mailbox
+    reports, stop = [], asyncio.Event()
+
+    async def report(acc, state, error, synced):
+        reports.append((state, error))
+        if sum(1 for s, _ in reports if s == SyncState.ERROR) == 2:
+            stop.set()
+
+    acc = account(email, password).model_copy(update={"imap": ImapEndpoint(host=IMAP_HOST, port=1, security=Security.PLAIN)})
+    deps = SyncDeps(FolderStateStore(db), delivery, CredentialsCipher(KEY), report, max_backoff_s=0.2)
+    await asyncio.wait_for(run_account(acc, deps, stop), 15)
+    errors = [e for s, e in reports if s == SyncState.ERROR]
+    assert len(errors) == 2 and "could not be reached" in errors[0]
+
+
+async def test_tls_is_verified_and_a_trusted_private_ca_works(env, mailbox):
+    email, password = mailbox
+    endpoint = ImapEndpoint(host="127.0.0.1", port=IMAPS_PORT, security=Security.SSL)
+    from maillink_ingest.imap.errors import ServerUnreachable
+    with pytest.raises(ServerUnreachable, match="certificate"):
+        await open_session(endpoint, email, password)
+    client = await open_session(endpoint, email, password, ca_file=str(RUN_DIR / "dovecot/tls/cert.pem"))
+    await close_session(client)
+
+
+async def test_plain_text_to_a_remote_host_is_refused():
+    from maillink_ingest.imap.errors import InsecureConnection
+    with pytest.raises(InsecureConnection):
+        await open_session(ImapEndpoint(host="imap.example.com", port=143, security=Security.PLAIN), "u", "p")

@@ -1,0 +1,67 @@
+"""Helpers for integration and e2e tests: reading topics and waiting for consumers, on the real broker."""
+import asyncio
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+async def read_topic(bootstrap: str, topic: str, *, expect: int | None = None, timeout: float = 30.0) -> list:
+    """Every record on `topic` from the beginning; waits until `expect` records arrived (or timeout)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    records, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for recs in batch.values():
+                records.extend(recs)
+            if expect is not None and len(records) >= expect:
+                await asyncio.sleep(0.5)  # catch anything beyond the expected count (duplicates)
+                for recs in (await consumer.getmany(timeout_ms=300)).values():
+                    records.extend(recs)
+                break
+            if expect is None and not batch and records:
+                break
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in items:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def wait_group_caught_up(bootstrap: str, group: str, topic: str, timeout: float = 30.0) -> None:
+    """Waits until `group` has committed offsets at the end of every partition of `topic`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            parts = consumer.partitions_for_topic(topic) or set()
+            if not parts:
+                await consumer.force_metadata_update() if hasattr(consumer, "force_metadata_update") else None
+                parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in parts]
+            ends = await consumer.end_offsets(tps) if tps else {}
+            committed = await admin.list_consumer_group_offsets(group)
+            lag = {tp: ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+                   for tp in tps}
+            if tps and all(v <= 0 for v in lag.values()):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"group {group} did not catch up on {topic}: lag {lag}")
+            await asyncio.sleep(0.3)
+    finally:
+        await consumer.stop()
+        await admin.close()
