@@ -17,8 +17,7 @@ ready() {
 }
 
 configure() {
-  mkdir -p "$DIR/run" "$DIR/mail" "$DIR/tls"
-  touch "$DIR/users"
+  mkdir -p "$DIR/run" "$DIR/mail" "$DIR/tls" "$DIR/users.d"
   if [ ! -f "$DIR/tls/cert.pem" ]; then
     # A self-signed certificate made at set-up time, for TLS tests (clients must trust it explicitly).
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=localhost" \
@@ -27,7 +26,7 @@ configure() {
   fi
   sed -e "s#@DIR@#$DIR#g" -e "s#@IMAP_PORT@#$IMAP_PORT#g" -e "s#@IMAPS_PORT@#$IMAPS_PORT#g" \
     "$ROOT/deploy/local/dovecot/dovecot.conf.in" > "$CONF"
-  chmod 755 "$DIR" "$DIR/run"; chmod 644 "$DIR/users" "$CONF"
+  chmod 755 "$DIR" "$DIR/run" "$DIR/users.d"; chmod 644 "$CONF"
   chown -R vmail:vmail "$DIR/mail"
 }
 
@@ -46,19 +45,24 @@ start() {
 
 stop() {
   if running; then
+    local pid; pid=$(cat "$DIR/run/master.pid")
     dovecot -c "$CONF" stop || true
-    wait_until 30 "Dovecot shutdown" bash -c "! kill -0 $(cat "$DIR/run/master.pid" 2>/dev/null || echo 0)"
+    wait_until 30 "Dovecot shutdown" bash -c "! kill -0 $pid"
     log "Dovecot stopped"
   fi
 }
 
-# adduser EMAIL PASSWORD: add or replace a mailbox user (Dovecot re-reads the file on each login).
+# adduser EMAIL PASSWORD: add a mailbox user or change its password.
 adduser() {
   local email=$1 password=$2
-  [ -d "$DIR" ] || configure
-  grep -v "^$email:" "$DIR/users" > "$DIR/users.tmp" || true
-  echo "$email:{PLAIN}$password" >> "$DIR/users.tmp"
-  mv "$DIR/users.tmp" "$DIR/users"; chmod 644 "$DIR/users"
+  [[ "$email" =~ ^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$ ]] || die "not a plain email address: $email"
+  [ -d "$DIR/users.d" ] || configure
+  local file="$DIR/users.d/$email" old=0
+  [ -f "$file" ] && old=$(stat -c %Y "$file")
+  echo "$email:{PLAIN}$password" > "$file.tmp"; chmod 644 "$file.tmp"; mv "$file.tmp" "$file"
+  # A password change must be seen even within the same second: move the mtime forward.
+  local now; now=$(date +%s)
+  touch -d "@$(( now > old ? now : old + 1 ))" "$file"
 }
 
 status() { running && ready && echo "dovecot: running on 127.0.0.1:$IMAP_PORT" || echo "dovecot: stopped"; }

@@ -1,5 +1,6 @@
 """The messages index, threads and message-id -> thread map, in matcher's own database."""
 from pymongo import DESCENDING
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from maillink_schemas.base import deterministic_id
@@ -16,10 +17,14 @@ class MessageStore:
 
     async def insert_if_absent(self, doc: dict, location: dict | None) -> dict:
         """Stores the message once; a later sighting only adds where else it sits. Returns the stored doc."""
-        update: dict = {"$setOnInsert": doc}
-        if location:
-            update["$addToSet"] = {"locations": location}
-        await self._messages.update_one({"_id": doc["_id"]}, update, upsert=True)
+        # Not an upsert with $setOnInsert: FerretDB v1 drops null fields and empty arrays from a
+        # $setOnInsert document. A plain insert keeps the document whole; losing the race to a
+        # concurrent insert of the same key is the idempotent case.
+        try:
+            await self._messages.insert_one({**doc, "locations": [location] if location else []})
+        except DuplicateKeyError:
+            if location:
+                await self.add_location(doc["_id"], location)
         return await self._messages.find_one({"_id": doc["_id"]})
 
     async def add_location(self, message_key: str, location: dict) -> None:
