@@ -1,0 +1,142 @@
+"""The whole pipeline, with every service a real process and every server real:
+
+Dovecot (APPEND) -> ingest -> Kafka -> matcher -> FerretDB / query API, with an independent
+consumer (kcat) reading mail.message.linked.v1 the way another internal service would.
+"""
+import json
+import subprocess
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from maillink_devtools.imap_load import append
+from maillink_devtools.mailgen import Mail
+from maillink_devtools.processes import ServiceSet
+from maillink_runtime import mongo
+from maillink_schemas.crm import DealUpserted, PersonUpserted
+from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR
+from tests.support import produce, read_topic, wait_group_caught_up
+
+pytestmark = pytest.mark.e2e
+
+
+def kcat_read(topic: str, expect: int, timeout: float = 60) -> list[dict]:
+    """Reads a topic with kcat, an independent client, until `expect` records (then a little longer)."""
+    deadline = time.monotonic() + timeout
+    records: list[dict] = []
+    while time.monotonic() < deadline:
+        out = subprocess.run(["kcat", "-C", "-b", KAFKA, "-t", topic, "-o", "beginning", "-e", "-q"],
+                             capture_output=True, text=True, timeout=30).stdout
+        records = [json.loads(line) for line in out.splitlines() if line.strip()]
+        if len(records) >= expect:
+            return records
+        time.sleep(0.5)
+    return records
+
+
+def conversation(me: str, jan: str, eva: str) -> tuple[list[bytes], list[bytes]]:
+    """A realistic exchange: Jan writes, Alice replies (Sent), Eva joins in Cc; plus a newsletter."""
+    now = datetime.now(timezone.utc)
+    at = [now - timedelta(hours=h) for h in (3, 2, 1, 4)]
+    inbox = [
+        Mail(sender=jan, sender_name="Jan Novák", to=[me], subject="Pricing for 50 seats",
+             body="Hi Alice, could you send the pricing for 50 seats?", message_id="<p1@acme.cz>", date=at[0]),
+        Mail(sender=jan, to=[me], cc=[eva], subject="Re: Pricing for 50 seats", body="Adding Eva from finance.",
+             message_id="<p3@acme.cz>", in_reply_to="<p2@example.com>", references=["<p1@acme.cz>", "<p2@example.com>"],
+             date=at[2]),
+        Mail(sender="news@saas.example", to=[me], subject="Our November newsletter", body="News.",
+             message_id="<n1@saas.example>", extra_headers={"List-Unsubscribe": "<mailto:unsub@saas.example>"}, date=at[3]),
+    ]
+    sent = [Mail(sender=me, to=[jan], subject="Re: Pricing for 50 seats", body="Here it is: 40 EUR per seat.",
+                 message_id="<p2@example.com>", in_reply_to="<p1@acme.cz>", references=["<p1@acme.cz>"], date=at[1])]
+    return [m.to_bytes() for m in inbox], [m.to_bytes() for m in sent]
+
+
+@pytest.fixture
+def services(namespace):
+    env = {"MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
+           "MAILLINK_CREDENTIALS_KEY": Fernet.generate_key().decode(), "INGEST_POLL_INTERVAL_S": "1",
+           "MAILLINK_HANDLER_RETRIES": "2"}
+    base = 18100 + uuid.uuid4().int % 800 * 10  # ports of their own, so a running `make run` is no obstacle
+    procs = ServiceSet()
+    procs.start("ingest", base + 1, env, RUN_DIR / "e2e-logs" / namespace)
+    procs.start("matcher", base + 2, env, RUN_DIR / "e2e-logs" / namespace)
+    procs.wait_healthy()
+    yield procs
+    procs.stop()
+
+
+async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(services, namespace, mailbox):
+    ingest, matcher = services.running["ingest"].url, services.running["matcher"].url
+    me, password = mailbox
+    jan, eva = "jan@acme.cz", "eva@acme.cz"
+    linked_topic, received_topic = f"{namespace}mail.message.linked.v1", f"{namespace}mail.message.received.v1"
+    group = f"{namespace}maillink-matcher"
+
+    # The CRM publishes its records; wait until matcher has its projection.
+    await produce(KAFKA, f"{namespace}crm.persons.v1", [
+        (b"p-jan", PersonUpserted(person_id="p-jan", name="Jan Novák", emails=[jan]).model_dump_json().encode()),
+        (b"p-eva", PersonUpserted(person_id="p-eva", name="Eva", emails=[eva]).model_dump_json().encode())])
+    await produce(KAFKA, f"{namespace}crm.deals.v1", [
+        (b"d-1", DealUpserted(deal_id="d-1", title="ACME 50 seats", person_ids=["p-jan"]).model_dump_json().encode())])
+    await wait_group_caught_up(KAFKA, group, f"{namespace}crm.persons.v1")
+    await wait_group_caught_up(KAFKA, group, f"{namespace}crm.deals.v1")
+
+    inbox, sent = conversation(me, jan, eva)
+    append(IMAP_HOST, IMAP_PORT, me, password, "INBOX", inbox)
+    append(IMAP_HOST, IMAP_PORT, me, password, "Sent", sent)
+
+    response = httpx.post(f"{ingest}/accounts", json={
+        "user_id": "u-alice", "email": me, "password": password, "imap_host": IMAP_HOST, "imap_port": IMAP_PORT,
+        "security": "plain"})
+    assert response.status_code == 202, response.text
+    account_id = response.json()["account_id"]
+
+    linked = kcat_read(linked_topic, 4)
+    keys = [r["message_key"] for r in linked]
+    assert len(keys) == 4 and len(set(keys)) == 4
+    by_subject = {(r["subject"], r["direction"]): r for r in linked}
+    newsletter = by_subject[("Our November newsletter", "incoming")]
+    assert newsletter["person_ids"] == [] and newsletter["deal_id"] is None
+    pricing = [r for r in linked if "Pricing" in r["subject"]]
+    assert len({r["thread_id"] for r in pricing}) == 1  # one conversation across INBOX and Sent
+    assert all(r["deal_id"] == "d-1" for r in pricing)    # the one open deal of the matched person
+    assert {p for r in pricing for p in r["person_ids"]} == {"p-jan", "p-eva"}
+
+    # The person's conversations from the query API: one thread, three messages, newest first, each once.
+    view = httpx.get(f"{matcher}/persons/p-jan/conversations", params={"viewer": "u-other"}).json()
+    assert len(view["threads"]) == 1
+    messages = view["threads"][0]["messages"]
+    assert len(messages) == 3 and len({m["message_key"] for m in messages}) == 3
+    assert [m["direction"] for m in messages] == ["incoming", "outgoing", "incoming"]  # newest first
+    assert messages[-1]["subject"] == "Pricing for 50 seats"
+    assert httpx.get(f"{matcher}/deals/d-1/conversations", params={"viewer": "u-alice"}).json()["threads"]
+
+    status = httpx.get(f"{ingest}/accounts/{account_id}").json()
+    assert status["state"] == "synced" and status["messages_synced"] == 4 and status["error"] is None
+
+    # 1) Re-run the sync from scratch: ingest's stored state deleted. 2) Redeliver every received event.
+    client = mongo.connect(MONGODB_URL)
+    try:
+        await client[f"{namespace.replace('.', '_')}maillink_ingest"]["folder_state"].delete_many({})
+        resynced = await read_topic(KAFKA, received_topic, expect=8, timeout=60)
+        assert len(resynced) == 8  # ingest published everything a second time
+        await produce(KAFKA, received_topic, [(r.key, r.value) for r in resynced[:4]])
+        await wait_group_caught_up(KAFKA, group, received_topic, timeout=60)
+        stored = await client[f"{namespace.replace('.', '_')}maillink_matcher"]["messages"].count_documents({})
+    finally:
+        await client.close()
+    assert stored == 4
+    assert len(kcat_read(linked_topic, 5, timeout=5)) == 4  # nothing duplicated downstream
+
+    # A poison message is parked with its reason and blocks nothing behind it.
+    await produce(KAFKA, received_topic, [(account_id.encode(), b'{"event_id": "broken"}')])
+    append(IMAP_HOST, IMAP_PORT, me, password, "INBOX", [Mail(sender=eva, to=[me], subject="Budget approved",
+                                                              body="Go ahead.", message_id="<b1@acme.cz>").to_bytes()])
+    assert any(r["subject"] == "Budget approved" for r in kcat_read(linked_topic, 5))
+    dead = kcat_read(f"{received_topic}.dlq", 1)
+    assert dead[0]["error_type"] == "undecodable" and "occurred_at" in dead[0]["error"]
