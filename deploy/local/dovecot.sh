@@ -38,7 +38,8 @@ start() {
   port_open "$IMAP_PORT" && die "port $IMAP_PORT is taken by another process; set IMAP_PORT"
   configure
   log "starting on 127.0.0.1:$IMAP_PORT (imaps $IMAPS_PORT; log: $DIR/dovecot.log)"
-  dovecot -c "$CONF"
+  # Dovecot daemonizes but keeps the caller's stdout/stderr; detach them so no pipe is held open.
+  setsid dovecot -c "$CONF" </dev/null >>"$DIR/dovecot.stdout" 2>&1
   wait_until 30 Dovecot ready
   log "ready"
 }

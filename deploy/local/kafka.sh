@@ -38,9 +38,10 @@ start() {
       -c "$DATA/server.properties" >"$DATA/format.log" 2>&1 || { cat "$DATA/format.log" >&2; die "storage format failed"; }
   fi
   log "starting on 127.0.0.1:$KAFKA_PORT (logs: $DATA/server.log)"
-  nohup java -Xmx512m -XX:+UseG1GC -Dkafka.logs.dir="$DATA" \
+  # setsid + redirected fds: the broker outlives the shell that started it and holds none of its pipes.
+  setsid nohup java -Xmx512m -XX:+UseG1GC -Dkafka.logs.dir="$DATA" \
     -Dlog4j2.configurationFile="$ROOT/deploy/local/kafka/log4j2.properties" \
-    -cp "$CP" kafka.Kafka "$DATA/server.properties" >"$DATA/stdout.log" 2>&1 &
+    -cp "$CP" kafka.Kafka "$DATA/server.properties" </dev/null >"$DATA/stdout.log" 2>&1 &
   echo $! > "$PIDFILE"
   wait_until 120 "Kafka" ready
   log "ready"

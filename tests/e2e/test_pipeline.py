@@ -19,7 +19,7 @@ from maillink_devtools.processes import ServiceSet
 from maillink_runtime import mongo
 from maillink_schemas.crm import DealUpserted, PersonUpserted
 from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR
-from tests.support import produce, read_topic, wait_group_caught_up
+from maillink_devtools.kafka_tools import produce, read_topic, wait_group_caught_up
 
 pytestmark = pytest.mark.e2e
 

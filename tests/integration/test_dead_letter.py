@@ -11,7 +11,7 @@ from maillink_runtime import bus
 from maillink_schemas.dead_letter import DeadLettered
 from maillink_schemas.topics import dead_letter_topic
 from tests.conftest import KAFKA
-from tests.support import produce, read_topic, wait_group_caught_up
+from maillink_devtools.kafka_tools import produce, read_topic, wait_group_caught_up
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from maillink_runtime import bus, mongo
 from maillink_schemas.accounts import AccountConfigured, ImapEndpoint, Security, SyncState
 from maillink_schemas.mail import MessageReceived
 from tests.conftest import IMAP_HOST, IMAP_PORT, IMAPS_PORT, KAFKA, MONGODB_URL, RUN_DIR
-from tests.support import read_topic
+from maillink_devtools.kafka_tools import read_topic
 
 pytestmark = pytest.mark.integration
 KEY = Fernet.generate_key().decode()

@@ -12,7 +12,7 @@ from maillink_runtime import bus, mongo
 from maillink_schemas import crm
 from maillink_schemas.mail import MessageLinked, MessageReceived, Visibility
 from tests.conftest import KAFKA, MONGODB_URL
-from tests.support import read_topic
+from maillink_devtools.kafka_tools import read_topic
 
 pytestmark = pytest.mark.integration
 SAMPLE = json.loads((Path(__file__).resolve().parents[2] / "schemas/samples/MessageReceived.json").read_text())

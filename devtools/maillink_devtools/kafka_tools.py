@@ -1,4 +1,4 @@
-"""Helpers for integration and e2e tests: reading topics and waiting for consumers, on the real broker."""
+"""Reading topics, producing records and waiting for consumer groups, on the real broker (tests, demo, bench)."""
 import asyncio
 import time
 
@@ -48,11 +48,8 @@ async def wait_group_caught_up(bootstrap: str, group: str, topic: str, timeout: 
     deadline = time.monotonic() + timeout
     try:
         while True:
-            parts = consumer.partitions_for_topic(topic) or set()
-            if not parts:
-                await consumer.force_metadata_update() if hasattr(consumer, "force_metadata_update") else None
-                parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in parts]
+            (described,) = await admin.describe_topics([topic])
+            tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
             ends = await consumer.end_offsets(tps) if tps else {}
             committed = await admin.list_consumer_group_offsets(group)
             lag = {tp: ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)

@@ -1,0 +1,47 @@
+# maillink: the two commands are `make run` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+PY := .venv/bin/python
+
+.PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
+        schemas bench bench-ingest clean
+
+run: install            ## install, start infrastructure + all five services, seed the demo, show it working
+	bash scripts/run.sh
+
+stop:                   ## stop services and infrastructure left running
+	bash scripts/stop.sh
+
+test:                   ## install, start what the tests need, run unit + integration + e2e tests
+	bash scripts/test.sh tests
+
+test-unit: install
+	$(PY) -m pytest tests/unit -p no:cacheprovider
+
+test-integration:
+	bash scripts/test.sh tests/integration
+
+test-e2e:
+	bash scripts/test.sh tests/e2e
+
+install:                ## system packages, Python environment, Kafka jars, FerretDB binary (cached)
+	bash scripts/bootstrap.sh
+
+infra-up: install
+	bash deploy/local/infra.sh start
+
+infra-down:
+	bash deploy/local/infra.sh stop
+
+infra-status:
+	bash deploy/local/infra.sh status
+
+schemas: install        ## regenerate JSON Schema + AsyncAPI from the pydantic contracts
+	$(PY) -m maillink_schemas.export schemas/generated
+
+bench: bench-ingest
+
+bench-ingest: install   ## initial-sync throughput vs mbsync and raw imaplib (20,000 messages)
+	bash scripts/bench-ingest.sh
+
+clean: stop
+	rm -rf .run
