@@ -7,7 +7,9 @@
 source "$(dirname "$0")/lib.sh"
 
 FERRET_VERSION=v1.24.2
-FERRET_BIN="$CACHE_DIR/ferretdb-$FERRET_VERSION"
+# The cached binary is named after its sources, so a change to the wrapper rebuilds it.
+WRAPPER_REV=$(cat "$ROOT"/deploy/local/ferretdb/{main.go,go.mod,go.sum} | sha256sum | cut -c1-12)
+FERRET_BIN="$CACHE_DIR/ferretdb-$FERRET_VERSION-$WRAPPER_REV"
 DATA="$RUN_DIR/store"
 PIDFILE="$RUN_DIR/store.pid"
 
@@ -47,6 +49,6 @@ start() {
 
 stop() { [ -n "${MONGODB_URL:-}" ] || stop_pidfile "$PIDFILE" store; }
 
-status() { ready && echo "store: running at $(url)" || echo "store: stopped"; }
+status() { ready 2>/dev/null && echo "store: running at $(url)" || echo "store: stopped"; }
 
 "${1:-start}"

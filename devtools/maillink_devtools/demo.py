@@ -111,7 +111,7 @@ def main() -> None:
         print("Press Ctrl-C to stop everything.")
         while all(p.process.poll() is None for p in procs.running.values()):
             time.sleep(1)
-        print("A service exited; see .run/logs/. Stopping.")
+        print("A service stopped (interrupted, or see .run/logs/); stopping the rest.")
     except KeyboardInterrupt:
         print("\nStopping…")
     finally:

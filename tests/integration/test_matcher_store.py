@@ -53,7 +53,7 @@ async def linked(topic, expect):
 
 async def test_redelivery_and_second_folder_store_once_and_publish_once(matcher):
     deps, topic, store = matcher
-    await deps.crm.persons.upsert(crm.PersonUpserted(person_id="p-jan", emails=["JAN@acme.cz"]))
+    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-jan", emails=["JAN@acme.cz"]))
     first = received("k1", "m1@x")
     await on_received(first, deps)
     await on_received(first, deps)                               # redelivery
@@ -66,11 +66,11 @@ async def test_redelivery_and_second_folder_store_once_and_publish_once(matcher)
 
 async def test_exactly_one_open_deal_links_the_thread_and_replies_stay_on_it(matcher):
     deps, topic, _ = matcher
-    await deps.crm.persons.upsert(crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]))
-    await deps.crm.deals.upsert(crm.DealUpserted(deal_id="d1", person_ids=["p-jan"]))
+    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]))
+    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p-jan"]))
     await on_received(received("k1", "root@x"), deps)
     # A second open deal appears; the thread keeps d1 because it already has it.
-    await deps.crm.deals.upsert(crm.DealUpserted(deal_id="d2", person_ids=["p-jan"]))
+    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d2", person_ids=["p-jan"]))
     await on_received(received("k2", "reply@x", refs=["root@x"]), deps)
     # A new thread with two open deals: nothing is linked automatically.
     await on_received(received("k3", "other@x"), deps)
@@ -81,9 +81,9 @@ async def test_exactly_one_open_deal_links_the_thread_and_replies_stay_on_it(mat
 
 async def test_closed_deals_get_no_new_links_and_stale_crm_versions_are_ignored(matcher):
     deps, topic, _ = matcher
-    await deps.crm.persons.upsert(crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]))
-    await deps.crm.deals.upsert(crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=2, status="won"))
-    assert not await deps.crm.deals.upsert(crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=1))
+    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]))
+    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=2, status="won"))
+    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=1))  # stale replay
     await on_received(received("k1", "m@x"), deps)
     (event,) = await linked(topic, 1)
     assert event.deal_id is None and event.person_ids == ["p-jan"]
@@ -92,7 +92,7 @@ async def test_closed_deals_get_no_new_links_and_stale_crm_versions_are_ignored(
 async def test_private_mail_is_never_shown_to_another_user(matcher):
     deps, _, store = matcher
     private = MatcherDeps(deps.messages, deps.crm, deps.publish_linked, default_visibility=Visibility.PRIVATE)
-    await deps.crm.persons.upsert(crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]))
+    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]))
     await on_received(received("k1", "m@x"), private)
     assert [d["_id"] for d in await store.visible({"person_ids": "p-jan"}, "u1", 10)] == ["k1"]
     assert await store.visible({"person_ids": "p-jan"}, "admin", 10) == []
@@ -101,7 +101,26 @@ async def test_private_mail_is_never_shown_to_another_user(matcher):
 async def test_own_alternative_addresses_are_not_linked_as_persons(matcher):
     deps, topic, _ = matcher
     await deps.crm.users.upsert(crm.UserUpserted(user_id="u1", emails=["alice@alias.example.com"]))
-    await deps.crm.persons.upsert(crm.PersonUpserted(person_id="p-self", emails=["alice@alias.example.com"]))
+    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-self", emails=["alice@alias.example.com"]))
     await on_received(received("k1", "m@x", sender="alice@alias.example.com", cc=["nobody@x.org"]), deps)
     (event,) = await linked(topic, 1)
     assert event.person_ids == []
+
+
+async def test_address_and_open_deal_indexes_follow_crm_changes(matcher):
+    deps, _, _ = matcher
+    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p1", emails=["old@acme.cz"], version=1))
+    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p1", emails=["new@acme.cz"], version=2))
+    assert await deps.crm.persons_by_address(["old@acme.cz"]) == []
+    assert await deps.crm.persons_by_address(["new@acme.cz"]) == ["p1"]
+    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p1", emails=["new@acme.cz"], version=3, deleted=True))
+    assert await deps.crm.persons_by_address(["new@acme.cz"]) == []
+
+    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p1", "p2"], version=1))
+    assert await deps.crm.open_deals_of(["p2"]) == {"d1"}
+    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=2))
+    assert await deps.crm.open_deals_of(["p2"]) == set()
+    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=3, status="lost"))
+    assert await deps.crm.open_deals_of(["p1"]) == set() and not await deps.crm.deal_is_open("d1")
+    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=2))  # stale: ignored
+    assert await deps.crm.open_deals_of(["p1"]) == set()

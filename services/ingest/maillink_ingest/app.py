@@ -64,7 +64,6 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def lifespan(_: FastAPI):
         await ensure_topics(settings.kafka_bootstrap_servers, settings.namespace,
                             [Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED])
-        await blobs.ensure_indexes()
         await states.ensure_indexes()
         await broker.start()
         await assignments.start()

@@ -35,10 +35,10 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         await on_received(event, deps)
 
     async def on_person(event: crm.PersonUpserted, _msg) -> None:
-        await projections.persons.upsert(event)
+        await projections.upsert_person(event)
 
     async def on_deal(event: crm.DealUpserted, _msg) -> None:
-        await projections.deals.upsert(event)
+        await projections.upsert_deal(event)
 
     async def on_user(event: crm.UserUpserted, _msg) -> None:
         await projections.users.upsert(event)
@@ -57,7 +57,6 @@ def create_app(settings: MatcherSettings) -> FastAPI:
                             [Topic.MESSAGE_RECEIVED, Topic.MESSAGE_LINKED, Topic.CRM_PERSONS, Topic.CRM_DEALS,
                              Topic.CRM_USERS])
         await messages.ensure_indexes()
-        await projections.ensure_indexes()
         await broker.start()
         yield
         await broker.stop()

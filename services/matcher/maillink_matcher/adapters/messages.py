@@ -35,11 +35,12 @@ class MessageStore:
 
     # --- threads -------------------------------------------------------------------------
     async def thread_of_references(self, account_id: str, ids: list[str]) -> str | None:
-        if not ids:
-            return None
-        keys = [deterministic_id(account_id, i) for i in ids]
-        found = {d["_id"]: d["thread_id"] async for d in self._refs.find({"_id": {"$in": keys}})}
-        return next((found[k] for k in keys if k in found), None)
+        # One _id lookup each, nearest ancestor first (an $in read scans on the embedded store).
+        for message_id in ids[:20]:
+            doc = await self._refs.find_one({"_id": deterministic_id(account_id, message_id)})
+            if doc:
+                return doc["thread_id"]
+        return None
 
     async def remember_message_id(self, account_id: str, message_id: str, thread_id: str) -> None:
         key = deterministic_id(account_id, message_id)
