@@ -27,13 +27,12 @@ if [ ! -x "$UV" ]; then
   "$CACHE_DIR/uv-venv/bin/pip" install -q uv==0.13.8
 fi
 stamp="$VENV/.maillink-installed"
-want=$(cat "$ROOT/requirements.txt" "$ROOT"/schemas/pyproject.toml "$ROOT"/runtime/pyproject.toml "$ROOT"/services/*/pyproject.toml | sha256sum | cut -c1-16)
+PACKAGES=("$ROOT/schemas" "$ROOT/runtime" "$ROOT"/services/*/ "$ROOT/devtools")
+want=$(cat "$ROOT/requirements.txt" "${PACKAGES[@]/%//pyproject.toml}" | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   [ -x "$VENV/bin/python" ] || "$UV" venv -q -p python3.11 "$VENV"
   echo "[bootstrap] installing Python packages into $VENV" >&2
-  "$UV" pip install -q -p "$VENV" -r "$ROOT/requirements.txt" \
-    -e "$ROOT/schemas" -e "$ROOT/runtime" \
-    $(for s in "$ROOT"/services/*/; do printf -- '-e %s ' "$s"; done)
+  "$UV" pip install -q -p "$VENV" -r "$ROOT/requirements.txt" $(printf -- '-e %s ' "${PACKAGES[@]}")
   echo "$want" > "$stamp"
 fi
 
