@@ -62,7 +62,7 @@ def bench_mailbox(count: int, owner: str, seed: int = 7) -> list[bytes]:
         mail = Mail(
             sender=f"contact{rng.randrange(500)}@customer{rng.randrange(50)}.example",
             to=[owner], subject=f"Re: {sentence(rng, 4)} #{i}",
-            body="\n\n".join(sentence(rng, rng.randrange(40, 160)) for _ in range(rng.randrange(2, 8))),
+            body="\n\n".join(sentence(rng, rng.randrange(30, 120)) for _ in range(rng.randrange(2, 6))),
             date=now - timedelta(minutes=count - i), html=0.04 <= kind < 0.55,
             message_id=f"<bench-{seed}-{i}@customer.example>",
         )

@@ -38,6 +38,15 @@ def kcat_read(topic: str, expect: int, timeout: float = 60) -> list[dict]:
     return records
 
 
+def wait_for(read, done, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
+
+
 def conversation(me: str, jan: str, eva: str) -> tuple[list[bytes], list[bytes]]:
     """A realistic exchange: Jan writes, Alice replies (Sent), Eva joins in Cc; plus a newsletter."""
     now = datetime.now(timezone.utc)
@@ -116,8 +125,9 @@ async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(service
     assert messages[-1]["subject"] == "Pricing for 50 seats"
     assert httpx.get(f"{matcher}/deals/d-1/conversations", params={"viewer": "u-alice"}).json()["threads"]
 
-    status = httpx.get(f"{ingest}/accounts/{account_id}").json()
-    assert status["state"] == "synced" and status["messages_synced"] == 4 and status["error"] is None
+    status = wait_for(lambda: httpx.get(f"{ingest}/accounts/{account_id}").json(), lambda s: s["state"] == "synced")
+    assert status["messages_synced"] == 4 and status["error"] is None
+    assert {f["folder"]: f["synced"] for f in status["folders"]} == {"INBOX": 3, "Sent": 1}
 
     # 1) Re-run the sync from scratch: ingest's stored state deleted. 2) Redeliver every received event.
     client = mongo.connect(MONGODB_URL)
