@@ -7,7 +7,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 bash scripts/bootstrap.sh
 started=0
-if ! bash deploy/local/infra.sh status | grep -q stopped; then
+# Capture first: `status | grep -q` under pipefail fails when grep exits early (SIGPIPE).
+status=$(bash deploy/local/infra.sh status)
+if [[ "$status" != *stopped* ]]; then
   echo "[test] reusing the running infrastructure" >&2
 else
   bash deploy/local/infra.sh start
