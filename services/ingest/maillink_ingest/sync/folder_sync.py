@@ -6,6 +6,8 @@
 A UIDVALIDITY reset restarts the folder: UIDs mean nothing any more, but message keys are derived
 from content, so whatever is fetched again maps to the records that already exist.
 """
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -54,11 +56,11 @@ class FolderSync:
                       reverse=True)
         state.initial_total = state.synced + len(uids)
         log.info("initial_sync", folder=folder.name, pending=len(uids), since=since)
-        for start in range(0, len(uids), self.batch_size):
-            batch = uids[start:start + self.batch_size]
-            state.synced += await self._fetch_and_deliver(folder, state, batch, newest_first=True)
-            state.initial_cursor = min(batch)
-            await self.states.save(state)
+
+        def advance(group: list[int]) -> None:
+            state.initial_cursor = min(group)
+
+        await self._pipeline(folder, state, uids, advance, newest_first=True)
         state.initial_done = True
         await self.states.save(state)
 
@@ -67,22 +69,45 @@ class FolderSync:
             return
         # "n:*" always matches the highest UID even when it is below n (RFC 3501 6.4.8): filter.
         uids = sorted(u for u in await uid_search(self.client, f"UID {state.top_uid + 1}:*") if u > state.top_uid)
-        for start in range(0, len(uids), self.batch_size):
-            batch = uids[start:start + self.batch_size]
-            state.synced += await self._fetch_and_deliver(folder, state, batch)
-            state.top_uid = max(batch)
-            await self.states.save(state)
 
-    async def _fetch_and_deliver(self, folder: FolderPlan, state: FolderState, uids: list[int],
-                                 newest_first: bool = False) -> int:
-        sizes = await fetch_sizes(self.client, uids)
-        delivered = 0
-        for group in _by_size([u for u in uids if u in sizes], sizes, self.max_batch_bytes):
-            # Servers answer in UID order whatever the request order; re-sort so the initial sync publishes newest first.
-            fetched = sorted(await fetch_messages(self.client, group), key=lambda f: f.uid, reverse=newest_first)
-            delivered += await self.delivery.deliver(self.account, folder.name, state.uidvalidity,
-                                                     folder.is_sent, fetched)
-        return delivered
+        def advance(group: list[int]) -> None:
+            state.top_uid = max(group)
+
+        await self._pipeline(folder, state, uids, advance, newest_first=False)
+
+    async def _pipeline(self, folder: FolderPlan, state: FolderState, uids: list[int],
+                        advance: Callable[[list[int]], None], newest_first: bool) -> None:
+        """Fetches group n+1 over IMAP while group n is parsed, stored and published.
+
+        At most two size-bounded groups are in memory. The state advances strictly in order and
+        only after a group's events were acknowledged, so a crash resumes at the first group that
+        was not fully delivered.
+        """
+        in_flight: tuple[asyncio.Task, list[int]] | None = None
+        try:
+            for start in range(0, len(uids), self.batch_size):
+                batch = uids[start:start + self.batch_size]
+                sizes = await fetch_sizes(self.client, batch)
+                for group in _by_size([u for u in batch if u in sizes], sizes, self.max_batch_bytes):
+                    # Servers answer in UID order whatever the request order; re-sort for newest first.
+                    fetched = sorted(await fetch_messages(self.client, group), key=lambda f: f.uid, reverse=newest_first)
+                    if in_flight:
+                        await self._settle(state, *in_flight, advance)
+                    in_flight = (asyncio.create_task(self.delivery.deliver(
+                        self.account, folder.name, state.uidvalidity, folder.is_sent, fetched)), group)
+            if in_flight:
+                await self._settle(state, *in_flight, advance)
+                in_flight = None
+        finally:
+            if in_flight:
+                in_flight[0].cancel()
+                await asyncio.gather(in_flight[0], return_exceptions=True)
+
+    async def _settle(self, state: FolderState, task: asyncio.Task, group: list[int],
+                      advance: Callable[[list[int]], None]) -> None:
+        state.synced += await task
+        advance(group)
+        await self.states.save(state)
 
 
 def _by_size(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
