@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from prometheus_client.parser import text_string_to_metric_families
 
 from maillink_devtools.imap_load import append
 from maillink_devtools.mailgen import Mail
@@ -36,6 +37,13 @@ def kcat_read(topic: str, expect: int, timeout: float = 60) -> list[dict]:
             return records
         time.sleep(0.5)
     return records
+
+
+def metric(base_url: str, name: str) -> float:
+    """Sum of a counter's samples, read from /metrics with Prometheus' own text parser."""
+    text = httpx.get(f"{base_url}/metrics").text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name)
 
 
 def wait_for(read, done, timeout: float = 30):
@@ -128,6 +136,9 @@ async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(service
     status = wait_for(lambda: httpx.get(f"{ingest}/accounts/{account_id}").json(), lambda s: s["state"] == "synced")
     assert status["messages_synced"] == 4 and status["error"] is None
     assert {f["folder"]: f["synced"] for f in status["folders"]} == {"INBOX": 3, "Sent": 1}
+    assert metric(ingest, "maillink_ingest_messages_total") == 4
+    assert metric(matcher, "maillink_matcher_messages_linked_total") == 4
+    assert httpx.get(f"{matcher}/healthz").json() == {"status": "ok", "checks": {"kafka": "ok", "store": "ok"}}
 
     # 1) Re-run the sync from scratch: ingest's stored state deleted. 2) Redeliver every received event.
     client = mongo.connect(MONGODB_URL)

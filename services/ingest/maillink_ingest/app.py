@@ -1,12 +1,10 @@
 """Wires ingest together: the one place that knows every dependency."""
 import functools
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from maillink_runtime import bus, logs, mongo
-from maillink_runtime.http import ops_router
-from maillink_runtime.topics_admin import ensure_topics
+from maillink_runtime import bus
+from maillink_runtime.service import Service
 from maillink_schemas.accounts import AccountConfigured, AccountStatusChanged, SyncState
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.topics import Topic
@@ -24,10 +22,8 @@ from .sync.manager import SyncManager
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
-    logs.configure("ingest", settings.log_level)
-    broker = bus.make_broker(settings.kafka_bootstrap_servers, "maillink-ingest")
-    client = mongo.connect(settings.mongodb_url)
-    db = client[settings.database("ingest")]
+    service = Service("ingest", settings)
+    broker, db = service.broker, service.db
     blobs, states, accounts = BlobStore(db), FolderStateStore(db), AccountStore(db)
     cipher = CredentialsCipher(settings.credentials_key)
     received_topic = settings.topic(Topic.MESSAGE_RECEIVED)
@@ -55,27 +51,17 @@ def create_app(settings: IngestSettings) -> FastAPI:
                     ca_file=settings.imap_ca_file)
     manager = SyncManager(functools.partial(_run, deps=deps))
     assignments = AccountAssignments(settings.kafka_bootstrap_servers, settings.topic(Topic.ACCOUNT),
-                                     f"{settings.namespace}maillink-ingest", manager, accounts, broker)
+                                     service.group_id, manager, accounts, broker)
 
     async def publish_account(account: AccountConfigured) -> None:
         await bus.publish(broker, settings.topic(Topic.ACCOUNT), account, key=account.account_id)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        await ensure_topics(settings.kafka_bootstrap_servers, settings.namespace,
-                            [Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED])
-        await states.ensure_indexes()
-        await broker.start()
-        await assignments.start()
-        yield
-        await assignments.stop()
-        await manager.stop_all()
-        await broker.stop()
-        await client.close()
-
-    app = FastAPI(title="maillink ingest", lifespan=lifespan)
-    app.include_router(ops_router({"kafka": lambda: broker.ping(timeout=3), "store": lambda: mongo.ping(db)}))
-    app.include_router(accounts_router(accounts, states, blobs, cipher, publish_account))
+    app = service.app(
+        topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED],
+        on_start=[states.ensure_indexes, assignments.start],
+        on_stop=[assignments.stop, manager.stop_all],
+        routers=[accounts_router(accounts, states, blobs, cipher, publish_account)],
+    )
     app.state.manager = manager
     return app
 

@@ -1,11 +1,8 @@
 """Wires matcher together: the one place that knows every dependency."""
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
-from maillink_runtime import bus, logs, mongo
-from maillink_runtime.http import ops_router
-from maillink_runtime.topics_admin import ensure_topics
+from maillink_runtime import bus
+from maillink_runtime.service import Service
 from maillink_schemas import crm
 from maillink_schemas.mail import MessageLinked, MessageReceived
 from maillink_schemas.topics import Topic
@@ -18,10 +15,8 @@ from .settings import MatcherSettings
 
 
 def create_app(settings: MatcherSettings) -> FastAPI:
-    logs.configure("matcher", settings.log_level)
-    broker = bus.make_broker(settings.kafka_bootstrap_servers, "maillink-matcher")
-    client = mongo.connect(settings.mongodb_url)
-    db = client[settings.database("matcher")]
+    service = Service("matcher", settings)
+    broker, db = service.broker, service.db
     messages, projections = MessageStore(db), CrmProjections(db)
     linked_topic = settings.topic(Topic.MESSAGE_LINKED)
 
@@ -29,7 +24,6 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         await bus.publish(broker, linked_topic, event, key=event.account_id)
 
     deps = MatcherDeps(messages, projections, publish_linked, settings.default_visibility)
-    group = f"{settings.namespace}maillink-matcher"
 
     async def on_message_received(event: MessageReceived, _msg) -> None:
         await on_received(event, deps)
@@ -49,20 +43,10 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         (Topic.CRM_DEALS, crm.DealUpserted, on_deal),
         (Topic.CRM_USERS, crm.UserUpserted, on_user),
     ):
-        bus.subscribe(broker, settings.topic(topic), group, model, handler, retries=settings.handler_retries)
+        bus.subscribe(broker, settings.topic(topic), service.group_id, model, handler, retries=settings.handler_retries)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        await ensure_topics(settings.kafka_bootstrap_servers, settings.namespace,
-                            [Topic.MESSAGE_RECEIVED, Topic.MESSAGE_LINKED, Topic.CRM_PERSONS, Topic.CRM_DEALS,
-                             Topic.CRM_USERS])
-        await messages.ensure_indexes()
-        await broker.start()
-        yield
-        await broker.stop()
-        await client.close()
-
-    app = FastAPI(title="maillink matcher", lifespan=lifespan)
-    app.include_router(ops_router({"kafka": lambda: broker.ping(timeout=3), "store": lambda: mongo.ping(db)}))
-    app.include_router(query_router(messages))
-    return app
+    return service.app(
+        topics=[Topic.MESSAGE_RECEIVED, Topic.MESSAGE_LINKED, Topic.CRM_PERSONS, Topic.CRM_DEALS, Topic.CRM_USERS],
+        on_start=[messages.ensure_indexes],
+        routers=[query_router(messages)],
+    )

@@ -92,39 +92,3 @@ class CrmProjections:
     async def user_addresses(self, user_id: str) -> set[str]:
         doc = await self.users.get(user_id)
         return set(doc.get("emails", [])) if doc and not doc.get("deleted") else set()
-
-
-class CrmProjections:
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.persons = Projection(db, "persons", "person_id")
-        self.deals = Projection(db, "deals", "deal_id")
-        self.users = Projection(db, "users", "user_id")
-        self._address_persons = KeyIndex(db, "address_persons")
-        self._person_open_deals = KeyIndex(db, "person_open_deals")
-
-    async def upsert_person(self, person: PersonUpserted) -> None:
-        applied, previous = await self.persons.upsert(person)
-        if applied:
-            old = set() if not previous or previous.get("deleted") else set(previous.get("emails", []))
-            new = set() if person.deleted else {e.strip().lower() for e in person.emails}
-            await self._address_persons.move(person.person_id, old, new)
-
-    async def upsert_deal(self, deal: DealUpserted) -> None:
-        applied, previous = await self.deals.upsert(deal)
-        if applied:
-            await self._person_open_deals.move(deal.deal_id, _open_deal_persons(previous),
-                                               _open_deal_persons(deal.model_dump(mode="json")))
-
-    async def persons_by_address(self, addresses: list[str]) -> list[str]:
-        return sorted(await self._address_persons.lookup(addresses))
-
-    async def open_deals_of(self, person_ids: list[str]) -> set[str]:
-        return await self._person_open_deals.lookup(person_ids)
-
-    async def deal_is_open(self, deal_id: str) -> bool:
-        return _is_open(await self.deals.get(deal_id))
-
-    async def user_addresses(self, user_id: str) -> set[str]:
-        doc = await self.users.get(user_id)
-        return set(doc.get("emails", [])) if doc and not doc.get("deleted") else set()
-

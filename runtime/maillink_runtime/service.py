@@ -1,0 +1,50 @@
+"""What every service is made of: a Kafka broker, its own database, an HTTP app whose lifespan
+starts and stops them in order, and /healthz + /metrics. Services add their own parts."""
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from . import bus, logs, mongo
+from .http import ops_router
+from .settings import ServiceSettings
+from .topics_admin import ensure_topics
+
+Hook = Callable[[], Awaitable[object]]
+
+
+class Service:
+    def __init__(self, name: str, settings: ServiceSettings) -> None:
+        logs.configure(name, settings.log_level)
+        self.name, self.settings = name, settings
+        self.broker = bus.make_broker(settings.kafka_bootstrap_servers, f"maillink-{name}")
+        self.client = mongo.connect(settings.mongodb_url)
+        self.db = self.client[settings.database(name.replace("-", "_"))]
+        self.group_id = f"{settings.namespace}maillink-{name}"
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+    def app(self, *, topics: list[str] = (), on_start: list[Hook] = (), on_stop: list[Hook] = (),
+            routers: list[APIRouter] = ()) -> FastAPI:
+        """`on_start` hooks run once the broker is up; `on_stop` hooks run before it goes down."""
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI):
+            if topics:
+                await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.namespace, list(topics))
+            await self.broker.start()
+            for hook in on_start:
+                await hook()
+            yield
+            for hook in on_stop:
+                await hook()
+            await self.broker.stop()
+            await self.client.close()
+
+        app = FastAPI(title=f"maillink {self.name}", lifespan=lifespan)
+        app.include_router(ops_router({"kafka": lambda: self.broker.ping(timeout=3),
+                                       "store": lambda: mongo.ping(self.db)}))
+        for router in routers:
+            app.include_router(router)
+        return app
