@@ -3,6 +3,7 @@
 Dovecot (APPEND) -> ingest -> Kafka -> matcher -> FerretDB / query API, with an independent
 consumer (kcat) reading mail.message.linked.v1 the way another internal service would.
 """
+import hashlib
 import json
 import subprocess
 import time
@@ -140,6 +141,12 @@ async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(service
     assert metric(matcher, "maillink_matcher_messages_linked_total") == 4
     assert httpx.get(f"{matcher}/healthz").json() == {"status": "ok", "checks": {"kafka": "ok", "store": "ok"}}
 
+    # The claim-check: the raw MIME behind an event is served, byte for byte, by its owner.
+    first = json.loads((await read_topic(KAFKA, received_topic, expect=4))[0].value)
+    blob = httpx.get(f"{ingest}/blobs/{first['raw']['blob_id']}")
+    assert blob.status_code == 200 and hashlib.sha256(blob.content).hexdigest() == first["raw"]["blob_id"]
+    assert httpx.get(f"{ingest}/blobs/{'0' * 64}").status_code == 404
+
     # 1) Re-run the sync from scratch: ingest's stored state deleted. 2) Redeliver every received event.
     client = mongo.connect(MONGODB_URL)
     try:
@@ -161,3 +168,46 @@ async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(service
     assert any(r["subject"] == "Budget approved" for r in kcat_read(linked_topic, 5))
     dead = kcat_read(f"{received_topic}.dlq", 1)
     assert dead[0]["error_type"] == "undecodable" and "occurred_at" in dead[0]["error"]
+
+
+def test_account_api_refuses_unsafe_or_malformed_requests(services):
+    ingest = services.running["ingest"].url
+    remote_plain = httpx.post(f"{ingest}/accounts", json={
+        "user_id": "u", "email": "a@example.com", "password": "p", "imap_host": "imap.example.com",
+        "imap_port": 143, "security": "plain"})
+    assert remote_plain.status_code == 422 and "only allowed to a local test server" in remote_plain.text
+    bad_email = httpx.post(f"{ingest}/accounts", json={"user_id": "u", "email": "not-an-address", "password": "p",
+                                                        "imap_host": "127.0.0.1"})
+    assert bad_email.status_code == 422 and "email" in bad_email.text
+    assert httpx.get(f"{ingest}/accounts/nope").status_code == 404
+
+
+def test_every_service_reports_health_and_a_dead_store_is_degraded(namespace):
+    procs = ServiceSet()
+    base = 19000 + uuid.uuid4().int % 500 * 10
+    env = {"MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL}
+    try:
+        for i, name in enumerate(("tracker", "outbound", "bcc_gateway")):
+            procs.start(name, base + i, env, RUN_DIR / "e2e-logs" / namespace)
+        procs.wait_healthy()
+        for svc in procs.running.values():
+            assert metric(svc.url, "python_info") == 1  # /metrics is valid Prometheus text
+        dead = ServiceSet()
+        dead.start("tracker", base + 7, {**env, "MONGODB_URL": "mongodb://127.0.0.1:1/"}, RUN_DIR / "e2e-logs" / namespace)
+        try:
+            health = wait_for(lambda: _health(f"http://127.0.0.1:{base + 7}"), lambda h: h is not None)
+            status, body = health
+            assert status == 503 and body["status"] == "degraded" and body["checks"]["kafka"] == "ok"
+            assert body["checks"]["store"].startswith("unreachable")
+        finally:
+            dead.stop()
+    finally:
+        procs.stop()
+
+
+def _health(url: str):
+    try:
+        response = httpx.get(f"{url}/healthz", timeout=10)
+        return response.status_code, response.json()
+    except httpx.HTTPError:
+        return None
