@@ -56,14 +56,12 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def publish_account(account: AccountConfigured) -> None:
         await bus.publish(broker, settings.topic(Topic.ACCOUNT), account, key=account.account_id)
 
-    app = service.app(
+    return service.app(
         topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED],
         on_start=[states.ensure_indexes, assignments.start],
         on_stop=[assignments.stop, manager.stop_all],
         routers=[accounts_router(accounts, states, blobs, cipher, publish_account)],
     )
-    app.state.manager = manager
-    return app
 
 
 async def _run(account, stop, deps):

@@ -11,7 +11,7 @@ from ..adapters.accounts import AccountStore
 from ..adapters.blobs import BlobStore
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
-from ..imap.connection import _is_loopback
+from ..imap.connection import is_loopback
 
 
 class ConnectAccount(BaseModel):
@@ -37,7 +37,7 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
 
     @router.post("/accounts", status_code=202)
     async def connect(body: ConnectAccount) -> dict:
-        if body.security == Security.PLAIN and not _is_loopback(body.imap_host):
+        if body.security == Security.PLAIN and not is_loopback(body.imap_host):
             raise HTTPException(422, "Plain-text IMAP is only allowed to a local test server; use security 'ssl' "
                                      "or 'starttls'.")
         account_id = deterministic_id("account", body.user_id, body.email)

@@ -30,7 +30,7 @@ class Selected:
     highestmodseq: int | None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -50,7 +50,7 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
 async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca_file: str | None = None,
                        timeout: float = 30) -> aioimaplib.IMAP4:
     where = f"{endpoint.host}:{endpoint.port}"
-    if endpoint.security == Security.PLAIN and not _is_loopback(endpoint.host):
+    if endpoint.security == Security.PLAIN and not is_loopback(endpoint.host):
         raise InsecureConnection(f"Refusing to send the password unencrypted to {where}; use SSL/TLS.")
     try:
         if endpoint.security == Security.SSL:

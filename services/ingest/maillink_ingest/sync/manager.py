@@ -24,10 +24,6 @@ class SyncManager:
         self._runner = runner
         self._running: dict[str, _Running] = {}
 
-    @property
-    def accounts(self) -> list[str]:
-        return sorted(self._running)
-
     async def apply(self, account: AccountConfigured, partition: int) -> None:
         current = self._running.get(account.account_id)
         if current and current.account.version == account.version \
