@@ -52,10 +52,15 @@ def sentence(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
 
 
+BENCH_ANCHOR = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
 def bench_mailbox(count: int, owner: str, seed: int = 7) -> list[bytes]:
-    """The bench mix: plain, multipart/alternative, and 4 % with 10-200 KB attachments (~190 MB per 20k)."""
+    """The bench mix: plain, multipart/alternative, and 4 % with 10-200 KB attachments (~190 MB per 20k).
+
+    Deterministic (fixed seed and dates), so a loaded mailbox can be recognised and reused."""
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
+    now = BENCH_ANCHOR
     out = []
     for i in range(count):
         kind = rng.random()
