@@ -1,4 +1,5 @@
 """Builds realistic RFC 5322 messages: plain, multipart/alternative, with attachments, threaded."""
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -45,6 +46,11 @@ class Mail:
             msg.add_alternative(f"<html><body><p>{self.body}</p></body></html>", subtype="html")
         if self.attachment is not None:
             msg.add_attachment(self.attachment, maintype="application", subtype="pdf", filename="document.pdf")
+        # Boundaries derived from the Message-ID instead of random ones: the same Mail is the same bytes.
+        tag = hashlib.sha256(msg["Message-ID"].encode()).hexdigest()[:24]
+        for i, part in enumerate(msg.walk()):
+            if part.is_multipart():
+                part.set_boundary(f"=_maillink_{tag}_{i}")
         return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
