@@ -185,3 +185,41 @@ async def test_plain_text_to_a_remote_host_is_refused():
     from maillink_ingest.imap.errors import InsecureConnection
     with pytest.raises(InsecureConnection):
         await open_session(ImapEndpoint(host="imap.example.com", port=143, security=Security.PLAIN), "u", "p")
+
+
+async def test_undecryptable_credentials_ask_for_new_ones_instead_of_retrying(env, mailbox):
+    db, delivery, _ = env
+    email, password = mailbox
+    reports = []
+
+    async def report(acc, state, error, synced):
+        reports.append((state, error))
+
+    other_key = CredentialsCipher(Fernet.generate_key().decode())
+    deps = SyncDeps(FolderStateStore(db), delivery, other_key, report)
+    await asyncio.wait_for(run_account(account(email, password), deps, asyncio.Event()), 15)
+    assert reports[-1][0] == SyncState.NEEDS_REAUTH and "cannot be decrypted" in reports[-1][1]
+
+
+async def test_a_failing_publish_is_retried_and_loses_nothing(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(3, "m"))
+    reports, stop, failures = [], asyncio.Event(), [1]
+
+    async def flaky_publish(events):
+        if failures:
+            failures.pop()
+            raise ConnectionError("broker unreachable")
+        await delivery._publish(events)
+
+    async def report(acc, state, error, synced):
+        reports.append(state)
+        if state == SyncState.SYNCED:
+            stop.set()
+
+    deps = SyncDeps(FolderStateStore(db), Delivery(delivery._blobs, flaky_publish), CredentialsCipher(KEY), report,
+                    max_backoff_s=0.1)
+    await asyncio.wait_for(run_account(account(email, password), deps, stop), 30)
+    assert SyncState.ERROR in reports and reports[-1] == SyncState.SYNCED
+    assert sorted(e.location.uid for e in await received(topic, 3)) == [1, 2, 3]

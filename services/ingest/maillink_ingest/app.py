@@ -1,6 +1,8 @@
 """Wires ingest together: the one place that knows every dependency."""
 import functools
 
+import structlog
+
 from fastapi import FastAPI
 
 from maillink_runtime import bus
@@ -20,6 +22,8 @@ from .sync.account_sync import ACCOUNTS, SyncDeps, run_account
 from .sync.delivery import Delivery
 from .sync.manager import SyncManager
 
+log = structlog.get_logger()
+
 
 def create_app(settings: IngestSettings) -> FastAPI:
     service = Service("ingest", settings)
@@ -34,17 +38,25 @@ def create_app(settings: IngestSettings) -> FastAPI:
     last_state: dict[str, SyncState] = {}
 
     async def report(account: AccountConfigured, state: SyncState, error: str | None, synced: int | None) -> None:
+        # Reporting must never take the sync loop down: with Kafka or the store unreachable the
+        # status is logged, and the loop goes on retrying its real work.
+        try:
+            await _report(account, state, error, synced)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("status_report_failed", account_id=account.account_id, state=state.value, error=repr(exc))
+
+    async def _report(account: AccountConfigured, state: SyncState, error: str | None, synced: int | None) -> None:
         await accounts.set_status(account.account_id, state, error, synced)
         if last_state.get(account.account_id) != state:
-            if account.account_id in last_state:
-                ACCOUNTS.labels(last_state[account.account_id].value).dec()
-            ACCOUNTS.labels(state.value).inc()
-            last_state[account.account_id] = state
             now = utcnow()
             await bus.publish(broker, settings.topic(Topic.ACCOUNT_STATUS), AccountStatusChanged(
                 event_id=deterministic_id("status", account.account_id, state.value, now.isoformat()),
                 occurred_at=now, account_id=account.account_id, state=state, error=error,
                 messages_synced=synced or 0, updated_at=now), key=account.account_id)
+            if account.account_id in last_state:
+                ACCOUNTS.labels(last_state[account.account_id].value).dec()
+            ACCOUNTS.labels(state.value).inc()
+            last_state[account.account_id] = state
 
     deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received), cipher=cipher, report=report,
                     poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,

@@ -46,7 +46,7 @@ async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.
     while not stop.is_set():
         try:
             await deps.report(account, SyncState.CONNECTING, None, None)
-            client = await open_session(account.imap, account.username, deps.cipher.decrypt(account.secret_ciphertext),
+            client = await open_session(account.imap, account.username, _secret(account, deps.cipher),
                                         ca_file=deps.ca_file)
             try:
                 await _sync_until_stopped(client, account, deps, stop, log)
@@ -72,6 +72,15 @@ async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.
             continue
         await _wait(stop, backoff)
         backoff = min(backoff * 2, deps.max_backoff_s)
+
+
+def _secret(account: AccountConfigured, cipher: CredentialsCipher) -> str:
+    try:
+        return cipher.decrypt(account.secret_ciphertext)
+    except ValueError as exc:
+        # The deployment's key changed (or the record is corrupt): only new credentials can help.
+        raise AuthenticationFailed("The stored credentials cannot be decrypted with this deployment's key. "
+                                   "Please enter the credentials again.") from exc
 
 
 async def _sync_until_stopped(client, account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event, log) -> None:
