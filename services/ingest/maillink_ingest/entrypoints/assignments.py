@@ -3,8 +3,11 @@
 Scale-out uses Kafka's consumer group: each ingest instance syncs exactly the accounts on the
 partitions it is assigned. On every assignment the partitions are replayed from the beginning
 (the topic is compacted, so that is the current configuration of every account on them); on
-revocation those accounts' loops stop here and start on the instance that received them. Offsets
-are never committed: the replay is the state.
+revocation those accounts' loops stop here and start on the instance that received them.
+
+Offsets are never committed: the replay is the state. With no committed offset, every assignment
+starts at auto_offset_reset=earliest by itself, so the listener does not seek (a seek inside the
+rebalance callback was a suspect in a stall seen once in the e2e test).
 """
 import asyncio
 
@@ -30,8 +33,6 @@ class _Replay(ConsumerRebalanceListener):
         await self._a.manager.revoke({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned):
-        if assigned:
-            await self._a.consumer.seek_to_beginning(*assigned)
         log.info("account_partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
 
 
@@ -63,8 +64,26 @@ class AccountAssignments:
         while True:
             batches = await self.consumer.getmany(timeout_ms=1000)
             for records in batches.values():
-                for record in records:
-                    await self._apply(record)
+                # A replay holds every past version of an account; only the newest needs applying,
+                # so an outdated configuration (old credentials) never starts a sync, even briefly.
+                newest = {record.key: record for record in records}
+                for record in newest.values():
+                    await self._apply_until_done(record)
+
+    async def _apply_until_done(self, record) -> None:
+        # An account must not be skipped (it would silently never sync), so a failure (the store
+        # unreachable, say) is logged and retried; this loop never dies quietly.
+        delay = 0.5
+        while True:
+            try:
+                await self._apply(record)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("account_apply_failed", partition=record.partition, offset=record.offset)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
 
     async def _apply(self, record) -> None:
         if record.value is None:
