@@ -40,6 +40,8 @@ class FolderSync:
         if state is None or state.uidvalidity != selected.uidvalidity:
             if state is not None:
                 log.warning("uidvalidity_changed", folder=folder.name, old=state.uidvalidity, new=selected.uidvalidity)
+            # Quirk: a server that omits UIDNEXT leaves top_uid at 0; nothing is lost, the whole folder
+            # then comes in through the incremental step, without the first-sync window.
             state = FolderState(self.account.account_id, folder.name, uidvalidity=selected.uidvalidity,
                                 top_uid=max(selected.uidnext - 1, 0))
             await self.states.save(state)
