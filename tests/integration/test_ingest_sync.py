@@ -223,3 +223,27 @@ async def test_a_failing_publish_is_retried_and_loses_nothing(env, mailbox):
     await asyncio.wait_for(run_account(account(email, password), deps, stop), 30)
     assert SyncState.ERROR in reports and reports[-1] == SyncState.SYNCED
     assert sorted(e.location.uid for e in await received(topic, 3)) == [1, 2, 3]
+
+
+async def test_new_inbox_mail_arrives_by_idle_push_not_by_polling(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(1, "first"))
+    stop, synced_once = asyncio.Event(), asyncio.Event()
+
+    async def report(acc, state, error, synced):
+        if state == SyncState.SYNCED:
+            synced_once.set()
+
+    # An hour between polls: within this test, the new message can only come through IDLE.
+    deps = SyncDeps(FolderStateStore(db), delivery, CredentialsCipher(KEY), report, poll_interval_s=3600)
+    loop = asyncio.create_task(run_account(account(email, password), deps, stop))
+    try:
+        await asyncio.wait_for(synced_once.wait(), 15)
+        await asyncio.sleep(0.5)  # let the loop enter IDLE
+        await asyncio.to_thread(append, IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(1, "pushed"))
+        events = await received(topic, 2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 15)  # stopping interrupts IDLE too
+    assert [e.envelope.subject for e in events] == ["first 0", "pushed 0"]

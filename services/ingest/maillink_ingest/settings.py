@@ -11,6 +11,7 @@ class IngestSettings(ServiceSettings):
     http_port: int = 8101
     credentials_key: str = shared(..., "MAILLINK_CREDENTIALS_KEY",
                                   "Fernet key that encrypts mailbox credentials at rest (required).")
-    poll_interval_s: float = Field(15.0, description="Seconds between checks for new mail.")
+    poll_interval_s: float = Field(15.0, description="Longest wait between sync passes; IDLE on INBOX ends it "
+                                   "as soon as the server reports new mail.")
     batch_size: int = Field(200, ge=1, le=1000, description="Messages per UID FETCH.")
     imap_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust, e.g. a private test server's.")

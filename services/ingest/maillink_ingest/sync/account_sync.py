@@ -18,6 +18,7 @@ from ..adapters.folder_state import FolderStateStore
 from ..domain.folders import choose
 from ..imap.connection import close_session, list_folders, open_session
 from ..imap.errors import AuthenticationFailed, InsecureConnection, SyncError
+from ..imap.idle import wait_for_change
 from .delivery import Delivery
 from .folder_sync import FolderSync
 
@@ -89,6 +90,8 @@ async def _sync_until_stopped(client, account: AccountConfigured, deps: SyncDeps
     if missing:
         log.warning("folders_missing", folders=missing)
     folder_sync = FolderSync(client, account, deps.states, deps.delivery, batch_size=deps.batch_size)
+    # New mail lands in INBOX: that is the folder IDLE watches; the others are checked each pass.
+    watched = next((p.name for p in plans if p.name.upper() == "INBOX"), plans[0].name if plans else "INBOX")
     initial_reported = False
     while not stop.is_set():
         for plan in plans:
@@ -100,8 +103,7 @@ async def _sync_until_stopped(client, account: AccountConfigured, deps: SyncDeps
         structlog.contextvars.unbind_contextvars("folder")
         synced = sum(s.synced for s in await deps.states.for_account(account.account_id))
         await deps.report(account, SyncState.SYNCED, None, synced)
-        # Polling; IDLE push is a later step (see the issue notes).
-        await _wait(stop, deps.poll_interval_s)
+        await wait_for_change(client, watched, stop, deps.poll_interval_s)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
