@@ -17,4 +17,6 @@ else
 fi
 cleanup() { [ $started = 1 ] && bash deploy/local/infra.sh stop || true; }
 trap cleanup EXIT
+# The store wrapper's own tests (Go), then every Python test.
+(cd "$ROOT/deploy/local/ferretdb" && GOFLAGS=-mod=mod go test ./...)
 "$ROOT/.venv/bin/python" -m pytest "${@:-tests}" -p no:cacheprovider

@@ -23,6 +23,8 @@ ready() {
   timeout 5 kcat -L -b "127.0.0.1:$KAFKA_PORT" -m 3 2>/dev/null | grep -q "1 brokers"
 }
 
+ready_or_dead() { alive_or_explain "$PIDFILE" "$DATA/server.log" Kafka; ready; }
+
 start() {
   install
   if pid_alive "$PIDFILE"; then
@@ -43,7 +45,7 @@ start() {
     -Dlog4j2.configurationFile="$ROOT/deploy/local/kafka/log4j2.properties" \
     -cp "$CP" kafka.Kafka "$DATA/server.properties" </dev/null >"$DATA/stdout.log" 2>&1 &
   echo $! > "$PIDFILE"
-  wait_until 120 "Kafka" ready
+  wait_until 120 "Kafka" ready_or_dead
   log "ready"
 }
 

@@ -16,6 +16,7 @@ IMAP_PORT="${IMAP_PORT:-10143}"
 IMAPS_PORT="${IMAPS_PORT:-10993}"
 
 mkdir -p "$CACHE_DIR" "$RUN_DIR"
+exec 4>&2  # the real stderr, for messages from inside commands whose output wait_until hides
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -34,6 +35,12 @@ wait_until() {
     if [ $SECONDS -ge $deadline ]; then die "$what not ready after ${limit}s"; fi
     sleep 0.2
   done
+}
+
+# alive_or_explain PIDFILE LOG NAME: fails loudly, with the log's tail, when the daemon died while starting.
+alive_or_explain() {
+  pid_alive "$1" && return 0
+  { log "$3 exited while starting; last lines of $2:"; tail -n 15 "$2"; } >&4 2>&4; exit 1
 }
 
 # stop_pidfile FILE NAME: TERM the process, wait for it to exit, KILL if it will not.

@@ -29,6 +29,8 @@ ready() {
   "$VENV/bin/python" -c "import sys, pymongo; pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=2000).admin.command('ping')" "$(url)"
 }
 
+ready_or_dead() { alive_or_explain "$PIDFILE" "$DATA/store.log" store; ready; }
+
 start() {
   install
   if [ -n "${MONGODB_URL:-}" ]; then wait_until 30 "store at MONGODB_URL" ready; log "using MONGODB_URL"; return 0; fi
@@ -43,7 +45,7 @@ start() {
     setsid nohup "$FERRET_BIN" -listen "127.0.0.1:$MONGO_PORT" -data "$DATA/sqlite" </dev/null >"$DATA/store.log" 2>&1 &
   fi
   echo $! > "$PIDFILE"
-  wait_until 60 store ready
+  wait_until 60 store ready_or_dead
   log "ready"
 }
 

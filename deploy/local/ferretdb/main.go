@@ -74,13 +74,16 @@ func sweepIDIndexes(ctx context.Context, dir string) {
 			inode := inodeOf(file)
 			h, ok := open[file]
 			if ok && h.inode != inode {
-				// Dropped and created again: the old handle still sees the deleted file.
+				// Dropped (and maybe created again): the old handle still sees the deleted file.
 				h.db.Close()
+				delete(open, file)
 				ok = false
 			}
+			if inode == 0 {
+				continue // dropped between the glob and now
+			}
 			if !ok {
-				// Same busy timeout as FerretDB's own pool, so the two writers wait for each other.
-				db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)")
+				db, err := openExisting(file)
 				if err != nil {
 					continue
 				}
@@ -98,6 +101,22 @@ func sweepIDIndexes(ctx context.Context, dir string) {
 		case <-ticker.C:
 		}
 	}
+}
+
+// openExisting opens a FerretDB database file without ever creating one. A plain open would
+// create an empty file when the database was dropped a moment before, and FerretDB then refuses
+// to start ("no such table: _ferretdb_collections"), which happened once in the tests.
+func openExisting(file string) (*sql.DB, error) {
+	// mode=rw: never create. Same busy timeout as FerretDB's own pool, so the writers wait for each other.
+	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 func inodeOf(file string) uint64 {
