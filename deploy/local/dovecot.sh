@@ -39,7 +39,7 @@ start() {
   configure
   log "starting on 127.0.0.1:$IMAP_PORT (imaps $IMAPS_PORT; log: $DIR/dovecot.log)"
   # Dovecot daemonizes but keeps the caller's stdout/stderr; detach them so no pipe is held open.
-  setsid dovecot -c "$CONF" </dev/null >>"$DIR/dovecot.stdout" 2>&1
+  setsid dovecot -c "$CONF" </dev/null >>"$DIR/dovecot.stdout" 2>&1 4>&-
   wait_until 30 Dovecot ready
   log "ready"
 }

@@ -43,7 +43,7 @@ start() {
   # setsid + redirected fds: the broker outlives the shell that started it and holds none of its pipes.
   setsid nohup java -Xmx512m -XX:+UseG1GC -Dkafka.logs.dir="$DATA" \
     -Dlog4j2.configurationFile="$ROOT/deploy/local/kafka/log4j2.properties" \
-    -cp "$CP" kafka.Kafka "$DATA/server.properties" </dev/null >"$DATA/stdout.log" 2>&1 &
+    -cp "$CP" kafka.Kafka "$DATA/server.properties" </dev/null >"$DATA/stdout.log" 2>&1 4>&- &
   echo $! > "$PIDFILE"
   wait_until 120 "Kafka" ready_or_dead
   log "ready"

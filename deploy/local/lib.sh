@@ -16,7 +16,9 @@ IMAP_PORT="${IMAP_PORT:-10143}"
 IMAPS_PORT="${IMAPS_PORT:-10993}"
 
 mkdir -p "$CACHE_DIR" "$RUN_DIR"
-exec 4>&2  # the real stderr, for messages from inside commands whose output wait_until hides
+# fd 4: the real stderr, for messages from inside commands whose output wait_until hides.
+# Daemons are started with 4>&- so they never hold the caller's pipe open.
+exec 4>&2
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

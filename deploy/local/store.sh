@@ -39,10 +39,10 @@ start() {
   mkdir -p "$DATA"
   if command -v mongod >/dev/null; then
     log "starting mongod on 127.0.0.1:$MONGO_PORT"
-    setsid nohup mongod --bind_ip 127.0.0.1 --port "$MONGO_PORT" --dbpath "$DATA" </dev/null >"$DATA/store.log" 2>&1 &
+    setsid nohup mongod --bind_ip 127.0.0.1 --port "$MONGO_PORT" --dbpath "$DATA" </dev/null >"$DATA/store.log" 2>&1 4>&- &
   else
     log "starting FerretDB (SQLite) on 127.0.0.1:$MONGO_PORT"
-    setsid nohup "$FERRET_BIN" -listen "127.0.0.1:$MONGO_PORT" -data "$DATA/sqlite" </dev/null >"$DATA/store.log" 2>&1 &
+    setsid nohup "$FERRET_BIN" -listen "127.0.0.1:$MONGO_PORT" -data "$DATA/sqlite" </dev/null >"$DATA/store.log" 2>&1 4>&- &
   fi
   echo $! > "$PIDFILE"
   wait_until 60 store ready_or_dead
