@@ -1,7 +1,7 @@
 """Raw MIME -> the parsed envelope carried by mail.message.received.v1. Pure; never raises."""
 import re
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 from datetime import datetime, timezone
 
 from fast_mail_parser import parse_email
@@ -95,7 +95,6 @@ def _addresses(items) -> list[Address]:
 
 
 def _addresses_from_header(value: str | None) -> list[Address]:
-    from email.utils import getaddresses
     return [Address(email=a.lower(), name=n or None) for n, a in getaddresses([value or ""]) if "@" in a]
 
 

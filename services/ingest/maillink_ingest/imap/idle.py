@@ -14,7 +14,7 @@ async def wait_for_change(client: aioimaplib.IMAP4, folder: str, stop: asyncio.E
     keep-alive) ends the wait: a spurious wake-up costs one cheap pass, a missed one costs latency.
     """
     if not client.has_capability("IDLE"):
-        await _sleep_or_stop(stop, seconds)
+        await sleep_or_stop(stop, seconds)
         return
     await select(client, folder)
     idle = await client.idle_start(timeout=seconds)  # aioimaplib ends the push wait after `timeout`
@@ -31,7 +31,8 @@ async def wait_for_change(client: aioimaplib.IMAP4, folder: str, stop: asyncio.E
         await asyncio.wait_for(idle, 10)
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleeps `seconds`, or less if `stop` is set meanwhile."""
     try:
         await asyncio.wait_for(stop.wait(), seconds)
     except asyncio.TimeoutError:

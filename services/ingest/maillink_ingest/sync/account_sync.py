@@ -18,7 +18,7 @@ from ..adapters.folder_state import FolderStateStore
 from ..domain.folders import choose
 from ..imap.connection import close_session, list_folders, open_session
 from ..imap.errors import AuthenticationFailed, InsecureConnection, SyncError
-from ..imap.idle import wait_for_change
+from ..imap.idle import sleep_or_stop, wait_for_change
 from .delivery import Delivery
 from .folder_sync import FolderSync
 
@@ -71,7 +71,7 @@ async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.
                                                         "it will be retried automatically.", None)
         else:
             continue
-        await _wait(stop, backoff)
+        await sleep_or_stop(stop, backoff)
         backoff = min(backoff * 2, deps.max_backoff_s)
 
 
@@ -105,9 +105,3 @@ async def _sync_until_stopped(client, account: AccountConfigured, deps: SyncDeps
         await deps.report(account, SyncState.SYNCED, None, synced)
         await wait_for_change(client, watched, stop, deps.poll_interval_s)
 
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
-        pass
