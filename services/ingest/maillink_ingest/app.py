@@ -30,6 +30,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
     broker, db = service.broker, service.db
     blobs, states, accounts = BlobStore(db), FolderStateStore(db), AccountStore(db)
     cipher = CredentialsCipher(settings.credentials_key)
+    link_secrets = service.auth.link_secrets()
+    if not link_secrets:
+        raise ValueError("MAILLINK_LINK_KEYS must be set: raw messages are served through links the query API "
+                         "signs with it.")
     received_topic = settings.topic(Topic.MESSAGE_RECEIVED)
 
     async def publish_received(events):
@@ -72,7 +76,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED],
         on_start=[states.ensure_indexes, assignments.start],
         on_stop=[assignments.stop, manager.stop_all],
-        routers=[accounts_router(accounts, states, blobs, cipher, publish_account)],
+        routers=[accounts_router(accounts, states, blobs, cipher, publish_account, link_secrets)],
     )
 
 

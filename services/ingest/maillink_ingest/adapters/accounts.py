@@ -2,6 +2,7 @@
 from datetime import datetime, timezone
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from maillink_schemas.accounts import AccountConfigured, SyncState
 
@@ -11,12 +12,26 @@ class AccountStore:
         self._accounts = db["accounts"]
         self._status = db["account_status"]
 
-    async def save(self, account: AccountConfigured) -> None:
-        # A stale version never overwrites a newer one (replays of the compacted topic).
-        existing = await self._accounts.find_one({"_id": account.account_id}, {"version": 1})
-        if existing is None or existing.get("version", 0) <= account.version:
-            doc = {"_id": account.account_id, **account.model_dump(mode="json")}
-            await self._accounts.replace_one({"_id": account.account_id}, doc, upsert=True)
+    async def save(self, account: AccountConfigured) -> bool:
+        """Stores `account` unless a newer version is stored; True when it was stored.
+
+        The API and ingest's own account consumer write the same account within milliseconds of
+        each other. One conditional replace settles it with no read first: the filter matches only
+        an older (or equal) version; when it matches nothing, the upsert's insert collides with the
+        newer document (duplicate key), which means "a newer one is there" — or, for a brand-new
+        account, that the other writer inserted first, so the replace is tried once more.
+        """
+        doc = {"_id": account.account_id, **account.model_dump(mode="json")}
+        for _ in range(3):
+            try:
+                await self._accounts.replace_one({"_id": account.account_id, "version": {"$lte": account.version}},
+                                                 doc, upsert=True)
+                return True
+            except DuplicateKeyError:
+                stored = await self._accounts.find_one({"_id": account.account_id}, {"version": 1})
+                if stored is not None and stored.get("version", 0) > account.version:
+                    return False
+        raise RuntimeError(f"account {account.account_id} could not be saved after three attempts")
 
     async def get(self, account_id: str) -> AccountConfigured | None:
         doc = await self._accounts.find_one({"_id": account_id})
