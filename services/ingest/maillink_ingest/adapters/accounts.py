@@ -1,4 +1,5 @@
 """ingest's copy of account configuration (credentials encrypted) and each account's sync status."""
+import asyncio
 from datetime import datetime, timezone
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -15,23 +16,32 @@ class AccountStore:
     async def save(self, account: AccountConfigured) -> bool:
         """Stores `account` unless a newer version is stored; True when it was stored.
 
-        The API and ingest's own account consumer write the same account within milliseconds of
-        each other. One conditional replace settles it with no read first: the filter matches only
-        an older (or equal) version; when it matches nothing, the upsert's insert collides with the
-        newer document (duplicate key), which means "a newer one is there" — or, for a brand-new
-        account, that the other writer inserted first, so the replace is tried once more.
+        Only ingest's account consumer calls this: the partition that carries an account has one
+        consumer, which applies its records in order, so there is one writer per account. (The API
+        used to save too, and lost the race with the consumer: E11000 and HTTP 500. FerretDB v1 on
+        SQLite does not even make a filtered replace atomic: two concurrent writers can both match
+        and the older version lands last. One writer avoids both.) The filter keeps a replayed,
+        older record from overwriting a newer one; when it matches nothing, the upsert's insert
+        collides with the newer document, which is the "newer one is there" case.
         """
         doc = {"_id": account.account_id, **account.model_dump(mode="json")}
-        for _ in range(3):
-            try:
-                await self._accounts.replace_one({"_id": account.account_id, "version": {"$lte": account.version}},
-                                                 doc, upsert=True)
+        try:
+            await self._accounts.replace_one({"_id": account.account_id, "version": {"$lte": account.version}},
+                                             doc, upsert=True)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def wait_applied(self, account_id: str, version: int, timeout_s: float, poll_s: float = 0.05) -> bool:
+        """Waits until the stored account has reached `version` (read-your-writes for the API)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            doc = await self._accounts.find_one({"_id": account_id}, {"version": 1})
+            if doc is not None and doc.get("version", 0) >= version:
                 return True
-            except DuplicateKeyError:
-                stored = await self._accounts.find_one({"_id": account.account_id}, {"version": 1})
-                if stored is not None and stored.get("version", 0) > account.version:
-                    return False
-        raise RuntimeError(f"account {account.account_id} could not be saved after three attempts")
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(poll_s)
 
     async def get(self, account_id: str) -> AccountConfigured | None:
         doc = await self._accounts.find_one({"_id": account_id})

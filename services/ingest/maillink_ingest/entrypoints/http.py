@@ -57,6 +57,8 @@ class ConnectAccount(BaseModel):
 class Accepted(BaseModel):
     account_id: str
     version: int = Field(description="The version now configured; a later change gets a higher one.")
+    applied: bool = Field(description="false: accepted durably, but the sync service has not picked it up yet "
+                          "(GET /accounts/{id} may answer 404 for a moment).")
 
 
 def _owner(caller: Principal, requested_user: str | None) -> tuple[str, str | None]:
@@ -83,7 +85,7 @@ def _next_version(previous: AccountConfigured | None) -> int:
 
 
 def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: BlobStore, cipher: CredentialsCipher,
-                    publish_account, link_secrets: list[bytes]) -> APIRouter:
+                    publish_account, link_secrets: list[bytes], apply_wait_s: float = 5.0) -> APIRouter:
     router = APIRouter()
 
     @router.post("/accounts", status_code=202, response_model=Accepted)
@@ -104,11 +106,11 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
             username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
             folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous),
         )
-        # Durable once Kafka (acks=all) has it: the consumer applies it on every instance. The
-        # store copy only makes the status readable at once; a newer version wins either way.
+        # Durable once Kafka (acks=all) has it. The account consumer is the only writer of the
+        # stored copy; waiting (briefly) for it makes the status readable as soon as we answer.
         await publish_account(account)
-        await accounts.save(account)
-        return Accepted(account_id=account_id, version=account.version)
+        applied = await accounts.wait_applied(account_id, account.version, timeout_s=apply_wait_s)
+        return Accepted(account_id=account_id, version=account.version, applied=applied)
 
     @router.get("/accounts/{account_id}")
     async def status(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> dict:
