@@ -64,7 +64,10 @@ adduser() {
   [ -d "$DIR/users.d" ] || configure
   local file="$DIR/users.d/$user" old=0
   [ -f "$file" ] && old=$(stat -c %Y "$file")
-  printf '%s:{PLAIN.B64}%s\n' "$user" "$(printf '%s' "$password" | base64 -w0)" > "$file.tmp"
+  # Quirk (Dovecot 2.3): passwd-file looks the user up by username_format expanded with str_escape,
+  # so the name in the line carries the same backslash before \ " and ' (the file name does not).
+  local escaped; escaped=$(printf '%s' "$user" | sed -e "s/[\\\\\"']/\\\\&/g")
+  printf '%s:{PLAIN.B64}%s\n' "$escaped" "$(printf '%s' "$password" | base64 -w0)" > "$file.tmp"
   chmod 644 "$file.tmp"; mv "$file.tmp" "$file"
   # A password change must be seen even within the same second: move the mtime forward.
   local now; now=$(date +%s)
