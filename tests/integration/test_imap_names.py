@@ -17,6 +17,7 @@ from maillink_ingest.domain.folders import FolderPlan
 from maillink_ingest.imap.connection import close_session, list_folders, open_session, select
 from maillink_ingest.imap.errors import AuthenticationFailed
 from maillink_ingest.imap.login import login
+from maillink_ingest.imap.mailbox_names import mailbox_arg
 from maillink_ingest.sync.delivery import Delivery
 from maillink_ingest.sync.folder_sync import FolderSync
 from maillink_runtime import mongo
@@ -82,6 +83,26 @@ async def test_hostile_folder_names_are_listed_selected_and_fetched_by_their_rea
         await close_session(client)
     assert [(e.location.folder, e.envelope.subject) for e in published] == [(f, f"in {f}") for f in HOSTILE_FOLDERS]
     assert {s.folder for s in await FolderStateStore(store).for_account(acc.account_id)} == set(HOSTILE_FOLDERS)
+
+
+async def test_create_append_status_and_examine_name_the_same_folder_through_mailbox_arg():
+    # Ingest itself only SELECTs; mailbox commands (archive, move) will send names the same way.
+    user, password = f"u{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex
+    add_user(user, password)
+    name = 'Ünï & "co" \\ 😀 *%'
+    client = await open_session(ENDPOINT, user, password)
+    try:
+        assert (await client.create(mailbox_arg(name))).result == "OK"
+        raw = Mail(sender="jan@acme.cz", to=[user], subject="s", body="b", message_id="<m@acme.cz>").to_bytes()
+        assert (await client.append(raw, mailbox=mailbox_arg(name))).result == "OK"
+        assert (await client.status(mailbox_arg(name), "(MESSAGES)")).result == "OK"
+        assert (await client.examine(mailbox_arg(name))).result == "OK"
+    finally:
+        await close_session(client)
+    with IMAPClient(IMAP_HOST, IMAP_PORT, ssl=False) as imap:  # an independent reader
+        imap.login(user, password)
+        assert name in {folder for _, _, folder in imap.list_folders()}
+        assert imap.folder_status(name, ["MESSAGES"])[b"MESSAGES"] == 1
 
 
 @pytest.mark.xfail(strict=True, reason="aioimaplib 2.0.3 deletes every '* ' inside an untagged response line "

@@ -24,7 +24,11 @@ def login_words(username: str, secret: str) -> list[bytes | Literal]:
     if _UNSENDABLE.search(username) or _UNSENDABLE.search(secret):
         raise UnsendableCredentials("The username or password contains a line break or NUL character, "
                                     "which cannot be sent to a mail server. Please enter the credentials again.")
-    return [b"LOGIN", string_arg(username), string_arg(secret)]
+    try:
+        return [b"LOGIN", string_arg(username), string_arg(secret)]
+    except UnicodeEncodeError as exc:  # a lone surrogate: not text that UTF-8 can carry
+        raise UnsendableCredentials("The username or password is not valid text. "
+                                    "Please enter the credentials again.") from exc
 
 
 def literal_mode(capabilities: set[str]) -> bool | str:
@@ -69,7 +73,7 @@ async def _execute_login(protocol, chunks: list[bytes], scrub: str) -> aioimapli
         response = await protocol.execute(command, scrub=scrub)  # scrub: kept out of aioimaplib's debug log
         if response.result == "OK":
             protocol.state = aioimaplib.AUTH
-            # The server may announce new capabilities with its OK (RFC 3501 §7.2.1): they replace the old ones.
+            # Capabilities sent with the OK (RFC 3501 §6.2.3) replace the pre-login ones.
             for line in response.lines:
                 if isinstance(line, bytes) and (m := _CAPABILITY.search(line)):
                     protocol.capabilities = set(m.group(1).decode("ascii", "replace").split())
