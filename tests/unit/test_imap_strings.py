@@ -10,7 +10,10 @@ from maillink_ingest.imap.strings import (LITERAL_MINUS_MAX, Literal, command_ch
                                           string_arg)
 from maillink_schemas.accounts import ImapEndpoint, Security
 
-no_nul = st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)))
+# Mostly the bytes that matter to IMAP's grammar, so hypothesis meets them often; then any text at all.
+no_nul = st.one_of(st.text(alphabet=' "\\{}()+*%x\r\n\x01é✓'),
+                   st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)),
+                   st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=("Cs",))))
 modes = st.sampled_from([False, True, "LITERAL-"])
 
 
