@@ -1,6 +1,7 @@
 """Shared fixtures. Integration and e2e tests use the real servers that `make test` starts
 (Kafka, the document store, Dovecot); addresses come from the same variables the services read."""
 import os
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -45,6 +46,11 @@ KAFKA_SASL_PASSWORD_FILE = Path(os.environ.get("MAILLINK_TEST_KAFKA_PASSWORD_FIL
 def kafka_sasl_env() -> dict[str, str]:
     """The variables a service needs to reach the local broker over SASL_SSL as `maillink`."""
     missing = [str(p) for p in (KAFKA_SASL_CA, KAFKA_SASL_PASSWORD_FILE) if not p.is_file()]
+    host, port = KAFKA_SASL.split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError:
+        missing.append(f"a listener on {KAFKA_SASL}")
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: deploy/local/kafka.sh start makes them (restart a broker "
                     "started by an older kafka.sh to get its SASL_SSL listener)")
