@@ -56,4 +56,5 @@ def kafka_sasl_env() -> dict[str, str]:
                     "started by an older kafka.sh to get its SASL_SSL listener)")
     return {"KAFKA_BOOTSTRAP_SERVERS": KAFKA_SASL, "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
             "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "maillink",
-            "KAFKA_SASL_PASSWORD": KAFKA_SASL_PASSWORD_FILE.read_text().strip(), "KAFKA_SSL_CA_FILE": str(KAFKA_SASL_CA)}
+            "KAFKA_SASL_PASSWORD": KAFKA_SASL_PASSWORD_FILE.read_text().strip(),
+            "KAFKA_SSL_CA_FILE": str(KAFKA_SASL_CA)}

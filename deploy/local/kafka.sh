@@ -85,7 +85,8 @@ start() {
   if pid_alive "$PIDFILE"; then
     wait_until 60 "Kafka" ready; log "already running on 127.0.0.1:$KAFKA_PORT"
     if port_open "$KAFKA_SASL_PORT"; then sasl_setup; ensure_sasl_user
-    else log "WARNING: it was started without the SASL_SSL listener; restart it (kafka.sh stop; kafka.sh start) to add 127.0.0.1:$KAFKA_SASL_PORT"
+    else log "WARNING: it was started without the SASL_SSL listener on 127.0.0.1:$KAFKA_SASL_PORT;" \
+             "restart it (kafka.sh stop; kafka.sh start) to add it"
     fi
     return 0
   fi

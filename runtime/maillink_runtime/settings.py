@@ -47,7 +47,8 @@ class KafkaSettings(BaseSettings):
             raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
         if protocol not in SASL_PROTOCOLS and (self.kafka_sasl_username or self.kafka_sasl_password):
             # Credentials that would silently go unused are a misconfiguration, not a default.
-            raise ValueError(f"KAFKA_SASL_USERNAME/PASSWORD are set but KAFKA_SECURITY_PROTOCOL={protocol} uses no SASL")
+            raise ValueError(f"KAFKA_SASL_USERNAME/PASSWORD are set but KAFKA_SECURITY_PROTOCOL={protocol} "
+                             "uses no SASL")
         if protocol == "SASL_PLAINTEXT" and self.kafka_sasl_mechanism == "PLAIN":
             raise ValueError("SASL PLAIN over SASL_PLAINTEXT sends the password in clear text; use SASL_SSL")
         if not tls and (self.kafka_ssl_ca_file or self.kafka_ssl_cert_file or self.kafka_ssl_key_file):
