@@ -16,6 +16,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.message import KafkaMessage as RawKafkaMessage
+from faststream.security import BaseSecurity
 from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
@@ -35,11 +36,12 @@ class PermanentError(Exception):
     """Raised by a handler when retrying cannot help (the message itself is wrong)."""
 
 
-def make_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
+def make_broker(bootstrap_servers: str, client_id: str, security: BaseSecurity | None = None) -> KafkaBroker:
+    """`security` comes from `kafka_conn.kafka_security(settings)`; None is PLAINTEXT."""
     # acks=all + idempotence: a publish counts only once the broker has it, and producer
     # retries never duplicate it.
     return KafkaBroker(bootstrap_servers, client_id=client_id, acks="all", enable_idempotence=True,
-                       logger=None)
+                       security=security, logger=None)
 
 
 def subscribe(broker: KafkaBroker, topic: str, group_id: str, model: type[M],

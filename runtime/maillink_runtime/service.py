@@ -11,6 +11,7 @@ from .auth.keys import key_set
 from .auth.middleware import AuthMiddleware
 from .auth.settings import AuthSettings
 from .http import ops_router, validation_error
+from .kafka_conn import kafka_security
 from .settings import ServiceSettings
 from .topics_admin import ensure_topics
 
@@ -21,8 +22,9 @@ class Service:
     def __init__(self, name: str, settings: ServiceSettings) -> None:
         logs.configure(name, settings.log_level)
         self.name, self.settings = name, settings
-        self.broker = bus.make_broker(settings.kafka_bootstrap_servers, f"maillink-{name}")
-        self.client = mongo.connect(settings.mongodb_url)
+        self.broker = bus.make_broker(settings.kafka_bootstrap_servers, f"maillink-{name}", kafka_security(settings))
+        self.client = mongo.connect(settings.mongodb_url, **mongo.tls_options(settings.mongodb_tls_ca_file,
+                                                                              settings.mongodb_tls_cert_key_file))
         self.db = self.client[settings.database(name.replace("-", "_"))]
         self.group_id = f"{settings.namespace}maillink-{name}"
         self.auth = AuthSettings()
@@ -38,7 +40,7 @@ class Service:
         @asynccontextmanager
         async def lifespan(_: FastAPI):
             if topics:
-                await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.namespace, list(topics))
+                await ensure_topics(self.settings, list(topics))
             await self.broker.start()
             for hook in on_start:
                 await hook()

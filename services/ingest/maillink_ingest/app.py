@@ -6,6 +6,7 @@ import structlog
 from fastapi import FastAPI
 
 from maillink_runtime import bus
+from maillink_runtime.kafka_conn import client_options
 from maillink_runtime.service import Service
 from maillink_schemas.accounts import AccountConfigured, AccountStatusChanged, SyncState
 from maillink_schemas.base import deterministic_id, utcnow
@@ -66,7 +67,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
                     poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
                     ca_file=settings.imap_ca_file)
     manager = SyncManager(functools.partial(_run, deps=deps))
-    assignments = AccountAssignments(settings.kafka_bootstrap_servers, settings.topic(Topic.ACCOUNT),
+    assignments = AccountAssignments(client_options(settings), settings.topic(Topic.ACCOUNT),
                                      service.group_id, manager, accounts, broker)
 
     async def publish_account(account: AccountConfigured) -> None:

@@ -38,17 +38,17 @@ class _Replay(ConsumerRebalanceListener):
 
 
 class AccountAssignments:
-    def __init__(self, bootstrap: str, topic: str, group_id: str, manager: SyncManager, accounts: AccountStore,
+    def __init__(self, kafka_options: dict, topic: str, group_id: str, manager: SyncManager, accounts: AccountStore,
                  broker: KafkaBroker) -> None:
         self.topic, self.group_id = topic, group_id
         self.manager, self._accounts, self._broker = manager, accounts, broker
-        self._bootstrap = bootstrap
+        self._kafka_options = kafka_options  # kafka_conn.client_options(settings): servers, TLS, SASL
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
         # aiokafka binds to the running loop, so the consumer is made here, not in __init__.
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self.group_id,
+        self.consumer = AIOKafkaConsumer(**self._kafka_options, group_id=self.group_id,
                                          enable_auto_commit=False, auto_offset_reset="earliest")
         self.consumer.subscribe([self.topic], listener=_Replay(self))
         await self.consumer.start()
