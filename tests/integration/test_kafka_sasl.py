@@ -21,7 +21,7 @@ from maillink_runtime import bus, mongo
 from maillink_runtime.kafka_conn import client_options, kafka_security
 from maillink_runtime.settings import KafkaSettings
 from maillink_schemas.accounts import AccountConfigured, AccountStatusChanged, ImapEndpoint, Security
-from tests.conftest import MONGODB_URL, RUN_DIR
+from tests.conftest import MONGODB_URL, RUN_DIR, bearer
 
 pytestmark = pytest.mark.integration
 
@@ -68,9 +68,9 @@ def _exit(procs: ServiceSet, name: str, timeout: float = 90) -> tuple[int, str]:
     return svc.process.wait(timeout), svc.log_path.read_text()
 
 
-async def test_a_service_connects_through_sasl_ssl_and_events_flow_both_ways(kafka_sasl_env, namespace):
+async def test_a_service_connects_through_sasl_ssl_and_events_flow_both_ways(kafka_sasl_env, namespace, auth_env, token):
     key = Fernet.generate_key().decode()
-    env = {**kafka_sasl_env, "MAILLINK_NAMESPACE": namespace, "MONGODB_URL": MONGODB_URL,
+    env = {**auth_env, **kafka_sasl_env, "MAILLINK_NAMESPACE": namespace, "MONGODB_URL": MONGODB_URL,
            "MAILLINK_CREDENTIALS_KEY": key, "MAILLINK_TOPIC_PARTITIONS": "3"}
     settings = KafkaSettings(**kafka_sasl_env)
     procs = ServiceSet()
@@ -98,7 +98,8 @@ async def test_a_service_connects_through_sasl_ssl_and_events_flow_both_ways(kaf
         await bus.publish(broker, f"{namespace}mail.account.v1", account, key=account.account_id)
         status = await _first_status(settings, f"{namespace}mail.account.status.v1", account.account_id)
         assert status.state == "connecting"
-        assert httpx.get(f"{ingest.url}/accounts/{account.account_id}", timeout=10).status_code == 200
+        assert httpx.get(f"{ingest.url}/accounts/{account.account_id}", timeout=10,
+                         headers=bearer(token("u1", "accounts:read"))).status_code == 200
     finally:
         await broker.stop()
         procs.stop()
@@ -107,9 +108,9 @@ async def test_a_service_connects_through_sasl_ssl_and_events_flow_both_ways(kaf
         await client.close()
 
 
-def test_a_wrong_password_is_refused_and_the_service_says_so(kafka_sasl_env, namespace):
+def test_a_wrong_password_is_refused_and_the_service_says_so(kafka_sasl_env, namespace, auth_env):
     procs = ServiceSet()
-    env = {**kafka_sasl_env, "KAFKA_SASL_PASSWORD": "not-the-password", "MAILLINK_NAMESPACE": namespace,
+    env = {**auth_env, **kafka_sasl_env, "KAFKA_SASL_PASSWORD": "not-the-password", "MAILLINK_NAMESPACE": namespace,
            "MONGODB_URL": MONGODB_URL}
     procs.start("tracker", _port(), env, RUN_DIR / "e2e-logs" / namespace)
     try:

@@ -8,7 +8,7 @@ def _env(default, name: str, description: str):
 
 
 class AuthSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     jwks_file: str | None = _env(None, "MAILLINK_JWKS_FILE",
                                  "Path of a JWKS (public keys only); re-read when the file changes.")
