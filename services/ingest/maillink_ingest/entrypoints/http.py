@@ -17,6 +17,7 @@ from maillink_runtime.auth.dependencies import principal
 from maillink_runtime.auth.links import link_is_valid
 from maillink_schemas.accounts import AccountConfigured, FolderSelection, ImapEndpoint, Security
 from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.headers import single_line
 from maillink_schemas.scopes import Scope
 
 from ..adapters.accounts import AccountStore
@@ -24,9 +25,6 @@ from ..adapters.blobs import BlobStore
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
 from ..imap.connection import is_loopback
-
-_LINE_BREAKS = ("\r", "\n", "\x00")
-
 
 class ConnectAccount(BaseModel):
     user_id: str | None = Field(None, min_length=1, description="Only for a CRM service with accounts:admin: the "
@@ -49,9 +47,7 @@ class ConnectAccount(BaseModel):
     @classmethod
     def one_line(cls, v: str | None) -> str | None:
         # CR/LF would end the IMAP command line early (command injection); NUL ends SASL fields.
-        if v is not None and any(c in v for c in _LINE_BREAKS):
-            raise ValueError("must not contain line breaks (CR, LF) or NUL characters")
-        return v
+        return single_line(v) if v is not None else v
 
 
 class Accepted(BaseModel):
