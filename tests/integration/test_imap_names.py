@@ -16,8 +16,8 @@ from maillink_ingest.adapters.folder_state import FolderStateStore
 from maillink_ingest.domain.folders import FolderPlan
 from maillink_ingest.imap.connection import close_session, list_folders, open_session, select
 from maillink_ingest.imap.errors import AuthenticationFailed
-from maillink_ingest.imap.login import login
-from maillink_ingest.imap.mailbox_names import mailbox_arg
+from maillink_runtime.imap.login import login
+from maillink_runtime.imap.mailbox_names import mailbox_arg
 from maillink_ingest.sync.delivery import Delivery
 from maillink_ingest.sync.folder_sync import FolderSync
 from maillink_runtime import mongo

@@ -3,9 +3,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maillink_ingest.imap.mailbox_names import (Listed, decode_name, encode_name, mailbox_arg, parse_list,
+from maillink_runtime.imap.mailbox_names import (Listed, decode_name, encode_name, mailbox_arg, parse_list,
                                                 parse_list_response)
-from maillink_ingest.imap.strings import quote
+from maillink_runtime.imap.strings import quote
 
 names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1)
 

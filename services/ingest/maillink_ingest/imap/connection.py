@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import aioimaplib
 import structlog
 
+from maillink_runtime.imap import UnsendableCredentials as _Unsendable
+from maillink_runtime.imap.login import login, login_words
+from maillink_runtime.imap.mailbox_names import mailbox_arg, parse_list
 from maillink_schemas.accounts import ImapEndpoint, Security
 
-from .errors import AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable
-from .login import login, login_words
-from .mailbox_names import mailbox_arg, parse_list
+from .errors import (AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable,
+                     UnsendableCredentials)
 
 log = structlog.get_logger()
 _SELECT_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
@@ -55,7 +57,10 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
     where = f"{endpoint.host}:{endpoint.port}"
     if endpoint.security == Security.PLAIN and not is_loopback(endpoint.host):
         raise InsecureConnection(f"Refusing to send the password unencrypted to {where}; use SSL/TLS.")
-    login_words(username, secret)  # refuses what no IMAP string can carry, before connecting
+    try:
+        login_words(username, secret)  # refuses what no IMAP string can carry, before connecting
+    except _Unsendable as exc:
+        raise UnsendableCredentials(str(exc)) from exc
     try:
         if endpoint.security == Security.SSL:
             client = aioimaplib.IMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file))

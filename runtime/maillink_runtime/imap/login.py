@@ -11,7 +11,7 @@ import re
 
 import aioimaplib
 
-from .errors import UnsendableCredentials
+from . import UnsendableCredentials
 from .strings import Literal, command_chunks, string_arg
 
 _UNSENDABLE = re.compile(r"[\0\r\n]")
