@@ -30,14 +30,17 @@ HUGE = settings(BIG, max_examples=1)
 TRAPS = [b"\r\n", b"\r", b"\n", b"A3 OK looks tagged\r\n", b"* 9 EXISTS\r\n", b"(", b")", b"{12}\r\n",
          b" {3}", b"+ go ahead\r\n", b"* ", b"}", b"\x00\xff"]
 body = st.lists(st.one_of(st.sampled_from(TRAPS), st.binary(max_size=64)), max_size=10).map(b"".join)
+# up to 20 KB: literals that span chunks, and chunks that hold several literals
+big_body = st.tuples(st.binary(min_size=1, max_size=64), st.integers(64, 320)).map(lambda t: t[0] * t[1])
 push = st.sampled_from([b"* 7 EXISTS", b"* 0 RECENT", b"* 2 EXPUNGE", b"* VANISHED 5:6",
                         b"* VANISHED (EARLIER) 1:3", b"* 3 FETCH (UID 3 FLAGS (\\Seen))", b"* OK Still here"])
 # A line ending in "}\n" before its CRLF still opens a literal upstream (`$` matches before a final \n).
-odd = st.sampled_from([b"* OK [ALERT] odd {2}\n", b"* NO odd {0}"])
+odd = st.sampled_from([b"* OK [ALERT] odd {2}\n\r\nxx", b"* NO odd {0}"])
 flags = st.sampled_from([b"", b"\\Seen", b"\\Seen \\Flagged", b"$Forwarded \\Answered"])
 shape = st.sampled_from(["flags_first", "flags_last", "no_literal", "two_literals"])
-fetched = st.tuples(shape, flags, body, body)
-done = st.sampled_from([b"OK Completed.", b"NO [SERVERBUG] Some messages could not be fetched",
+fetched = st.tuples(shape, flags, st.one_of(body, body, big_body), body)
+done = st.sampled_from([b"OK Completed.", b"OK Completed with a literal {3}\r\nabc",
+                        b"NO [SERVERBUG] Some messages could not be fetched",
                         b"BAD Error in IMAP command: Invalid uidset"])
 
 
@@ -61,7 +64,7 @@ def fetch_stream(items: list) -> bytes:
 
 
 # An exchange: its kind, how many tags the client draws, what the client starts (given its protocol),
-# and what the server answers (given those tags).
+# and what the server answers (given those tags): bytes, or a list of bursts, each cut on its own.
 def fetch_exchange(items, end):
     return ("fetch", 1, lambda p: [p.fetch("1:*", "(UID FLAGS BODY.PEEK[])", by_uid=True)],
             lambda t: fetch_stream(items) + b"%s %s\r\n" % (t[0], end))
@@ -79,9 +82,10 @@ def noop_exchange(pushes):
             lambda t: b"".join(x + b"\r\n" for x in pushes) + b"%s OK NOOP completed.\r\n" % t[0])
 
 
-def idle_exchange(items):
+def idle_exchange(bursts):
+    # Pushes come in bursts (the server writes each as it happens); the client's DONE, then the tagged OK.
     return ("idle", 1, lambda p: [p.idle()],
-            lambda t: b"+ idling\r\n" + fetch_stream(items) + b"%s OK Idle completed.\r\n" % t[0])
+            lambda t: [b"+ idling\r\n"] + [fetch_stream(items) for items in bursts] + [b"%s OK Idle completed.\r\n" % t[0]])
 
 
 def list_exchange(count):
@@ -106,12 +110,12 @@ PROLOGUE = [
         b"%s OK [READ-WRITE] Select completed.\r\n" % t[0])),
 ]
 
-fetch_items = st.lists(st.one_of(fetched, push), max_size=12)
+fetch_items = st.lists(st.one_of(fetched, push, odd), min_size=1, max_size=12)
 exchange = st.one_of(
     st.builds(fetch_exchange, fetch_items, done),
     st.builds(fetch_with_noop_exchange, fetch_items, done),
     st.builds(noop_exchange, st.lists(st.one_of(push, odd), max_size=5)),
-    st.builds(idle_exchange, st.lists(st.one_of(push, fetched), max_size=6)),
+    st.builds(idle_exchange, st.lists(st.lists(st.one_of(push, fetched), min_size=1, max_size=4), min_size=1, max_size=3)),
     st.builds(list_exchange, st.integers(1, 30)),
     st.builds(search_exchange, st.lists(st.integers(1, 10**6), max_size=50)),
 )
@@ -174,14 +178,15 @@ async def drive(protocol_class, exchanges, sizes) -> list:
         tagnum += tags_used
         tasks = [asyncio.ensure_future(coro) for coro in start(proto)]
         await settle()
-        failure = None
-        for chunk in cut(answer(tags), sizes):
-            try:
-                proto.data_received(chunk)
-            except Exception as exc:  # noqa: BLE001 - compared, not hidden
-                failure = (type(exc).__name__, str(exc))
-                break
-        await settle()
+        failure, bursts = None, answer(tags)
+        for burst in [bursts] if isinstance(bursts, bytes) else bursts:
+            for chunk in cut(burst, sizes):
+                try:
+                    proto.data_received(chunk)
+                except Exception as exc:  # noqa: BLE001 - compared, not hidden
+                    failure = failure or (type(exc).__name__, str(exc))
+                    break
+            await settle()
         results = []
         for task in tasks:
             if not task.done():
