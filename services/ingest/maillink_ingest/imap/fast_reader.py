@@ -49,7 +49,7 @@ def check_aioimaplib_version(installed: str | None = None) -> None:
             f"issue #118 / PRs #119, #130 landed), then update this module and its equivalence test.")
 
 
-check_aioimaplib_version()
+check_aioimaplib_version()  # on import: ingest does not start on an aioimaplib this reader was not proven against
 
 
 class FastFetchCommand(FetchCommand):
