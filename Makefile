@@ -43,5 +43,9 @@ bench: bench-ingest
 bench-ingest: install   ## initial-sync throughput vs mbsync and raw imaplib (20,000 messages)
 	bash scripts/bench-ingest.sh
 
+.PHONY: bench-imap-reader
+bench-imap-reader: install   ## aioimaplib's response reader alone, stock 2.0.3 vs ours (no servers needed)
+	$(PY) -m maillink_devtools.bench_imap_reader
+
 clean: stop
 	rm -rf .run
