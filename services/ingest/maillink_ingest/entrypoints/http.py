@@ -12,6 +12,7 @@ from ..adapters.blobs import BlobStore
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
 from ..imap.connection import is_loopback
+from .blob_download import IfNoneMatch, blob_response
 
 
 class ConnectAccount(BaseModel):
@@ -70,10 +71,7 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
         }
 
     @router.get("/blobs/{blob_id}")
-    async def blob(blob_id: str) -> Response:
-        data = await blobs.get(blob_id)
-        if data is None:
-            raise HTTPException(404, f"No stored message {blob_id}.")
-        return Response(data, media_type="message/rfc822")
+    async def blob(blob_id: str, if_none_match: IfNoneMatch = None) -> Response:
+        return await blob_response(blobs, blob_id, if_none_match)
 
     return router
