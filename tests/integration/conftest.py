@@ -9,6 +9,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 
+import obstore
 import pytest
 from bson import Binary
 from obstore.store import ObjectStore
@@ -49,14 +50,19 @@ def s3_server():
 
 
 @pytest.fixture(params=["local", "s3"])
-def backend(request, tmp_path, monkeypatch) -> Backend:
+async def backend(request, tmp_path, monkeypatch):
     if request.param == "local":
-        return Backend(tmp_path.as_uri(), {})
+        yield Backend(tmp_path.as_uri(), {})
+        return
     s3 = request.getfixturevalue("s3_server")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # obstore reads credentials from the environment
         monkeypatch.setenv(name, s3[name])
-    return Backend(f"{s3['MAILLINK_BLOB_URL']}{uuid.uuid4().hex}",
-                   {"endpoint": s3["AWS_ENDPOINT_URL"], "region": s3["AWS_REGION"], "allow_http": True})
+    backend = Backend(f"{s3['MAILLINK_BLOB_URL']}{uuid.uuid4().hex}",
+                      {"endpoint": s3["AWS_ENDPOINT_URL"], "region": s3["AWS_REGION"], "allow_http": True})
+    yield backend
+    raw = backend.raw()  # each test has a prefix of its own; leave the bucket as it was
+    async for batch in obstore.list(raw):
+        await obstore.delete_async(raw, [meta["path"] for meta in batch])
 
 
 @pytest.fixture
