@@ -73,3 +73,20 @@ async def test_a_blob_under_the_wrong_id_is_refused(backend):
     with pytest.raises(ValueError, match="not the sha256"):
         await blobs.put_many({blob_id: b"other bytes"})
     assert not await blobs.exists(blob_id)
+
+
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
+async def test_local_groups_are_flushed_either_way(tmp_path, monkeypatch, syncfs):
+    from maillink_ingest.adapters import local_durability
+    from maillink_ingest.adapters.blobs import open_blob_store
+
+    if not syncfs:
+        monkeypatch.setattr(local_durability, "_syncfs", None)
+    elif local_durability._syncfs is None:
+        pytest.skip("no syncfs(2) on this platform")
+    blobs = open_blob_store(tmp_path.as_uri())
+    group = dict(blob(n) for n in (10, 20_000, 0))
+    await blobs.put_many(group)
+    assert {blob_id: await blobs.get(blob_id) for blob_id in group} == group
+    with pytest.raises(FileNotFoundError):  # the flush really opens what it flushes
+        await local_durability.fsync_group(tmp_path, [blobs.key(blob(5)[0])])
