@@ -19,7 +19,8 @@ install() {
   log "building versitygw $VGW_VERSION into $VGW_BIN (first time only, about a minute)"
   local gobin; gobin=$(mktemp -d)
   GOBIN="$gobin" go install "github.com/versity/versitygw/cmd/versitygw@$VGW_VERSION" \
-    && mv "$gobin/versitygw" "$VGW_BIN"
+    || { rm -rf "$gobin"; die "go install of versitygw $VGW_VERSION failed"; }
+  mv "$gobin/versitygw" "$VGW_BIN"
   rm -rf "$gobin"
 }
 
