@@ -9,8 +9,8 @@ on S3, a hard link on local files), so a blob stored before is never rewritten, 
 ignores the condition just rewrites identical bytes. Measured against a HEAD before each PUT
 (1,000 blobs, groups of 200): on S3 (versitygw) HEAD+PUT ran 0.85k/s for new blobs against 1.1k/s
 conditional and 1.3k/s unconditional, and 2.7k/s against 1.9k/s when all existed; on local files
-the conditional put was at least as fast as both. New blobs are the common case (initial sync),
-so no HEAD.
+the conditional put ran 6.2k/s for new blobs against 2.6-2.8k/s, and 7.4k/s against HEAD's 11.6k/s
+when all existed. New blobs are the common case (initial sync), so no HEAD.
 
 Reads stream in chunks and are verified against the key: the last chunk is released only once the
 sha256 of the whole matched, so a corrupted blob can never be received complete.
