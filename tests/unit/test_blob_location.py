@@ -11,8 +11,8 @@ from maillink_ingest.settings import BlobSettings
 SHA = hashlib.sha256(b"x").hexdigest()
 
 
-def test_keys_fan_out_by_the_first_two_bytes_under_the_owner():
-    assert blob_key("ingest", SHA) == f"ingest/{SHA[:2]}/{SHA[2:4]}/{SHA}"
+def test_keys_fan_out_by_the_first_byte_under_the_owner():
+    assert blob_key("ingest", SHA) == f"ingest/{SHA[:2]}/{SHA}"
 
 
 @pytest.mark.parametrize("bad", ["", SHA[:-1], SHA.upper(), f"../{SHA[3:]}", SHA + "0", "g" * 64])
