@@ -11,6 +11,13 @@ KEY_FILE="$RUN_DIR/credentials.key"
 [ -s "$KEY_FILE" ] || "$VENV/bin/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' > "$KEY_FILE"
 chmod 600 "$KEY_FILE"
 export MAILLINK_CREDENTIALS_KEY="${MAILLINK_CREDENTIALS_KEY:-$(cat "$KEY_FILE")}"
+# A local development key set for tokens (`maillink token` signs with it; services read the public half),
+# and the secret that signs raw-message links (shared by matcher and ingest).
+"$VENV/bin/maillink" --keys "$RUN_DIR/auth" keys init >/dev/null
+export MAILLINK_JWKS_FILE="${MAILLINK_JWKS_FILE:-$RUN_DIR/auth/jwks.json}"
+LINK_FILE="$RUN_DIR/auth/link.key"
+[ -s "$LINK_FILE" ] || (umask 077; "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' > "$LINK_FILE")
+export MAILLINK_LINK_KEYS="${MAILLINK_LINK_KEYS:-$(cat "$LINK_FILE")}"
 stop_all() { trap - EXIT INT TERM; bash "$ROOT/scripts/stop.sh"; }
 trap stop_all EXIT INT TERM
 "$VENV/bin/python" -m maillink_devtools.demo

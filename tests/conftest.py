@@ -1,11 +1,14 @@
 """Shared fixtures. Integration and e2e tests use the real servers that `make test` starts
 (Kafka, the document store, Dovecot); addresses come from the same variables the services read."""
 import os
+import socket
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
+
+from maillink_devtools import tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}")
@@ -31,3 +34,58 @@ def make_mailbox_user() -> tuple[str, str]:
 @pytest.fixture
 def mailbox() -> tuple[str, str]:
     return make_mailbox_user()
+
+
+@pytest.fixture(scope="session")
+def auth_dir(tmp_path_factory) -> Path:
+    """A key set of the tests' own; services read its public half through MAILLINK_JWKS_FILE."""
+    directory = tmp_path_factory.mktemp("auth")
+    tokens.init_keys(directory)
+    return directory
+
+
+LINK_KEYS = "test-link-key-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="session")
+def auth_env(auth_dir) -> dict[str, str]:
+    return {"MAILLINK_JWKS_FILE": str(auth_dir / "jwks.json"), "MAILLINK_LINK_KEYS": LINK_KEYS}
+
+
+@pytest.fixture(scope="session")
+def token(auth_dir):
+    """token(user, *scopes, company=..., **mint options) -> a signed bearer token."""
+    def make(user: str | None, *scopes: str, company: str | None = "c-test", **options) -> str:
+        return tokens.mint(auth_dir, subject=options.pop("subject", user or "test-service"), user_id=user,
+                           company_id=company, scopes=list(scopes), **options)
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# The local broker's SASL_SSL listener (deploy/local/kafka.sh): SCRAM-SHA-512 user `maillink` over TLS
+# with a private CA. Test-only variable names, so a service started by a test never inherits them.
+KAFKA_SASL = f"127.0.0.1:{os.environ.get('KAFKA_SASL_PORT', '9094')}"
+KAFKA_SASL_CA = Path(os.environ.get("MAILLINK_TEST_KAFKA_CA", RUN_DIR / "kafka/tls/ca.pem"))
+KAFKA_SASL_PASSWORD_FILE = Path(os.environ.get("MAILLINK_TEST_KAFKA_PASSWORD_FILE",
+                                               RUN_DIR / "kafka/sasl/maillink.password"))
+
+
+@pytest.fixture
+def kafka_sasl_env() -> dict[str, str]:
+    """The variables a service needs to reach the local broker over SASL_SSL as `maillink`."""
+    missing = [str(p) for p in (KAFKA_SASL_CA, KAFKA_SASL_PASSWORD_FILE) if not p.is_file()]
+    host, port = KAFKA_SASL.split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError:
+        missing.append(f"a listener on {KAFKA_SASL}")
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: deploy/local/kafka.sh start makes them (restart a broker "
+                    "started by an older kafka.sh to get its SASL_SSL listener)")
+    return {"KAFKA_BOOTSTRAP_SERVERS": KAFKA_SASL, "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "maillink",
+            "KAFKA_SASL_PASSWORD": KAFKA_SASL_PASSWORD_FILE.read_text().strip(),
+            "KAFKA_SSL_CA_FILE": str(KAFKA_SASL_CA)}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A private Dovecot IMAP server (never the system instance), for tests, the demo and the bench.
-# Usage: dovecot.sh install|start|stop|status|adduser EMAIL PASSWORD
+# Usage: dovecot.sh install|start|stop|status|adduser USER PASSWORD
 source "$(dirname "$0")/lib.sh"
 
 DIR="$RUN_DIR/dovecot"
@@ -53,14 +53,22 @@ stop() {
   fi
 }
 
-# adduser EMAIL PASSWORD: add a mailbox user or change its password.
+# adduser USER PASSWORD: add a mailbox user or change its password.
+# USER is an address whose local part may also hold a space, " \ or ' (tests of IMAP quoting need
+# them; dovecot.conf.in allows them in auth_username_chars). Never ":" (it ends a passwd-file field),
+# "/" (the user names its own file) or a control character. The password may hold anything: it is
+# stored base64-encoded ({PLAIN.B64}), so ":" or a newline cannot break the line.
 adduser() {
-  local email=$1 password=$2
-  [[ "$email" =~ ^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$ ]] || die "not a plain email address: $email"
+  local user=$1 password=$2 allowed="^[A-Za-z0-9._%+ \"\\'-]+@[A-Za-z0-9.-]+\$"
+  [[ "$user" =~ $allowed ]] || die "not an address this test server accepts: $user"
   [ -d "$DIR/users.d" ] || configure
-  local file="$DIR/users.d/$email" old=0
+  local file="$DIR/users.d/$user" old=0
   [ -f "$file" ] && old=$(stat -c %Y "$file")
-  echo "$email:{PLAIN}$password" > "$file.tmp"; chmod 644 "$file.tmp"; mv "$file.tmp" "$file"
+  # Quirk (Dovecot 2.3): passwd-file looks the user up by username_format expanded with str_escape,
+  # so the name in the line carries the same backslash before \ " and ' (the file name does not).
+  local escaped; escaped=$(printf '%s' "$user" | sed -e "s/[\\\\\"']/\\\\&/g")
+  printf '%s:{PLAIN.B64}%s\n' "$escaped" "$(printf '%s' "$password" | base64 -w0)" > "$file.tmp"
+  chmod 644 "$file.tmp"; mv "$file.tmp" "$file"
   # A password change must be seen even within the same second: move the mtime forward.
   local now; now=$(date +%s)
   touch -d "@$(( now > old ? now : old + 1 ))" "$file"

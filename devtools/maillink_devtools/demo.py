@@ -12,6 +12,7 @@ import httpx
 from maillink_schemas.crm import DealUpserted, OrganizationUpserted, PersonUpserted, UserUpserted
 from maillink_schemas.topics import Topic
 
+from . import tokens
 from .imap_load import append
 from .mailgen import Mail
 from .processes import SERVICES, ServiceSet
@@ -83,6 +84,13 @@ async def publish_crm() -> None:
         await wait_group_caught_up(KAFKA, "maillink-matcher", topic, timeout=60)
 
 
+def alice() -> dict[str, str]:
+    """The demo user's token, from the local key set `make run` created in .run/auth/."""
+    token = tokens.mint(RUN_DIR / "auth", subject="u-alice", user_id="u-alice", company_id="c-demo",
+                        scopes=["accounts:read", "accounts:write", "mail:read"])
+    return {"Authorization": f"Bearer {token}"}
+
+
 def _interrupt(*_) -> None:
     raise KeyboardInterrupt
 
@@ -108,8 +116,8 @@ def main() -> None:
         asyncio.run(publish_crm())
         print(f"✔ CRM published on crm.* topics: {len(PERSONS)} persons, {len(DEALS)} deals")
         ingest, matcher = procs.running["ingest"].url, procs.running["matcher"].url
-        account = httpx.post(f"{ingest}/accounts", json={
-            "user_id": "u-alice", "email": ME, "password": PASSWORD, "imap_host": "127.0.0.1", "imap_port": IMAP_PORT,
+        account = httpx.post(f"{ingest}/accounts", headers=alice(), json={
+            "email": ME, "password": PASSWORD, "imap_host": "127.0.0.1", "imap_port": IMAP_PORT,
             "security": "plain", "first_sync_days": 30}, timeout=10).raise_for_status().json()
         show(ingest, matcher, account["account_id"], started)
         print("Press Ctrl-C to stop everything.")
@@ -128,8 +136,8 @@ def show(ingest: str, matcher: str, account_id: str, started: float) -> None:
     expected = mailbox_count("INBOX") + mailbox_count("Sent")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        status = httpx.get(f"{ingest}/accounts/{account_id}").json()
-        mail = httpx.get(f"{matcher}/users/u-alice/mail").json()
+        status = httpx.get(f"{ingest}/accounts/{account_id}", headers=alice()).json()
+        mail = httpx.get(f"{matcher}/users/u-alice/mail", headers=alice()).json()
         linked = sum(t["message_count"] for t in mail["threads"])
         if status["state"] == "synced" and linked >= expected:
             break
@@ -140,7 +148,7 @@ def show(ingest: str, matcher: str, account_id: str, started: float) -> None:
     print("Conversations on CRM records (GET /persons/{id}/conversations, /deals/{id}/conversations):")
     deal_titles = {d.deal_id: d.title for d in DEALS}
     for person in PERSONS:
-        threads = httpx.get(f"{matcher}/persons/{person.person_id}/conversations", params={"viewer": "u-alice"}).json()["threads"]
+        threads = httpx.get(f"{matcher}/persons/{person.person_id}/conversations", headers=alice()).json()["threads"]
         for t in threads:
             deal = t["messages"][0]["deal_id"]
             print(f"  {person.name:<15} “{t['subject']}”  {t['message_count']} messages  "
@@ -151,8 +159,10 @@ def show(ingest: str, matcher: str, account_id: str, started: float) -> None:
     print("\nHTTP APIs:")
     for name, port in SERVICES.items():
         print(f"  {name:<12} http://127.0.0.1:{port}   /healthz  /metrics")
-    print(f"  ingest accounts: http://127.0.0.1:{SERVICES['ingest']}/accounts/{account_id}")
-    print(f"  mail tab:        http://127.0.0.1:{SERVICES['matcher']}/users/u-alice/mail")
+    print("Every API needs a token (only /healthz and /metrics are open). As the demo user, e.g.:")
+    print("  TOKEN=$(.venv/bin/maillink token --user u-alice --scope mail:read --scope accounts:read)")
+    print(f"  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{SERVICES['matcher']}/users/u-alice/mail")
+    print(f"  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{SERVICES['ingest']}/accounts/{account_id}")
     print("Kafka: 127.0.0.1:9092 — e.g. kcat -C -b 127.0.0.1:9092 -t mail.message.linked.v1 -e")
 
 

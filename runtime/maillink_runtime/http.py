@@ -2,7 +2,8 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -30,3 +31,10 @@ def ops_router(checks: dict[str, Check]) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's default 422 echoes the offending input, and a request body can carry a password:
+    # say where and what is wrong, never what was sent.
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)

@@ -1,11 +1,26 @@
 """The document store client: PyMongo's native async API (Motor's official successor)."""
+from pathlib import Path
+
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 
-def connect(url: str) -> AsyncMongoClient:
+def tls_options(ca_file: Path | None = None, cert_key_file: Path | None = None) -> dict:
+    """Client options for MONGODB_TLS_CA_FILE / MONGODB_TLS_CERT_KEY_FILE; a URL's own tls=true needs none.
+
+    Either file turns TLS on. Certificates and host names are always verified (PyMongo's default;
+    settings refuse URLs that switch it off)."""
+    options = {}
+    if ca_file:
+        options["tlsCAFile"] = str(ca_file)
+    if cert_key_file:
+        options["tlsCertificateKeyFile"] = str(cert_key_file)
+    return {"tls": True, **options} if options else {}
+
+
+def connect(url: str, **tls) -> AsyncMongoClient:
     # Majority-acknowledged writes: an effect counts as durable only once the store says so.
-    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, w="majority", tz_aware=True)
+    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, w="majority", tz_aware=True, **tls)
 
 
 async def ping(db: AsyncDatabase) -> None:

@@ -4,9 +4,14 @@ from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from . import bus, logs, mongo
-from .http import ops_router
+from .auth.keys import key_set
+from .auth.middleware import AuthMiddleware
+from .auth.settings import AuthSettings
+from .http import ops_router, validation_error
+from .kafka_conn import kafka_security
 from .settings import ServiceSettings
 from .topics_admin import ensure_topics
 
@@ -17,10 +22,13 @@ class Service:
     def __init__(self, name: str, settings: ServiceSettings) -> None:
         logs.configure(name, settings.log_level)
         self.name, self.settings = name, settings
-        self.broker = bus.make_broker(settings.kafka_bootstrap_servers, f"maillink-{name}")
-        self.client = mongo.connect(settings.mongodb_url)
+        self.broker = bus.make_broker(settings.kafka_bootstrap_servers, f"maillink-{name}", kafka_security(settings))
+        self.client = mongo.connect(settings.mongodb_url, **mongo.tls_options(settings.mongodb_tls_ca_file,
+                                                                              settings.mongodb_tls_cert_key_file))
         self.db = self.client[settings.database(name.replace("-", "_"))]
         self.group_id = f"{settings.namespace}maillink-{name}"
+        self.auth = AuthSettings()
+        self.audience = f"maillink-{name}"
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
@@ -32,7 +40,7 @@ class Service:
         @asynccontextmanager
         async def lifespan(_: FastAPI):
             if topics:
-                await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.namespace, list(topics))
+                await ensure_topics(self.settings, list(topics))
             await self.broker.start()
             for hook in on_start:
                 await hook()
@@ -43,6 +51,11 @@ class Service:
             await self.client.close()
 
         app = FastAPI(title=f"maillink {self.name}", lifespan=lifespan)
+        # Every route needs a token unless listed in auth.PUBLIC_ROUTES (default deny).
+        app.add_middleware(AuthMiddleware, keys=key_set(self.auth.jwks_file, self.auth.jwks_url),
+                           audience=self.audience, max_lifetime_s=self.auth.max_lifetime_s,
+                           issuer=self.auth.issuer)
+        app.add_exception_handler(RequestValidationError, validation_error)
         app.include_router(ops_router({"kafka": lambda: self.broker.ping(timeout=3),
                                        "store": lambda: mongo.ping(self.db)}))
         for router in routers:

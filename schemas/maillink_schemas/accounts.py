@@ -31,6 +31,7 @@ class AccountConfigured(Event):
 
     account_id: str
     user_id: str = Field(description="CRM user who owns the mailbox.")
+    company_id: str | None = Field(default=None, description="The owner's company (from the connecting token).")
     email: str = Field(description="The mailbox address.")
     imap: ImapEndpoint
     username: str
@@ -38,7 +39,8 @@ class AccountConfigured(Event):
     folders: FolderSelection = Field(default_factory=FolderSelection)
     first_sync_days: int = Field(default=3, ge=1, le=730, description="How far back the first sync reaches.")
     enabled: bool = Field(default=True, description="false stops syncing (the account was removed or paused).")
-    version: int = Field(default=1, description="Grows with each change, so a stale update is recognisable.")
+    version: int = Field(default=1, description="Grows with each change, so a stale update is recognisable "
+                         "(microseconds since the epoch when set by the API; earlier records counted 1, 2, ...).")
 
 
 class SyncState(StrEnum):

@@ -9,6 +9,9 @@ class Topic(StrEnum):
     # Messages, keyed by account id so each mailbox's events stay in order.
     MESSAGE_RECEIVED = "mail.message.received.v1"
     MESSAGE_LINKED = "mail.message.linked.v1"
+    # Sending (outbound) and tracking (tracker).
+    SEND_REQUESTED = "mail.send.requested.v1"
+    TRACKING_REGISTERED = "mail.tracking.registered.v1"
     # CRM projections: compacted topics produced by the CRM, keyed by record id.
     CRM_PERSONS = "crm.persons.v1"
     CRM_ORGANIZATIONS = "crm.organizations.v1"

@@ -20,7 +20,7 @@ from maillink_devtools.mailgen import Mail
 from maillink_devtools.processes import ServiceSet
 from maillink_runtime import mongo
 from maillink_schemas.crm import DealUpserted, PersonUpserted
-from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR
+from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, bearer
 from maillink_devtools.kafka_tools import produce, read_topic, wait_group_caught_up
 
 pytestmark = pytest.mark.e2e
@@ -75,21 +75,24 @@ def conversation(me: str, jan: str, eva: str) -> tuple[list[bytes], list[bytes]]
 
 
 @pytest.fixture
-def services(namespace):
-    env = {"MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
+def services(namespace, auth_env):
+    env = {**auth_env, "MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
            "MAILLINK_CREDENTIALS_KEY": Fernet.generate_key().decode(), "INGEST_POLL_INTERVAL_S": "1",
            "MAILLINK_HANDLER_RETRIES": "2"}
     base = 18100 + uuid.uuid4().int % 800 * 10  # ports of their own, so a running `make run` is no obstacle
     procs = ServiceSet()
     procs.start("ingest", base + 1, env, RUN_DIR / "e2e-logs" / namespace)
-    procs.start("matcher", base + 2, env, RUN_DIR / "e2e-logs" / namespace)
+    procs.start("matcher", base + 2, {**env, "MATCHER_BLOB_URLS": json.dumps({"ingest": f"http://127.0.0.1:{base + 1}"})},
+                RUN_DIR / "e2e-logs" / namespace)
     procs.wait_healthy()
     yield procs
     procs.stop()
 
 
-async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(services, namespace, mailbox):
+async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(services, namespace, mailbox, token):
     ingest, matcher = services.running["ingest"].url, services.running["matcher"].url
+    alice = bearer(token("u-alice", "accounts:write", "accounts:read", "mail:read"))
+    colleague = bearer(token("u-other", "mail:read"))
     me, password = mailbox
     jan, eva = "jan@acme.cz", "eva@acme.cz"
     linked_topic, received_topic = f"{namespace}mail.message.linked.v1", f"{namespace}mail.message.received.v1"
@@ -108,8 +111,8 @@ async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(service
     append(IMAP_HOST, IMAP_PORT, me, password, "INBOX", inbox)
     append(IMAP_HOST, IMAP_PORT, me, password, "Sent", sent)
 
-    response = httpx.post(f"{ingest}/accounts", json={
-        "user_id": "u-alice", "email": me, "password": password, "imap_host": IMAP_HOST, "imap_port": IMAP_PORT,
+    response = httpx.post(f"{ingest}/accounts", headers=alice, json={
+        "email": me, "password": password, "imap_host": IMAP_HOST, "imap_port": IMAP_PORT,
         "security": "plain"})
     assert response.status_code == 202, response.text
     account_id = response.json()["account_id"]
@@ -126,26 +129,35 @@ async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(service
     assert {p for r in pricing for p in r["person_ids"]} == {"p-jan", "p-eva"}
 
     # The person's conversations from the query API: one thread, three messages, newest first, each once.
-    view = httpx.get(f"{matcher}/persons/p-jan/conversations", params={"viewer": "u-other"}).json()
+    view = httpx.get(f"{matcher}/persons/p-jan/conversations", headers=colleague).json()
     assert len(view["threads"]) == 1
     messages = view["threads"][0]["messages"]
     assert len(messages) == 3 and len({m["message_key"] for m in messages}) == 3
     assert [m["direction"] for m in messages] == ["incoming", "outgoing", "incoming"]  # newest first
     assert messages[-1]["subject"] == "Pricing for 50 seats"
-    assert httpx.get(f"{matcher}/deals/d-1/conversations", params={"viewer": "u-alice"}).json()["threads"]
+    assert httpx.get(f"{matcher}/deals/d-1/conversations", headers=alice).json()["threads"]
 
-    status = wait_for(lambda: httpx.get(f"{ingest}/accounts/{account_id}").json(), lambda s: s["state"] == "synced")
+    status = wait_for(lambda: httpx.get(f"{ingest}/accounts/{account_id}", headers=alice).json(),
+                      lambda s: s["state"] == "synced")
     assert status["messages_synced"] == 4 and status["error"] is None
     assert {f["folder"]: f["synced"] for f in status["folders"]} == {"INBOX": 3, "Sent": 1}
     assert metric(ingest, "maillink_ingest_messages_total") == 4
     assert metric(matcher, "maillink_matcher_messages_linked_total") == 4
     assert httpx.get(f"{matcher}/healthz").json() == {"status": "ok", "checks": {"kafka": "ok", "store": "ok"}}
 
-    # The claim-check: the raw MIME behind an event is served, byte for byte, by its owner.
+    # The claim-check: the raw MIME behind an event is served, byte for byte, by its owner: to a
+    # trusted service with blobs:read, and to a viewer through the link the query API signed for them.
+    service = bearer(token(None, "blobs:read", subject="crm-archive"))
     first = json.loads((await read_topic(KAFKA, received_topic, expect=4))[0].value)
-    blob = httpx.get(f"{ingest}/blobs/{first['raw']['blob_id']}")
+    blob = httpx.get(f"{ingest}/blobs/{first['raw']['blob_id']}", headers=service)
     assert blob.status_code == 200 and hashlib.sha256(blob.content).hexdigest() == first["raw"]["blob_id"]
-    assert httpx.get(f"{ingest}/blobs/{'0' * 64}").status_code == 404
+    assert httpx.get(f"{ingest}/blobs/{'0' * 64}", headers=service).status_code == 404
+    link = messages[0]["raw_url"]
+    assert link.startswith(f"{ingest}/blobs/") and "sig=" in link
+    viewed = httpx.get(link, headers=colleague)
+    assert viewed.status_code == 200 and hashlib.sha256(viewed.content).hexdigest() in link
+    assert httpx.get(link, headers=alice).status_code == 403                       # made for u-other, not alice
+    assert httpx.get(link.split("?")[0], headers=colleague).status_code == 403    # no link, no blob scope
 
     # 1) Re-run the sync from scratch: ingest's stored state deleted. 2) Redeliver every received event.
     client = mongo.connect(MONGODB_URL)
@@ -170,22 +182,23 @@ async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(service
     assert dead[0]["error_type"] == "undecodable" and "occurred_at" in dead[0]["error"]
 
 
-def test_account_api_refuses_unsafe_or_malformed_requests(services):
+def test_account_api_refuses_unsafe_or_malformed_requests(services, token):
     ingest = services.running["ingest"].url
-    remote_plain = httpx.post(f"{ingest}/accounts", json={
-        "user_id": "u", "email": "a@example.com", "password": "p", "imap_host": "imap.example.com",
+    user = bearer(token("u", "accounts:write", "accounts:read"))
+    remote_plain = httpx.post(f"{ingest}/accounts", headers=user, json={
+        "email": "a@example.com", "password": "p", "imap_host": "imap.example.com",
         "imap_port": 143, "security": "plain"})
     assert remote_plain.status_code == 422 and "only allowed to a local test server" in remote_plain.text
-    bad_email = httpx.post(f"{ingest}/accounts", json={"user_id": "u", "email": "not-an-address", "password": "p",
-                                                        "imap_host": "127.0.0.1"})
+    bad_email = httpx.post(f"{ingest}/accounts", headers=user, json={"email": "not-an-address", "password": "p",
+                                                                      "imap_host": "127.0.0.1"})
     assert bad_email.status_code == 422 and "email" in bad_email.text
-    assert httpx.get(f"{ingest}/accounts/nope").status_code == 404
+    assert httpx.get(f"{ingest}/accounts/nope", headers=user).status_code == 404
 
 
-def test_every_service_reports_health_and_a_dead_store_is_degraded(namespace):
+def test_every_service_reports_health_and_a_dead_store_is_degraded(namespace, auth_env):
     procs = ServiceSet()
     base = 19000 + uuid.uuid4().int % 500 * 10
-    env = {"MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL}
+    env = {**auth_env, "MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL}
     try:
         for i, name in enumerate(("tracker", "outbound", "bcc_gateway")):
             procs.start(name, base + i, env, RUN_DIR / "e2e-logs" / namespace)

@@ -6,6 +6,7 @@ import structlog
 from fastapi import FastAPI
 
 from maillink_runtime import bus
+from maillink_runtime.kafka_conn import client_options
 from maillink_runtime.service import Service
 from maillink_schemas.accounts import AccountConfigured, AccountStatusChanged, SyncState
 from maillink_schemas.base import deterministic_id, utcnow
@@ -34,6 +35,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
                             allow_http=settings.aws_allow_http)
     states, accounts = FolderStateStore(db), AccountStore(db)
     cipher = CredentialsCipher(settings.credentials_key)
+    link_secrets = service.auth.link_secrets()
+    if not link_secrets:
+        raise ValueError("MAILLINK_LINK_KEYS must be set: raw messages are served through links the query API "
+                         "signs with it.")
     received_topic = settings.topic(Topic.MESSAGE_RECEIVED)
 
     async def publish_received(events):
@@ -66,7 +71,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
                     poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
                     ca_file=settings.imap_ca_file)
     manager = SyncManager(functools.partial(_run, deps=deps))
-    assignments = AccountAssignments(settings.kafka_bootstrap_servers, settings.topic(Topic.ACCOUNT),
+    assignments = AccountAssignments(client_options(settings), settings.topic(Topic.ACCOUNT),
                                      service.group_id, manager, accounts, broker)
 
     async def publish_account(account: AccountConfigured) -> None:
@@ -76,7 +81,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED],
         on_start=[states.ensure_indexes, assignments.start],
         on_stop=[assignments.stop, manager.stop_all],
-        routers=[accounts_router(accounts, states, blobs, cipher, publish_account)],
+        routers=[accounts_router(accounts, states, blobs, cipher, publish_account, link_secrets)],
     )
 
 

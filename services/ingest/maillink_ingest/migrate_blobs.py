@@ -19,7 +19,7 @@ from maillink_runtime import mongo
 
 from .adapters.blobs import BlobStore, open_blob_store
 from .adapters.legacy_blobs import LegacyBlobs, LegacyManifest
-from .settings import BlobSettings
+from .blob_settings import BlobSettings
 
 
 @dataclass

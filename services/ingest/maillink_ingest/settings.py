@@ -2,27 +2,13 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from maillink_runtime.settings import ServiceSettings, shared
+from maillink_runtime.settings import shared
 
-from .adapters.blob_location import default_blob_url
-
-
-class BlobSettings(ServiceSettings):
-    """Where raw MIME is stored. Shared, unprefixed: the bcc-gateway stores the mail it receives with
-    the same settings. S3 credentials are read by obstore itself (AWS_ACCESS_KEY_ID, ...)."""
-    run_dir: str = shared(".run", "MAILLINK_RUN_DIR", "Runtime data directory (relative: to the working directory).")
-    blob_url: str | None = shared(None, "MAILLINK_BLOB_URL",
-                                  "Object store for raw MIME: file:///dir or s3://bucket/prefix; "
-                                  "default file://<MAILLINK_RUN_DIR>/blobs.")
-    aws_endpoint_url: str | None = shared(None, "AWS_ENDPOINT_URL", "S3 endpoint, for S3-compatible servers.")
-    aws_region: str | None = shared(None, "AWS_REGION", "S3 region.")
-    aws_allow_http: bool = shared(False, "AWS_ALLOW_HTTP", "Plain HTTP to S3; honoured for a loopback endpoint only.")
-
-    def blob_store_url(self) -> str:
-        return self.blob_url or default_blob_url(self.run_dir)
+# The module, not the class: one *Settings class per settings module (tests find it by its name).
+from . import blob_settings
 
 
-class IngestSettings(BlobSettings):
+class IngestSettings(blob_settings.BlobSettings):
     model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
 
     http_port: int = 8101

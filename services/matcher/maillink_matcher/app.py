@@ -2,6 +2,7 @@
 from fastapi import FastAPI
 
 from maillink_runtime import bus
+from maillink_runtime.auth.links import blob_link
 from maillink_runtime.service import Service
 from maillink_schemas import crm
 from maillink_schemas.mail import MessageLinked, MessageReceived
@@ -22,6 +23,16 @@ def create_app(settings: MatcherSettings) -> FastAPI:
 
     async def publish_linked(event: MessageLinked) -> None:
         await bus.publish(broker, linked_topic, event, key=event.account_id)
+
+    secrets = service.auth.link_secrets()
+    if not secrets:
+        raise ValueError("MAILLINK_LINK_KEYS must be set: the query API signs links to raw messages with it "
+                         "(ingest verifies them with the same keys).")
+
+    def raw_link(doc: dict, viewer: str) -> str | None:
+        raw = doc.get("raw") or {}
+        base = settings.blob_urls.get(raw.get("owner", ""))
+        return blob_link(base, secrets[0], raw["blob_id"], viewer, settings.link_ttl_s) if base else None
 
     deps = MatcherDeps(messages, projections, publish_linked, settings.default_visibility)
 
@@ -48,5 +59,5 @@ def create_app(settings: MatcherSettings) -> FastAPI:
     return service.app(
         topics=[Topic.MESSAGE_RECEIVED, Topic.MESSAGE_LINKED, Topic.CRM_PERSONS, Topic.CRM_DEALS, Topic.CRM_USERS],
         on_start=[messages.ensure_indexes],
-        routers=[query_router(messages)],
+        routers=[query_router(messages, raw_link)],
     )

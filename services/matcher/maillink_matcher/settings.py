@@ -12,3 +12,7 @@ class MatcherSettings(ServiceSettings):
     http_port: int = 8102
     default_visibility: Visibility = Field(Visibility.SHARED, description="Visibility of new messages of users "
                                            "who have not chosen one.")
+    blob_urls: dict[str, str] = Field({"ingest": "http://127.0.0.1:8101"},
+                                      description="Base URL of each service that serves raw MIME (by blob owner), "
+                                      "for the signed links in the query API.")
+    link_ttl_s: int = Field(300, ge=10, le=3600, description="Lifetime of a signed raw-MIME link.")

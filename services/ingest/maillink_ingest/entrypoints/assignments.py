@@ -10,6 +10,7 @@ starts at auto_offset_reset=earliest by itself, so the listener does not seek (a
 rebalance callback was a suspect in a stall seen once in the e2e test).
 """
 import asyncio
+import json
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -37,17 +38,17 @@ class _Replay(ConsumerRebalanceListener):
 
 
 class AccountAssignments:
-    def __init__(self, bootstrap: str, topic: str, group_id: str, manager: SyncManager, accounts: AccountStore,
+    def __init__(self, kafka_options: dict, topic: str, group_id: str, manager: SyncManager, accounts: AccountStore,
                  broker: KafkaBroker) -> None:
         self.topic, self.group_id = topic, group_id
         self.manager, self._accounts, self._broker = manager, accounts, broker
-        self._bootstrap = bootstrap
+        self._kafka_options = kafka_options  # kafka_conn.client_options(settings): servers, TLS, SASL
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
         # aiokafka binds to the running loop, so the consumer is made here, not in __init__.
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self.group_id,
+        self.consumer = AIOKafkaConsumer(**self._kafka_options, group_id=self.group_id,
                                          enable_auto_commit=False, auto_offset_reset="earliest")
         self.consumer.subscribe([self.topic], listener=_Replay(self))
         await self.consumer.start()
@@ -66,8 +67,7 @@ class AccountAssignments:
             for records in batches.values():
                 # A replay holds every past version of an account; only the newest needs applying,
                 # so an outdated configuration (old credentials) never starts a sync, even briefly.
-                newest = {record.key: record for record in records}
-                for record in newest.values():
+                for record in _newest_per_key(records):
                     await self._apply_until_done(record)
 
     async def _apply_until_done(self, record) -> None:
@@ -96,3 +96,21 @@ class AccountAssignments:
             return
         await self._accounts.save(account)
         await self.manager.apply(account, record.partition)
+
+
+def _newest_per_key(records) -> list:
+    """The record of highest `version` per key (concurrent API calls may land out of version order);
+    tombstones and undecodable records count as newest, so they are applied or dead-lettered."""
+    newest: dict = {}
+    for record in records:
+        kept = newest.get(record.key)
+        if kept is None or _version(record) >= _version(kept):
+            newest[record.key] = record
+    return list(newest.values())
+
+
+def _version(record) -> float:
+    try:
+        return json.loads(record.value)["version"]
+    except (TypeError, ValueError, KeyError):
+        return float("inf")

@@ -1,11 +1,24 @@
-"""Accounts admin, sync status/progress and raw-message download."""
+"""Accounts admin, sync status/progress and raw-message download.
+
+Who may do what (the caller comes from the verified token, see runtime/auth):
+- a user connects, changes and reads only their own accounts (`accounts:write` / `accounts:read`);
+- a CRM service with `accounts:admin` manages the accounts of its own company's users;
+- raw MIME needs `blobs:read` (trusted services), or a link the query API signed for this viewer.
+"""
+import time
 import uuid
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
+from maillink_runtime import redact
+from maillink_runtime.auth import Principal, acting_user, require
+from maillink_runtime.auth.dependencies import principal
+from maillink_runtime.auth.links import link_is_valid
 from maillink_schemas.accounts import AccountConfigured, FolderSelection, ImapEndpoint, Security
 from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.headers import single_line
+from maillink_schemas.scopes import Scope
 
 from ..adapters.accounts import AccountStore
 from ..adapters.blobs import BlobStore
@@ -14,15 +27,15 @@ from ..adapters.folder_state import FolderStateStore
 from ..imap.connection import is_loopback
 from .blob_download import IfNoneMatch, blob_response
 
-
 class ConnectAccount(BaseModel):
-    user_id: str = Field(min_length=1)
+    user_id: str | None = Field(None, min_length=1, description="Only for a CRM service with accounts:admin: the "
+                                "user (of its company) whose mailbox this is. Users connect their own mailbox.")
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     password: str = Field(min_length=1, description="Password, app password or OAuth2 token. Never logged or returned.")
-    imap_host: str = Field(min_length=1)
+    imap_host: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")
     imap_port: int = Field(993, ge=1, le=65535)
     security: Security = Security.SSL
-    username: str | None = None
+    username: str | None = Field(None, min_length=1)
     folders: FolderSelection = Field(default_factory=FolderSelection)
     first_sync_days: int = Field(3, ge=1, le=730)
 
@@ -31,34 +44,78 @@ class ConnectAccount(BaseModel):
     def lower(cls, v: str) -> str:
         return v.strip().lower()
 
+    @field_validator("password", "username")
+    @classmethod
+    def one_line(cls, v: str | None) -> str | None:
+        # CR/LF would end the IMAP command line early (command injection); NUL ends SASL fields.
+        return single_line(v) if v is not None else v
+
+
+class Accepted(BaseModel):
+    account_id: str
+    version: int = Field(description="The version now configured; a later change gets a higher one.")
+    applied: bool = Field(description="false: accepted durably, but the sync service has not picked it up yet "
+                          "(GET /accounts/{id} may answer 404 for a moment).")
+
+
+def _owner(caller: Principal, requested_user: str | None) -> tuple[str, str | None]:
+    if requested_user and caller.has(Scope.ACCOUNTS_ADMIN) and caller.company_id:
+        return requested_user, caller.company_id
+    user = acting_user(caller)
+    if requested_user and requested_user != user:
+        raise HTTPException(403, "You can only connect your own mailbox (managing other users' accounts needs "
+                                 "accounts:admin).")
+    return user, caller.company_id
+
+
+def _may_manage(caller: Principal, account: AccountConfigured) -> bool:
+    if caller.user_id and caller.user_id == account.user_id:
+        return True
+    return caller.has(Scope.ACCOUNTS_ADMIN) and caller.company_id is not None \
+        and caller.company_id == account.company_id
+
+
+def _next_version(previous: AccountConfigured | None) -> int:
+    # Time-based, so concurrent updates get distinct versions without a read-modify-write race;
+    # never below the stored one (older records counted 1, 2, ...).
+    return max(time.time_ns() // 1000, (previous.version + 1) if previous else 1)
+
 
 def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: BlobStore, cipher: CredentialsCipher,
-                    publish_account) -> APIRouter:
+                    publish_account, link_secrets: list[bytes], apply_wait_s: float = 5.0) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/accounts", status_code=202)
-    async def connect(body: ConnectAccount) -> dict:
+    @router.post("/accounts", status_code=202, response_model=Accepted)
+    async def connect(body: ConnectAccount, caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Accepted:
         if body.security == Security.PLAIN and not is_loopback(body.imap_host):
             raise HTTPException(422, "Plain-text IMAP is only allowed to a local test server; use security 'ssl' "
                                      "or 'starttls'.")
-        account_id = deterministic_id("account", body.user_id, body.email)
+        user_id, company_id = _owner(caller, body.user_id)
+        redact.register_secret(body.password)
+        account_id = deterministic_id("account", user_id, body.email)
         previous = await accounts.get(account_id)
+        if previous is not None and not _may_manage(caller, previous):
+            raise HTTPException(403, "This mailbox account belongs to another company.")
         account = AccountConfigured(
-            event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=body.user_id,
-            email=body.email, imap=ImapEndpoint(host=body.imap_host, port=body.imap_port, security=body.security),
+            event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=user_id,
+            company_id=company_id, email=body.email,
+            imap=ImapEndpoint(host=body.imap_host, port=body.imap_port, security=body.security),
             username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
-            folders=body.folders, first_sync_days=body.first_sync_days,
-            version=(previous.version + 1) if previous else 1,
+            folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous),
         )
+        # Durable once Kafka (acks=all) has it. The account consumer is the only writer of the
+        # stored copy; waiting (briefly) for it makes the status readable as soon as we answer.
         await publish_account(account)
-        await accounts.save(account)
-        return {"account_id": account_id, "version": account.version}
+        applied = await accounts.wait_applied(account_id, account.version, timeout_s=apply_wait_s)
+        return Accepted(account_id=account_id, version=account.version, applied=applied)
 
     @router.get("/accounts/{account_id}")
-    async def status(account_id: str) -> dict:
+    async def status(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> dict:
         account = await accounts.get(account_id)
         if account is None:
             raise HTTPException(404, f"No account {account_id}.")
+        if not _may_manage(caller, account):
+            raise HTTPException(403, "This mailbox account belongs to another user.")
         status = await accounts.status(account_id) or {}
         folders = await states.for_account(account_id)
         return {
@@ -71,7 +128,17 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
         }
 
     @router.get("/blobs/{blob_id}")
-    async def blob(blob_id: str, if_none_match: IfNoneMatch = None) -> Response:
+    async def blob(blob_id: str = Path(pattern=r"^[0-9a-f]{64}$"), caller: Principal = Depends(principal),
+                   viewer: str | None = Query(None), exp: int | None = Query(None),
+                   sig: str | None = Query(None, max_length=100), if_none_match: IfNoneMatch = None) -> Response:
+        if not caller.has(Scope.BLOBS_READ):
+            if viewer is None or exp is None or sig is None:
+                raise HTTPException(403, "Raw messages need the blobs:read scope, or a link from the query API.")
+            if caller.user_id != viewer:
+                raise HTTPException(403, "This link was made for another user.")
+            if not link_is_valid(link_secrets, blob_id, viewer, exp, sig):
+                raise HTTPException(403, "This link has expired or is not valid; open the message again for a "
+                                         "fresh one.")
         return await blob_response(blobs, blob_id, if_none_match)
 
     return router

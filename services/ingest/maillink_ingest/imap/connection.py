@@ -6,14 +6,19 @@ import ssl
 from dataclasses import dataclass
 
 import aioimaplib
+import structlog
 
+from maillink_runtime.imap import UnsendableCredentials as _Unsendable
+from maillink_runtime.imap.login import login, login_words
+from maillink_runtime.imap.mailbox_names import mailbox_arg, parse_list
 from maillink_schemas.accounts import ImapEndpoint, Security
 
-from .errors import AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable
+from .errors import (AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable,
+                     UnsendableCredentials)
 
+log = structlog.get_logger()
 _SELECT_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
 _EXISTS = re.compile(rb"^(\d+) EXISTS")
-_LIST = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"(?P<sep>[^"]*)"|NIL) (?P<name>.+)$')
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
     if endpoint.security == Security.PLAIN and not is_loopback(endpoint.host):
         raise InsecureConnection(f"Refusing to send the password unencrypted to {where}; use SSL/TLS.")
     try:
+        login_words(username, secret)  # refuses what no IMAP string can carry, before connecting
+    except _Unsendable as exc:
+        raise UnsendableCredentials(str(exc)) from exc
+    try:
         if endpoint.security == Security.SSL:
             client = aioimaplib.IMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file))
         else:
@@ -66,7 +75,7 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
         raise ServerUnreachable(f"The TLS certificate of {where} could not be verified ({exc.verify_message}).") from exc
     except (OSError, asyncio.TimeoutError, aioimaplib.Abort) as exc:
         raise ServerUnreachable(f"The mail server at {where} could not be reached ({type(exc).__name__}).") from exc
-    response = await client.login(username, secret)
+    response = await login(client, username, secret)
     if response.result != "OK":
         await _quietly_logout(client)
         raise AuthenticationFailed(f"The mail server at {where} rejected the username or password "
@@ -88,18 +97,16 @@ close_session = _quietly_logout
 async def list_folders(client: aioimaplib.IMAP4) -> list[FolderInfo]:
     response = await client.list('""', "*")
     _ok(response, "LIST")
-    folders = []
-    for line in response.lines[:-1]:
-        match = _LIST.match(bytes(line))
-        if match:
-            name = match.group("name").decode("utf-8", "replace").strip('"')
-            flags = frozenset(match.group("flags").decode().split())
-            folders.append(FolderInfo(name, flags))
-    return folders
+    listed, unreadable = parse_list(response.lines[:-1])
+    for raw in unreadable:
+        # Not canonical modified UTF-7 (or malformed): selecting our reading of it could open another
+        # folder, so it is skipped, and said so.
+        log.warning("folder_name_unreadable", response=raw[:200])
+    return [FolderInfo(f.name, f.flags) for f in listed]
 
 
 async def select(client: aioimaplib.IMAP4, folder: str) -> Selected:
-    response = await client.select(_quote(folder))
+    response = await client.select(mailbox_arg(folder))
     if response.result != "OK":
         raise FolderMissing(f"The folder “{folder}” no longer exists on the server (or cannot be opened).")
     codes, exists = {}, 0
@@ -127,7 +134,3 @@ async def uid_search(client: aioimaplib.IMAP4, criteria: str) -> list[int]:
 def _ok(response, what: str) -> None:
     if response.result != "OK":
         raise ProtocolError(f"The server refused {what}: {b' '.join(map(bytes, response.lines))[:200]!r}")
-
-
-def _quote(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -12,6 +12,11 @@ class AuthenticationFailed(SyncError):
     retryable = False
 
 
+class UnsendableCredentials(AuthenticationFailed):
+    # A line break or NUL in the username or password: no IMAP command can carry it.
+    pass
+
+
 class ServerUnreachable(SyncError):
     pass
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import Counter, Gauge
 
+from maillink_runtime import redact
 from maillink_schemas.accounts import AccountConfigured, SyncState
 
 from ..adapters.crypto import CredentialsCipher
@@ -77,7 +78,9 @@ async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.
 
 def _secret(account: AccountConfigured, cipher: CredentialsCipher) -> str:
     try:
-        return cipher.decrypt(account.secret_ciphertext)
+        secret = cipher.decrypt(account.secret_ciphertext)
+        redact.register_secret(secret)  # from here on, no log line of this process can show it
+        return secret
     except ValueError as exc:
         # The deployment's key changed (or the record is corrupt): only new credentials can help.
         raise AuthenticationFailed("The stored credentials cannot be decrypted with this deployment's key. "
