@@ -90,8 +90,8 @@ status() {
 
 client_env() {
   credentials
-  printf 'MAILLINK_BLOB_URL=s3://%s/\nAWS_ENDPOINT_URL=http://127.0.0.1:%s\nAWS_REGION=us-east-1\nAWS_ALLOW_HTTP=true\n' \
-    "$S3_BUCKET" "$S3_PORT"
+  printf 'MAILLINK_BLOB_URL=s3://%s/\nAWS_ENDPOINT_URL=http://127.0.0.1:%s\n' "$S3_BUCKET" "$S3_PORT"
+  printf 'AWS_REGION=us-east-1\nAWS_ALLOW_HTTP=true\n'
   cat "$CREDENTIALS"
 }
 

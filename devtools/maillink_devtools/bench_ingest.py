@@ -125,6 +125,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_ingest.adapters import blobs as blobs_mod
     from maillink_ingest.adapters.crypto import CredentialsCipher
     from maillink_ingest.adapters.folder_state import FolderStateStore
+    from maillink_ingest.blob_settings import BlobSettings
     from maillink_ingest.domain.folders import FolderPlan
     from maillink_ingest.imap import fetch as fetch_mod
     from maillink_ingest.imap.connection import close_session, open_session
@@ -144,7 +145,8 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     topic = f"{namespace}mail.message.received.v1"
     key = Fernet.generate_key().decode()
     blob_dir = RUN_DIR / "bench" / f"blobs-{namespace.strip('.')}"
-    blob_url = os.environ.get("MAILLINK_BLOB_URL") or blob_dir.resolve().as_uri()
+    store = BlobSettings()  # MAILLINK_BLOB_URL=s3://… measures S3 instead, with the AWS_* settings
+    blob_url = store.blob_url or blob_dir.resolve().as_uri()
     account = AccountConfigured(event_id="bench", occurred_at=datetime.now(timezone.utc), account_id="bench",
                                 user_id="bench", email=USER, imap=ImapEndpoint(host=HOST, port=PORT, security=Security.PLAIN),
                                 username=USER, secret_ciphertext=CredentialsCipher(key).encrypt(PASSWORD),
@@ -174,8 +176,10 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     try:
         started = time.monotonic()
         session = await open_session(account.imap, USER, PASSWORD)
-        blobs = blobs_mod.open_blob_store(blob_url, owner=namespace.strip("."))
-        sync = folder_sync_mod.FolderSync(session, account, FolderStateStore(db), delivery_mod.Delivery(blobs, publish))
+        blobs = blobs_mod.open_blob_store(blob_url, owner=namespace.strip("."), endpoint=store.aws_endpoint_url,
+                                          region=store.aws_region, allow_http=store.aws_allow_http)
+        sync = folder_sync_mod.FolderSync(session, account, FolderStateStore(db),
+                                          delivery_mod.Delivery(blobs, publish))
         state = await sync.run(FolderPlan("INBOX", False))
         elapsed = time.monotonic() - started
         await close_session(session)

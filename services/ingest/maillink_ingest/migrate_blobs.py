@@ -68,7 +68,8 @@ async def _read_verified(legacy: LegacyBlobs, manifest: LegacyManifest) -> bytes
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m maillink_ingest.migrate_blobs", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m maillink_ingest.migrate_blobs",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=64, help="blobs read and written concurrently")
     args = parser.parse_args(argv)
     settings = BlobSettings()
