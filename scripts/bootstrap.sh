@@ -39,3 +39,4 @@ fi
 bash "$ROOT/deploy/local/kafka.sh" install
 bash "$ROOT/deploy/local/store.sh" install
 bash "$ROOT/deploy/local/dovecot.sh" install
+bash "$ROOT/deploy/local/versitygw.sh" install  # S3-compatible server for the S3 tests: a Go build of ~1 min, once
