@@ -125,7 +125,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_ingest.adapters import blobs as blobs_mod
     from maillink_ingest.adapters.crypto import CredentialsCipher
     from maillink_ingest.adapters.folder_state import FolderStateStore
-    from maillink_ingest.blob_settings import BlobSettings
+    from maillink_runtime.blobs.settings import BlobSettings
     from maillink_ingest.domain.folders import FolderPlan
     from maillink_ingest.imap import fetch as fetch_mod
     from maillink_ingest.imap.connection import close_session, open_session

@@ -14,8 +14,8 @@ import pytest
 from bson import Binary
 from obstore.store import ObjectStore
 
-from maillink_ingest.adapters.blob_location import open_store, parse_blob_url
-from maillink_ingest.adapters.blobs import BlobStore, open_blob_store
+from maillink_runtime.blobs.location import open_store, parse_blob_url
+from maillink_runtime.blobs.store import BlobStore, open_blob_store
 from maillink_ingest.adapters.legacy_blobs import LegacyBlobs
 from maillink_runtime import mongo
 from tests.conftest import MONGODB_URL, ROOT, RUN_DIR

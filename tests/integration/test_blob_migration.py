@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from maillink_ingest.adapters.blobs import CorruptBlob
+from maillink_runtime.blobs.store import CorruptBlob
 from maillink_ingest.adapters.legacy_blobs import LegacyBlobs
 from maillink_ingest.migrate_blobs import migrate
 from tests.conftest import MONGODB_URL

@@ -6,7 +6,7 @@ import os
 import obstore
 import pytest
 
-from maillink_ingest.adapters.blobs import READ_CHUNK, CorruptBlob
+from maillink_runtime.blobs.store import READ_CHUNK, CorruptBlob
 
 pytestmark = pytest.mark.integration
 
@@ -77,8 +77,8 @@ async def test_a_blob_under_the_wrong_id_is_refused(backend):
 
 @pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
 async def test_local_groups_are_flushed_either_way(tmp_path, monkeypatch, syncfs):
-    from maillink_ingest.adapters import local_durability
-    from maillink_ingest.adapters.blobs import open_blob_store
+    from maillink_runtime.blobs import durability as local_durability
+    from maillink_runtime.blobs.store import open_blob_store
 
     if not syncfs:
         monkeypatch.setattr(local_durability, "_syncfs", None)

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from imapclient import IMAPClient
 
 from maillink_devtools.mailgen import Mail
-from maillink_ingest.adapters.blobs import open_blob_store
+from maillink_runtime.blobs.store import open_blob_store
 from maillink_ingest.adapters.crypto import CredentialsCipher
 from maillink_ingest.adapters.folder_state import FolderStateStore
 from maillink_ingest.domain.folders import FolderPlan

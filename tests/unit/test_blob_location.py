@@ -3,10 +3,10 @@ import hashlib
 
 import pytest
 
-from maillink_ingest.adapters.blob_location import (BlobLocation, blob_key, default_blob_url, parse_blob_url,
+from maillink_runtime.blobs.location import (BlobLocation, blob_key, default_blob_url, parse_blob_url,
                                                     s3_http_allowed)
 from maillink_ingest.entrypoints.blob_download import not_modified
-from maillink_ingest.blob_settings import BlobSettings
+from maillink_runtime.blobs.settings import BlobSettings
 
 SHA = hashlib.sha256(b"x").hexdigest()
 

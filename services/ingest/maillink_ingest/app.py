@@ -13,7 +13,7 @@ from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.topics import Topic
 
 from .adapters.accounts import AccountStore
-from .adapters.blobs import open_blob_store
+from maillink_runtime.blobs.store import open_blob_store
 from .adapters.crypto import CredentialsCipher
 from .adapters.folder_state import FolderStateStore
 from .adapters.legacy_blobs import LegacyBlobs

@@ -17,9 +17,10 @@ from tqdm import tqdm
 
 from maillink_runtime import mongo
 
-from .adapters.blobs import BlobStore, open_blob_store
+from maillink_runtime.blobs.store import BlobStore, open_blob_store
 from .adapters.legacy_blobs import LegacyBlobs, LegacyManifest
-from .blob_settings import BlobSettings
+from maillink_runtime.blobs import BlobSettings
+from maillink_runtime.settings import ServiceSettings
 
 
 @dataclass
@@ -67,12 +68,16 @@ async def _read_verified(legacy: LegacyBlobs, manifest: LegacyManifest) -> bytes
     return raw
 
 
+class _Settings(ServiceSettings, BlobSettings):
+    """The store to read the old blobs from, and the object store to copy them into."""
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m maillink_ingest.migrate_blobs",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=64, help="blobs read and written concurrently")
     args = parser.parse_args(argv)
-    settings = BlobSettings()
+    settings = _Settings()
     client = mongo.connect(settings.mongodb_url)
     try:
         legacy = LegacyBlobs(client[settings.database("ingest")])

@@ -2,13 +2,11 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from maillink_runtime.settings import shared
-
-# The module, not the class: one *Settings class per settings module (tests find it by its name).
-from . import blob_settings
+from maillink_runtime.blobs import BlobSettings
+from maillink_runtime.settings import ServiceSettings, shared
 
 
-class IngestSettings(blob_settings.BlobSettings):
+class IngestSettings(ServiceSettings, BlobSettings):
     model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
 
     http_port: int = 8101

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Header, HTTPException
 from fastapi.responses import Response, StreamingResponse
 
-from ..adapters.blobs import BlobStore
+from maillink_runtime.blobs.store import BlobStore
 
 IfNoneMatch = Annotated[str | None, Header()]
 # Immutable by construction (content-addressed); `private` because the route is per-viewer.

@@ -15,16 +15,16 @@ from maillink_runtime import redact
 from maillink_runtime.auth import Principal, acting_user, require
 from maillink_runtime.auth.dependencies import principal
 from maillink_runtime.auth.links import link_is_valid
+from maillink_runtime.net import is_loopback
 from maillink_schemas.accounts import AccountConfigured, FolderSelection, ImapEndpoint, Security
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.headers import single_line
 from maillink_schemas.scopes import Scope
 
 from ..adapters.accounts import AccountStore
-from ..adapters.blobs import BlobStore
+from maillink_runtime.blobs.store import BlobStore
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
-from ..imap.connection import is_loopback
 from .blob_download import IfNoneMatch, blob_response
 
 class ConnectAccount(BaseModel):

@@ -1,6 +1,5 @@
 """Opening an authenticated IMAP session with aioimaplib, and the few commands sync needs."""
 import asyncio
-import ipaddress
 import re
 import ssl
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ import structlog
 from maillink_runtime.imap import UnsendableCredentials as _Unsendable
 from maillink_runtime.imap.login import login, login_words
 from maillink_runtime.imap.mailbox_names import mailbox_arg, parse_list
+from maillink_runtime.net import is_loopback
 from maillink_schemas.accounts import ImapEndpoint, Security
 
 from .errors import (AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable,
@@ -34,15 +34,6 @@ class Selected:
     uidnext: int
     exists: int
     highestmodseq: int | None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:

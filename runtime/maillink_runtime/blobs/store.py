@@ -19,17 +19,25 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 from pathlib import Path
 
 import obstore
 from obstore.exceptions import AlreadyExistsError
 from obstore.store import ObjectStore
 
-from .blob_location import blob_key, is_blob_id, open_store, parse_blob_url
-from .legacy_blobs import LegacyBlobs
-from .local_durability import fsync_group
+from .location import blob_key, is_blob_id, open_store, parse_blob_url
+from .durability import fsync_group
 
 READ_CHUNK = 1024 * 1024
+
+
+class LegacySource(Protocol):
+    """Blobs a service stored before it had an object store (ingest: FerretDB's blob collections)."""
+
+    async def manifest(self, blob_id: str): ...
+
+    def chunks(self, manifest) -> AsyncIterator[bytes]: ...
 
 
 class CorruptBlob(Exception):
@@ -44,7 +52,7 @@ class Blob:
 
 class BlobStore:
     def __init__(self, store: ObjectStore, *, owner: str = "ingest", local_root: Path | None = None,
-                 legacy: LegacyBlobs | None = None) -> None:
+                 legacy: LegacySource | None = None) -> None:
         self._store, self._owner, self._local_root, self._legacy = store, owner, local_root, legacy
 
     async def put_many(self, blobs: dict[str, bytes]) -> None:
@@ -111,7 +119,7 @@ async def verified(blob_id: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[
         yield held
 
 
-def open_blob_store(url: str, *, owner: str = "ingest", legacy: LegacyBlobs | None = None, endpoint: str | None = None,
+def open_blob_store(url: str, *, owner: str = "ingest", legacy: LegacySource | None = None, endpoint: str | None = None,
             region: str | None = None, allow_http: bool = False) -> BlobStore:
     location = parse_blob_url(url)
     store = open_store(location, endpoint=endpoint, region=region, allow_http=allow_http)

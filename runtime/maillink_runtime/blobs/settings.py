@@ -1,12 +1,15 @@
-"""Where raw MIME is stored: settings shared, unprefixed, by the services that receive mail (the
-bcc-gateway will use the same ones; then this module belongs in runtime/). S3 credentials are not
-here: obstore reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN itself."""
-from maillink_runtime.settings import ServiceSettings, shared
+"""Where raw MIME is stored: settings shared, unprefixed, by the services that receive mail (ingest,
+bcc-gateway). S3 credentials are not here: obstore reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+and AWS_SESSION_TOKEN itself."""
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .adapters.blob_location import default_blob_url
+from ..settings import shared
+from .location import default_blob_url
 
 
-class BlobSettings(ServiceSettings):
+class BlobSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
     run_dir: str = shared(".run", "MAILLINK_RUN_DIR", "Runtime data directory (relative: to the working directory).")
     blob_url: str | None = shared(None, "MAILLINK_BLOB_URL",
                                   "Object store for raw MIME: file:///dir or s3://bucket/prefix; "

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from obstore.store import LocalStore, ObjectStore, S3Store
 
-from ..imap.connection import is_loopback
+from ..net import is_loopback
 
 BLOB_ID = re.compile(r"^[0-9a-f]{64}$")
 
