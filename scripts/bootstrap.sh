@@ -9,8 +9,9 @@ VENV="${MAILLINK_VENV:-$ROOT/.venv}"
 mkdir -p "$CACHE_DIR"
 
 # Debian packages: Dovecot (the IMAP server), kcat (an independent Kafka client), swaks (an SMTP
-# client), isync (mbsync, the IMAP sync yardstick), openssl (test certificates).
-APT_PKGS=(dovecot-imapd kafkacat swaks isync openssl)
+# client), isync (mbsync, the IMAP sync yardstick), openssl (test certificates), prometheus (promtool
+# checks the scrape config, alert rules and every /metrics page).
+APT_PKGS=(dovecot-imapd kafkacat swaks isync openssl prometheus)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
