@@ -38,7 +38,8 @@ REWRITER_AGENTS: tuple[tuple[str, str], ...] = (
     ("ironport", "cisco"),
     ("cisco", "cisco"),
     ("safelinks", "microsoft"),
-    ("ms-office", "microsoft"),  # Office apps probe a link before handing it to the browser
+    # Office apps probe a link before handing it to the browser. Not "ms-office" alone: Outlook for
+    # Windows fetches images (a human open) under a user agent that contains it too.
     ("microsoft office existence discovery", "microsoft"),
 )
 

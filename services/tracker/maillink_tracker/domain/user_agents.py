@@ -11,9 +11,9 @@ _FAMILIES: tuple[tuple[str, str], ...] = (
     ("Proofpoint", "Proofpoint"),
     ("IronPort", "Cisco"),
     ("Cisco", "Cisco"),
+    ("Outlook", "Outlook"),  # before ms-office: Outlook for Windows names both
     ("ms-office", "MicrosoftOffice"),
     ("Microsoft Office", "MicrosoftOffice"),
-    ("Outlook", "Outlook"),
     ("Thunderbird", "Thunderbird"),
     ("HeadlessChrome", "HeadlessChrome"),
     ("Edg/", "Edge"),

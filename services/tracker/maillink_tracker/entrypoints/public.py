@@ -9,7 +9,7 @@ from ..edge import Edge
 
 PIXEL_ROUTE, CLICK_ROUTE = "/o/{token}", "/c/{token}"
 # The smallest transparent GIF: 43 bytes.
-GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 # no-store: every open reaches us (as far as a proxy like Gmail's lets it); never a cookie.
 _NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache",
              "Expires": "0"}
