@@ -60,8 +60,7 @@ async def test_every_non_public_route_of_every_service_needs_a_token(apps, token
                 wrong = await client.request(method, path, headers={"Authorization": f"Bearer {wrong_audience}"})
                 assert wrong.status_code == 401, (name, method, template, wrong.status_code)
     # Every service has /healthz and /metrics; ingest and matcher have their APIs; all have /docs.
-    # The tracker adds its pixel and click endpoints, each for GET and HEAD.
-    assert public == 2 * len(SERVICES) + 4
+    assert public == 2 * len(SERVICES)
     assert walked >= 4 * len(SERVICES) + 5
 
 

@@ -12,7 +12,7 @@ from maillink_schemas import tracking_token as tt
 from maillink_tracker.adapters.registrations import Registration
 from maillink_tracker.domain.classify import Lists, Windows
 from maillink_tracker.edge import Edge, Topics
-from maillink_tracker.entrypoints.public import GIF, public_router
+from maillink_tracker.entrypoints.public import GIF, PublicEndpoints
 
 RING = tt.parse_keys("1:2020-01-01:unit-test-tracking-key-0123456789", timedelta(days=30))
 MAX_AGE = timedelta(days=400)
@@ -58,7 +58,7 @@ def make(opened_before=True):
     edge = Edge(RING, MAX_AGE, Lists(), Windows(), FakeRegistrations(), hits, publisher, Topics("opened", "clicked"))
     app = FastAPI()
     app.router.redirect_slashes = False
-    app.include_router(public_router(edge))
+    app.add_middleware(PublicEndpoints, edge=edge)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app, client=("203.0.113.77", 5555)), base_url="http://t")
     return client, edge, hits, publisher
 

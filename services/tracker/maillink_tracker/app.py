@@ -17,7 +17,7 @@ from .aggregator import Aggregator
 from .domain.classify import Lists, Windows
 from .domain.networks import load_apple_egress, load_named_networks
 from .edge import Edge, Topics
-from .entrypoints.public import public_router
+from .entrypoints.public import PublicEndpoints
 from .entrypoints.stats_api import stats_router
 from .settings import Settings
 
@@ -99,7 +99,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = service.app(
         topics=[Topic.TRACKING_REGISTERED, Topic.TRACKING_OPENED, Topic.TRACKING_CLICKED, Topic.TRACKING_MILESTONE],
         on_start=[start], on_stop=[stop],
-        routers=[public_router(edge), stats_router(registrations, hits, windows)])
+        routers=[stats_router(registrations, hits, windows)])
     # A trailing-slash redirect is still a redirect: the public paths answer 404, nothing else.
     app.router.redirect_slashes = False
+    # Added last, so it runs first: the public paths never reach FastAPI (entrypoints/public.py).
+    app.add_middleware(PublicEndpoints, edge=edge)
     return app

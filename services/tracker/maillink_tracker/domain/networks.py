@@ -18,8 +18,11 @@ def anonymise(ip: IPAddress) -> str:
     address is treated as the IPv4 address it is."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    if ip.version == 4:
+        # Integer arithmetic: ip_network() costs more than the rest of the pixel request's classification.
+        value = int(ip) >> 8
+        return f"{value >> 16}.{(value >> 8) & 255}.{value & 255}.0/24"
+    return str(ipaddress.ip_network(f"{ip}/48", strict=False))
 
 
 def parse_ip(text: str | None) -> IPAddress | None:

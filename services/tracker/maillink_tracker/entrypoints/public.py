@@ -1,43 +1,65 @@
-"""The two public endpoints (listed in maillink_runtime.auth.PUBLIC_ROUTES): a mail client cannot
-send a token. They answer only three ways: the pixel, a 302 to a registered URL, or a plain 404."""
+"""The two public endpoints, GET and HEAD on /o/{token} (the open pixel) and /c/{token} (the click
+redirect), listed in maillink_runtime.auth.PUBLIC_ROUTES: a mail client cannot send a token; the
+signed tracking token in the path is the credential. They answer only three ways: the pixel, a
+302 to a registered URL, or a plain 404.
+
+They are plain ASGI, in front of FastAPI's stack, because the pixel is the service's hot path:
+measured with wrk (docs/tracker.md), FastAPI's routing, dependency and telemetry layers cost more
+per request than everything the tracker itself does. The paths match exactly what the listed
+templates match (one non-empty segment after the prefix); anything else goes on to FastAPI.
+"""
 import base64
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from maillink_runtime.auth import PUBLIC_ROUTES
 
-from ..edge import Edge
+from ..edge import Answer, Edge
 
 PIXEL_ROUTE, CLICK_ROUTE = "/o/{token}", "/c/{token}"
+assert {PIXEL_ROUTE, CLICK_ROUTE} <= PUBLIC_ROUTES, "the tracker's public paths must be listed as public"
+
 # The smallest transparent GIF: 43 bytes.
 GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
+NOT_FOUND_PAGE = b"Not found.\n"
 # no-store: every open reaches us (as far as a proxy like Gmail's lets it); never a cookie.
-_NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache",
-             "Expires": "0"}
-_NOT_FOUND_PAGE = b"Not found.\n"
+_NO_STORE = [(b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0"), (b"pragma", b"no-cache"),
+             (b"expires", b"0")]
+_PIXEL_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(GIF)).encode()), *_NO_STORE]
+_NOT_FOUND_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"),
+                      (b"content-length", str(len(NOT_FOUND_PAGE)).encode()), *_NO_STORE]
+_REDIRECT_HEADERS = [(b"content-length", b"0"), *_NO_STORE]
 
 
-def not_found() -> Response:
-    return Response(_NOT_FOUND_PAGE, status_code=404, media_type="text/plain; charset=utf-8", headers=_NO_STORE)
+class PublicEndpoints:
+    """ASGI middleware: answers the public tracking paths itself, passes everything else on."""
+
+    def __init__(self, app, edge: Edge) -> None:
+        self.app, self.edge = app, edge
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            if len(path) > 3 and path[0] == "/" and path[2] == "/" and path[1] in "oc" and "/" not in path[3:]:
+                return await self._answer(path[1], path[3:], scope, send)
+        return await self.app(scope, receive, send)
+
+    async def _answer(self, which: str, token: str, scope, send) -> None:
+        method = scope["method"]
+        user_agent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"user-agent"), "")
+        client = scope.get("client")
+        ip = client[0] if client else None
+        if which == "o":
+            answer: Answer = await self.edge.open(token, method, user_agent, ip)
+            if answer.found:
+                return await _respond(send, 200, _PIXEL_HEADERS, GIF, method)
+        else:
+            answer = await self.edge.click(token, method, user_agent, ip)
+            if answer.found and answer.location is not None:
+                # The registered URL as is: safe_target() admitted printable ASCII only.
+                return await _respond(send, 302, [(b"location", answer.location.encode("ascii")), *_REDIRECT_HEADERS],
+                                      b"", method)
+        await _respond(send, 404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE, method)
 
 
-def public_router(edge: Edge) -> APIRouter:
-    router = APIRouter(tags=["public tracking"])
-
-    @router.api_route(PIXEL_ROUTE, methods=["GET", "HEAD"], include_in_schema=False)
-    async def pixel(token: str, request: Request) -> Response:
-        answer = await edge.open(token, request.method, request.headers.get("user-agent", ""),
-                                 request.client.host if request.client else None)
-        if not answer.found:
-            return not_found()
-        return Response(GIF, media_type="image/gif", headers=_NO_STORE)
-
-    @router.api_route(CLICK_ROUTE, methods=["GET", "HEAD"], include_in_schema=False)
-    async def click(token: str, request: Request) -> Response:
-        answer = await edge.click(token, request.method, request.headers.get("user-agent", ""),
-                                  request.client.host if request.client else None)
-        if not answer.found or answer.location is None:
-            return not_found()
-        # Location is the registered URL as is: safe_target() admitted printable ASCII only.
-        return Response(status_code=302, headers={"Location": answer.location, **_NO_STORE})
-
-    return router
+async def _respond(send, status: int, headers: list, body: bytes, method: str) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
