@@ -107,7 +107,7 @@ class TokenClaims:
 
 
 def _mac(secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, _DOMAIN + payload, hashlib.sha256).digest()[:MAC_BYTES]
+    return hmac.digest(secret, _DOMAIN + payload, hashlib.sha256)[:MAC_BYTES]
 
 
 def mint(keyring: Keyring, message_key: str, kind: Kind, link_index: int = 0, *, sender_view: bool = False,
@@ -129,24 +129,25 @@ def mint(keyring: Keyring, message_key: str, kind: Kind, link_index: int = 0, *,
     return base64.urlsafe_b64encode(payload + _mac(key.secret, payload)).rstrip(b"=").decode()
 
 
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]{20,120}")
+_MIN_CHARS, _MAX_CHARS = 20, 120
 
 
 def read(keyring: Keyring, token: str, *, max_age: timedelta, now: datetime | None = None) -> TokenClaims | None:
     """The token's claims, or None when it is malformed, forged, tampered, expired or signed by an
     unknown or retired key. Never raises on any input."""
-    if not _TOKEN_CHARS.fullmatch(token):
+    if not _MIN_CHARS <= len(token) <= _MAX_CHARS or not token.isascii():
         return None
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         return None
+    # Canonical form only: the decoder skips characters outside the alphabet and ignores spare
+    # padding bits, so any second spelling of the same bytes is refused here.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+        return None
     if len(raw) < 7 + 1 + MAC_BYTES or raw[0] != VERSION:
         return None
     payload, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
-    # Canonical form only: a second spelling of the same bytes (other padding bits) is refused.
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
-        return None
     now = now or datetime.now(timezone.utc)
     key = keyring.verifying_key(payload[1], now)
     if key is None or not hmac.compare_digest(_mac(key.secret, payload), mac):
