@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -69,6 +70,39 @@ def start_nginx(work: Path) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise RuntimeError(f"nginx did not start; see {work}/error.log and nginx.stderr")
+
+
+def bare_server(port: int) -> None:
+    """The ceiling for any Python service here: the same GIF from a bare ASGI app under the same
+    uvicorn (uvloop + httptools), no token, no classification, no Kafka."""
+    import base64
+
+    import uvicorn
+
+    gif = base64.b64decode(GIF_B64)
+    headers = [(b"content-type", b"image/gif"), (b"content-length", str(len(gif)).encode()),
+               (b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0")]
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": gif})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop",
+                http="httptools", lifespan="off")
+
+
+def start_bare() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "maillink_devtools.bench_tracker", "--bare-server", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/o/x")
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the bare reference server did not start")
 
 
 def wrk(url: str, threads: int, connections: int, duration: int) -> dict:
@@ -122,9 +156,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds of load per target")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=128,
+                        help="wrk connections: pixels come from many clients at once, and each request "
+                        "waits for Kafka's ack, so throughput needs concurrency")
     parser.add_argument("--linger-ms", type=int, default=None, help="TRACKER_PUBLISH_LINGER_MS for the tracker")
+    parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_server:
+        return bare_server(args.bare_server)
     for tool in ("wrk", "nginx"):
         if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
             raise SystemExit(f"{tool} is missing: scripts/bootstrap.sh installs it (APT_PKGS)")
@@ -164,6 +203,12 @@ def main() -> None:
                 client.get(f"{nginx_url}{pixel_path}")
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, pixel {pixel_path[:20]}…", flush=True)
         yard = wrk(f"{nginx_url}{pixel_path}", args.threads, args.connections, args.duration)
+        bare_proc, bare_url = start_bare()
+        try:
+            bare = wrk(f"{bare_url}{pixel_path}", args.threads, args.connections, args.duration)
+        finally:
+            bare_proc.terminate()
+            bare_proc.wait(10)
         ours = wrk(f"{tracker.url}{pixel_path}", args.threads, args.connections, args.duration)
         time.sleep(1)  # let any request wrk cut off at the end finish
         counted = metric(tracker.url, "tracker_requests_total", kind="open", outcome="counted")
@@ -183,7 +228,8 @@ def main() -> None:
     result = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "duration_s": args.duration,
         "threads": args.threads, "connections": args.connections,
-        "nginx": {k: v for k, v in yard.items() if k != "raw"}, "tracker": {k: v for k, v in ours.items() if k != "raw"},
+        "nginx": {k: v for k, v in yard.items() if k != "raw"},
+        "bare_uvicorn": {k: v for k, v in bare.items() if k != "raw"}, "tracker": {k: v for k, v in ours.items() if k != "raw"},
         "ratio": round(ratio, 3), "target": TARGET,
         "events": {"answered_by_tracker": answered, "counted_by_tracker": int(counted), "acked_by_kafka": int(acked),
                    "records_on_topic": on_kafka, "distinct_event_ids": distinct, "exactly_one_each": exact},
@@ -191,11 +237,14 @@ def main() -> None:
     out = RUN_DIR / "bench" / "tracker.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"\n{'':24}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
-    for name, r in (("nginx (same GIF)", yard), ("tracker /o/{token}", ours)):
+    rows = (("nginx (same GIF)", yard), ("bare uvicorn (ceiling)", bare), ("tracker /o/{token}", ours))
+    for name, r in rows:
         print(f"{name:24}{r['rps']:>12.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['requests']:>10}{r['non_2xx']:>9}")
     print(f"\nevents: {answered} pixels answered (incl. {warmup} warm-up), {int(counted)} counted, "
           f"{int(acked)} acked by Kafka, {on_kafka} records on the topic, {distinct} distinct ids -> "
           f"{'exactly one event per counted request' if exact else 'MISMATCH'}")
+    print(f"bare uvicorn reaches {bare['rps'] / yard['rps']:.3f} of nginx: the most any one Python process "
+          f"gets here; the tracker reaches {ours['rps'] / bare['rps']:.2f} of that")
     print(f"p99 at full load: {ours['p99_ms']:.2f} ms (target <= 20 ms at >= {TARGET:.0%} of nginx's rate)")
     print(f"written to {out}")
     print(f"bench tracker: ratio={ratio:.3f} target={TARGET}")
