@@ -106,6 +106,7 @@ async def test_head_is_answered_and_recorded_as_a_scanner_signal_not_counted():
     assert pixel.status_code == 200
     assert publisher.sent == [] and len(hits.heads) == 2
     assert hits.heads[0][1:5] == (KEY, "click", 1, "203.0.113.0/24") and hits.heads[0][5] == "Barracuda"
+    assert hits.heads[1][1:4] == (KEY, "open", -1)  # the pixel's HEAD is never taken for a link's
 
 
 async def test_the_senders_own_views_are_answered_and_ignored():

@@ -118,7 +118,9 @@ class Edge:
                        history=await self._hits.history(registration.message_key))
 
     async def _head(self, claims: TokenClaims, network: str, user_agent: str, now: datetime) -> None:
-        await self._hits.record_head(self._event_id(), claims.message_key, claims.kind, claims.link_index,
+        # The pixel's HEAD is recorded under link index -1, so it is never taken for a link's.
+        index = claims.link_index if claims.kind == "click" else -1
+        await self._hits.record_head(self._event_id(), claims.message_key, claims.kind, index,
                                      network, family(user_agent), now)
 
     def _event_id(self) -> str:
