@@ -106,6 +106,13 @@ def create_app(settings: Settings) -> FastAPI:
         routers=[stats_router(registrations, hits, windows)])
     # A trailing-slash redirect is still a redirect: the public paths answer 404, nothing else.
     app.router.redirect_slashes = False
-    # Added last, so it runs first: the public paths never reach FastAPI (entrypoints/public.py).
+    # Added last, so it runs first among FastAPI's middleware (in-process use: tests, ASGI transport);
+    # __main__ also puts it in front of FastAPI itself (served_app), past FastAPI's per-request telemetry.
     app.add_middleware(PublicEndpoints, edge=edge)
+    app.state.edge = edge
     return app
+
+
+def served_app(app: FastAPI) -> PublicEndpoints:
+    """What uvicorn serves: the public endpoints in front of the whole FastAPI app (entrypoints/public.py)."""
+    return PublicEndpoints(app, app.state.edge)

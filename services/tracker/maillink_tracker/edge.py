@@ -34,6 +34,7 @@ from .domain.user_agents import family
 log = structlog.get_logger()
 REQUESTS = Counter("tracker_requests_total", "Public tracking requests by outcome", ["kind", "outcome"])
 
+_COUNTERS: dict = {}  # (kind, outcome) -> the labelled counter, looked up once
 Outcome = Literal["counted", "queued", "head", "sender_view", "not_found", "unpublished"]
 
 
@@ -136,5 +137,8 @@ class Edge:
 
     @staticmethod
     def _done(kind: str, outcome: Outcome, answer: Answer) -> Answer:
-        REQUESTS.labels(kind, outcome).inc()
+        counter = _COUNTERS.get((kind, outcome))
+        if counter is None:
+            counter = _COUNTERS[(kind, outcome)] = REQUESTS.labels(kind, outcome)
+        counter.inc()
         return answer

@@ -3,9 +3,9 @@ redirect), listed in maillink_runtime.auth.PUBLIC_ROUTES: a mail client cannot s
 signed tracking token in the path is the credential. They answer only three ways: the pixel, a
 302 to a registered URL, or a plain 404.
 
-They are plain ASGI, in front of FastAPI's stack, because the pixel is the service's hot path:
-measured with wrk (docs/tracker.md), FastAPI's routing, dependency and telemetry layers cost more
-per request than everything the tracker itself does. The paths match exactly what the listed
+They are plain ASGI, in front of FastAPI (the process serves `app.served_app`), because the pixel
+is the service's hot path: profiled under wrk (docs/tracker.md), FastAPI's routing, dependency and
+per-request telemetry layers cost more than everything the tracker itself does. The paths match exactly what the listed
 templates match (one non-empty segment after the prefix); anything else goes on to FastAPI.
 """
 import base64
@@ -20,9 +20,9 @@ assert {PIXEL_ROUTE, CLICK_ROUTE} <= PUBLIC_ROUTES, "the tracker's public paths 
 # The smallest transparent GIF: 43 bytes.
 GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 NOT_FOUND_PAGE = b"Not found.\n"
-# no-store: every open reaches us (as far as a proxy like Gmail's lets it); never a cookie.
-_NO_STORE = [(b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0"), (b"pragma", b"no-cache"),
-             (b"expires", b"0")]
+# no-store: every open reaches us (as far as a proxy like Gmail's lets it); never a cookie. Only
+# Cache-Control: uvicorn checks every header with a regex, and HTTP/1.0's Pragma/Expires add nothing.
+_NO_STORE = [(b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0")]
 _PIXEL_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(GIF)).encode()), *_NO_STORE]
 _NOT_FOUND_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"),
                       (b"content-length", str(len(NOT_FOUND_PAGE)).encode()), *_NO_STORE]
