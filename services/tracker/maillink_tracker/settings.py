@@ -37,7 +37,7 @@ class Settings(ServiceSettings):
                                  "network, is the scanner that sent the HEAD.")
     aggregate: bool = Field(True, description="Run the stats aggregator (consumer of opened/clicked) in this "
                             "process; false runs the public edge only (the benchmark does).")
-    publish_linger_ms: int = Field(5, description="How long the producer waits to fill a batch.")
+    publish_linger_ms: int = Field(2, description="How long a batch of events waits to fill before it is sent.")
     publish_wait_s: float = Field(2.0, description="How long a request waits for Kafka's ack before answering "
                                   "anyway; the event stays queued and is sent when the broker is back.")
     registration_cache: int = Field(50_000, description="Registrations kept in memory for the click path.")

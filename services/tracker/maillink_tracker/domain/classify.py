@@ -176,5 +176,6 @@ def verdict_of(signals: list[str] | tuple[str, ...]) -> Literal["human", "machin
 
 def classify(hit: Hit, ctx: Context, lists: Lists, windows: Windows) -> Verdict:
     signals = [s for rule in REQUEST_RULES if (s := rule(hit, lists))]
-    signals += [s for rule in CONTEXT_RULES if (s := rule(hit, ctx, windows))]
+    if hit.kind == "click":  # the history rules are about clicks (a pixel HEAD is never a link's)
+        signals += [s for rule in CONTEXT_RULES if (s := rule(hit, ctx, windows))]
     return Verdict(verdict_of(signals), tuple(signals), family(hit.user_agent))
