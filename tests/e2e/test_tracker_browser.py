@@ -5,10 +5,8 @@ The message and the landing pages are served by a tiny local HTTP server, as a w
 the message; the tracker runs as its own process on the real broker and store."""
 import asyncio
 import html
-import json
 import shutil
 import threading
-import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
