@@ -2,6 +2,8 @@
 events into `hits`, from which the stats are derived and the milestones published once each."""
 from collections.abc import Awaitable, Callable
 
+import structlog
+
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.tracking import TrackingClicked, TrackingMilestoneReached, TrackingOpened, TrackingRegistered
 
@@ -20,9 +22,14 @@ class Aggregator:
         self._publish = publish_milestone
 
     async def on_registered(self, event: TrackingRegistered, _msg=None) -> None:
-        await self._registrations.upsert(event)
+        with structlog.contextvars.bound_contextvars(message_key=event.message_key):
+            await self._registrations.upsert(event)
 
     async def on_hit(self, event: TrackingOpened | TrackingClicked, _msg=None) -> None:
+        with structlog.contextvars.bound_contextvars(message_key=event.message_key):
+            await self._record(event)
+
+    async def _record(self, event: TrackingOpened | TrackingClicked) -> None:
         await self._hits.record_event(event)
         registration = await self._registrations.get(event.message_key)
         if registration is None:
