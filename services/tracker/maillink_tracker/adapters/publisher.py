@@ -116,21 +116,21 @@ class EventPublisher:
 
     async def _send(self, tp: tuple[str, int], batch: _Batch) -> None:
         topic, partition = tp
-        loop = asyncio.get_running_loop()
+        # The clock starts when the batch leaves, before send_batch(): with the broker down, even
+        # handing the batch over can wait (metadata, a full accumulator).
+        late = asyncio.get_running_loop().call_later(self._wait_s, self._answer_late, topic, batch)
         try:
             delivered = await self._producer.send_batch(batch.builder, topic, partition=partition)
             BATCHES.labels(topic).inc()
-            timeout = loop.call_later(self._wait_s, self._answer_late, topic, batch)
             await delivered
-            timeout.cancel()
         except Exception as exc:  # noqa: BLE001 - the requests learn it; nothing was counted
             FAILED.labels(topic).inc(batch.count)
             log.error("tracking_events_failed", topic=topic, events=batch.count, error=repr(exc))
             if not batch.answered.done():
                 batch.answered.set_exception(exc)
-            else:
-                batch.answered.exception()  # retrieved, so asyncio does not warn
             return
+        finally:
+            late.cancel()
         self.acked += batch.count
         PUBLISHED.labels(topic).inc(batch.count)
         if not batch.answered.done():
