@@ -147,3 +147,36 @@ async def test_when_kafka_is_slow_the_reader_still_gets_the_redirect():
     edge._publisher = Slow()
     response = await client.get(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
     assert response.status_code == 302 and response.headers["location"] == GOOD[0]
+
+
+class DownRegistrations:
+    async def get(self, key):
+        raise ConnectionError("store down")
+
+
+class DownHits(FakeHits):
+    async def history(self, _key):
+        raise ConnectionError("store down")
+
+    async def record_head(self, *args):
+        raise ConnectionError("store down")
+
+
+async def test_a_store_outage_costs_no_open_and_never_turns_into_a_redirect():
+    client, edge, _, publisher = make()
+    edge._registrations = DownRegistrations()
+    pixel = await client.get(f"/o/{tt.mint(RING, KEY, 'open')}")
+    assert pixel.status_code == 200 and pixel.content == GIF
+    assert publisher.sent[0][2]["account_id"] is None  # counted, without the sender's name
+    click = await client.get(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
+    assert click.status_code == 503 and "location" not in click.headers and click.text == "Try again shortly.\n"
+
+
+async def test_without_the_history_the_history_rules_stay_silent():
+    client, edge, _, publisher = make()
+    edge._hits = DownHits()
+    click = await client.get(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
+    assert click.status_code == 302 and click.headers["location"] == GOOD[0]
+    assert publisher.sent[0][2]["classification"] == "human" and publisher.sent[0][2]["signals"] == []
+    head = await client.head(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
+    assert head.status_code == 302  # the signal is lost, the answer is the same

@@ -34,16 +34,18 @@ log = structlog.get_logger()
 REQUESTS = Counter("tracker_requests_total", "Public tracking requests by outcome", ["kind", "outcome"])
 
 _COUNTERS: dict = {}  # (kind, outcome) -> the labelled counter, looked up once
-Outcome = Literal["counted", "queued", "head", "sender_view", "not_found", "unpublished"]
+Outcome = Literal["counted", "queued", "head", "sender_view", "not_found", "unpublished", "store_unavailable"]
 
 
 @dataclass(frozen=True)
 class Answer:
     found: bool
     location: str | None = None  # for clicks: the registered URL
+    unavailable: bool = False  # the store could not be asked: 503, try again
 
 
 NOT_FOUND = Answer(False)
+UNAVAILABLE = Answer(False, unavailable=True)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class Edge:
         if method == "HEAD":
             await self._head(claims, network, user_agent, now)
             return self._done("open", "head", Answer(True))
-        registration = await self._registrations.get(claims.message_key)
+        registration = await self._registration_or_none(claims.message_key)
         verdict = classify(Hit("open", method, user_agent, ip, network, now), Context(), self._lists, self._windows)
         event = TrackingOpened(
             event_id=self._event_id(), occurred_at=now, message_key=claims.message_key,
@@ -94,7 +96,11 @@ class Edge:
         claims = self._claims(token, "click", now)
         if claims is None:
             return self._done("click", "not_found", NOT_FOUND)
-        registration = await self._registrations.get(claims.message_key)
+        try:
+            registration = await self._registrations.get(claims.message_key)
+        except Exception as exc:  # noqa: BLE001 - without the registration there is no target
+            log.error("tracking_store_unavailable", message_key=claims.message_key, error=repr(exc))
+            return self._done("click", "store_unavailable", UNAVAILABLE)
         target = safe_target(registration.links.get(claims.link_index)) if registration else None
         if target is None:
             return self._done("click", "not_found", NOT_FOUND)
@@ -115,15 +121,31 @@ class Edge:
             signals=list(verdict.signals), link_index=claims.link_index, url=target)
         return self._done("click", await self._publish(self._topics.clicked, event), answer)
 
+    async def _registration_or_none(self, message_key: str) -> Registration | None:
+        # The pixel does not need the registration (it only names the sender in the event): a store
+        # that is down must not cost the open.
+        try:
+            return await self._registrations.get(message_key)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("tracking_registration_unreadable", message_key=message_key, error=repr(exc))
+            return None
+
     async def _context(self, registration: Registration) -> Context:
-        return Context(sent_at=registration.delivered_at, link_count=len(registration.links),
-                       history=await self._hits.history(registration.message_key))
+        try:
+            history = await self._hits.history(registration.message_key)
+        except Exception as exc:  # noqa: BLE001 - the history rules stay silent (classify.Context)
+            log.warning("tracking_history_unreadable", message_key=registration.message_key, error=repr(exc))
+            history = None
+        return Context(sent_at=registration.delivered_at, link_count=len(registration.links), history=history)
 
     async def _head(self, claims: TokenClaims, network: str, user_agent: str, now: datetime) -> None:
         # The pixel's HEAD is recorded under link index -1, so it is never taken for a link's.
         index = claims.link_index if claims.kind == "click" else -1
-        await self._hits.record_head(self._event_id(), claims.message_key, claims.kind, index,
-                                     network, family(user_agent), now)
+        try:
+            await self._hits.record_head(self._event_id(), claims.message_key, claims.kind, index,
+                                         network, family(user_agent), now)
+        except Exception as exc:  # noqa: BLE001 - a signal lost; the answer is still the same
+            log.warning("tracking_head_unrecorded", message_key=claims.message_key, error=repr(exc))
 
     def _event_id(self) -> str:
         return f"{self._instance}{next(self._seq):016x}"

@@ -72,7 +72,9 @@ class Past:
 class Context:
     sent_at: datetime | None = None
     link_count: int = 0
-    history: tuple[Past, ...] = ()
+    # None: the history could not be read (store down); the rules that need it then stay silent
+    # rather than guess (an empty history would make every click one "without an open").
+    history: tuple[Past, ...] | None = ()
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def click_soon_after_delivery(hit: Hit, ctx: Context, w: Windows) -> str | None:
 
 
 def click_without_open(hit: Hit, ctx: Context, _: Windows) -> str | None:
-    if hit.kind != "click":
+    if hit.kind != "click" or ctx.history is None:
         return None
     opened = any(p.kind == "open" and p.at <= hit.at for p in ctx.history)
     return None if opened else "click_without_open"
@@ -141,7 +143,7 @@ def click_without_open(hit: Hit, ctx: Context, _: Windows) -> str | None:
 def all_links_in_burst(hit: Hit, ctx: Context, w: Windows) -> str | None:
     """Every link of the message clicked within `burst_s` of this click (before or after it: the
     stats apply the rule in hindsight, over the whole history)."""
-    if hit.kind != "click" or ctx.link_count < 2:
+    if hit.kind != "click" or ctx.link_count < 2 or ctx.history is None:
         return None
     near = {p.link_index for p in ctx.history
             if p.kind == "click" and abs((p.at - hit.at).total_seconds()) <= w.burst_s}
@@ -150,7 +152,7 @@ def all_links_in_burst(hit: Hit, ctx: Context, w: Windows) -> str | None:
 
 def after_head(hit: Hit, ctx: Context, w: Windows) -> str | None:
     """A GET on the same token from the same network shortly after a HEAD on it: the scanner's follow-up."""
-    if hit.method == "HEAD":
+    if hit.method == "HEAD" or ctx.history is None:
         return None
     for p in ctx.history:
         if (p.kind == "head" and p.network == hit.network and p.link_index == hit.link_index

@@ -1,7 +1,7 @@
 """The two public endpoints, GET and HEAD on /o/{token} (the open pixel) and /c/{token} (the click
 redirect), listed in maillink_runtime.auth.PUBLIC_ROUTES: a mail client cannot send a token; the
-signed tracking token in the path is the credential. They answer only three ways: the pixel, a
-302 to a registered URL, or a plain 404.
+signed tracking token in the path is the credential. They answer only these ways: the pixel, a
+302 to a registered URL, a plain 404, or (a click while the store cannot be read) a plain 503.
 
 They are plain ASGI, in front of FastAPI (the process serves `app.served_app`), because the pixel
 is the service's hot path: profiled under wrk (docs/tracker.md), FastAPI's routing, dependency and
@@ -27,6 +27,9 @@ _PIXEL_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(G
 _NOT_FOUND_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"),
                       (b"content-length", str(len(NOT_FOUND_PAGE)).encode()), *_NO_STORE]
 _REDIRECT_HEADERS = [(b"content-length", b"0"), *_NO_STORE]
+UNAVAILABLE_PAGE = b"Try again shortly.\n"
+_UNAVAILABLE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(UNAVAILABLE_PAGE)).encode()), (b"retry-after", b"5"), *_NO_STORE]
 
 
 class PublicEndpoints:
@@ -57,6 +60,8 @@ class PublicEndpoints:
                 # The registered URL as is: safe_target() admitted printable ASCII only.
                 return await _respond(send, 302, [(b"location", answer.location.encode("ascii")), *_REDIRECT_HEADERS],
                                       b"", method)
+            if answer.unavailable:
+                return await _respond(send, 503, _UNAVAILABLE_HEADERS, UNAVAILABLE_PAGE, method)
         await _respond(send, 404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE, method)
 
 
