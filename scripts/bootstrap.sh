@@ -10,8 +10,9 @@ mkdir -p "$CACHE_DIR"
 
 # Debian packages: Dovecot (the IMAP server), kcat (an independent Kafka client), swaks (an SMTP
 # client), isync (mbsync, the IMAP sync yardstick), openssl (test certificates), prometheus (promtool
-# checks the scrape config, alert rules and every /metrics page).
-APT_PKGS=(dovecot-imapd kafkacat swaks isync openssl prometheus)
+# checks the scrape config, alert rules and every /metrics page), chromium (the tracker's
+# real-browser test), wrk and nginx (the tracker's benchmark and its yardstick).
+APT_PKGS=(dovecot-imapd kafkacat swaks isync openssl prometheus chromium wrk nginx)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

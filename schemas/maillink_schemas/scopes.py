@@ -15,3 +15,4 @@ class Scope(StrEnum):
     BLOBS_READ = "blobs:read"           # raw MIME by id, for trusted services (users get signed links)
     SETTINGS_READ = "settings:read"
     SETTINGS_WRITE = "settings:write"
+    TRACKING_READ = "tracking:read"     # open/click stats of one's own sent messages
