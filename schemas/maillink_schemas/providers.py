@@ -120,6 +120,14 @@ PROVIDERS: dict[str, ProviderPreset] = {p.id: p for p in (
         quirks=["App password required for IMAP/SMTP.",
                 "SMTP submissions are not filed in Sent: the client appends the copy."]),
     ProviderPreset(
+        # The project's own loopback servers (deploy/local/smtp_server.py + Dovecot): generous limits so
+        # the crash test and the benchmark measure outbound, not a throttle. Never matched by domain.
+        id="local-test", name="the local test server", domains=[],
+        attachment_limit_bytes=25 * MB, files_sent_mail=False,
+        limits=SendLimits(connections=4, messages_per_connection=1000, messages_per_minute=1_000_000,
+                          recipients_per_message=100),
+        quirks=["Files sent mail itself only when started with --file-sent (the account's smtp.files_sent says)."]),
+    ProviderPreset(
         id="generic", name="your mail provider", domains=[],
         attachment_limit_bytes=25 * MB, files_sent_mail=False,
         quirks=["Hosts come from the account (AccountConfigured.imap / .smtp).",

@@ -72,8 +72,8 @@ class SentFolder:
             found = await client.uid_search(f'HEADER Message-ID "<{message_id}>"', charset=None)
             if found.result != "OK":
                 raise ImapUnavailable("The server could not search the Sent folder.")
-            hits = [w for line in found.lines[:-1] for w in bytes(line).split()[1:]
-                    if bytes(line).startswith(b"SEARCH")]
+            # Quirk (aioimaplib 2.0.3): the untagged "* SEARCH 1 2" arrives as b"1 2" (verb stripped).
+            hits = [w for line in found.lines[:-1] for w in bytes(line).split() if w.isdigit()]
             return bool(hits), folder
 
     async def append(self, account: AccountConfigured, secret: str, preset: ProviderPreset, raw: bytes) -> str:

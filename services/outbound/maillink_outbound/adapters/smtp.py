@@ -83,9 +83,13 @@ class AccountPool:
         return _Conn(smtp)
 
     async def _login(self, smtp: aiosmtplib.SMTP) -> None:
+        # Quirk (aiosmtplib 5.1): after STARTTLS the EHLO state is reset and auth_plain/auth_login do not
+        # send a new EHLO themselves (auth_xoauth2 does); the server answers "503 send EHLO first".
+        await smtp.ehlo()
         if self.auth == AuthMethod.XOAUTH2:
             await smtp.auth_xoauth2(self.username, self.secret)
-        elif "PLAIN" in smtp.server_auth_methods or not smtp.server_auth_methods:
+        # aiosmtplib lower-cases the mechanisms the server announces.
+        elif "plain" in smtp.server_auth_methods or not smtp.server_auth_methods:
             await smtp.auth_plain(self.username, self.secret)
         else:
             await smtp.auth_login(self.username, self.secret)
