@@ -64,6 +64,8 @@ _RE = re.compile(r"^\s*(re|aw|sv|odp)\s*:", re.IGNORECASE)
 def build(cmd: SendRequested, got: Loaded, date: datetime, tracking: Tracking | None) -> Prepared:
     try:
         return _build(cmd, got, date, tracking)
+    except Unsendable:
+        raise
     except sf.MissingField as exc:
         raise Unsendable(str(exc), field=exc.field) from None
     except (sf.TemplateInvalid, ValueError) as exc:
