@@ -14,6 +14,7 @@ from .adapters.replies import ReplyIndex
 from .adapters.requests import RequestStore
 from .adapters.sent_folder import SentFolder
 from .adapters.templates import SignatureStore, TemplateStore
+from .adapters.uploads import UploadStore
 from .entrypoints.consumers import subscribe_all
 from .entrypoints.http import send_router
 from .entrypoints.templates_http import templates_router
@@ -26,7 +27,7 @@ from .settings import Settings
 
 def build_deps(settings: Settings, broker, db) -> SendDeps:
     stores = SimpleNamespace(templates=TemplateStore(db), signatures=SignatureStore(db), crm=CrmView(db),
-                             replies=ReplyIndex(db))
+                             replies=ReplyIndex(db), uploads=UploadStore(db))
 
     async def publish(topic: str, event, key: str) -> None:
         await bus.publish(broker, topic, event, key=key)

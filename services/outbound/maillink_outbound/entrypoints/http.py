@@ -19,7 +19,7 @@ from maillink_schemas.providers import preset as preset_of
 from maillink_schemas.scopes import Scope
 
 from ..domain.states import CANCELLABLE
-from ..service_layer.prepare import Unsendable, build, load
+from ..service_layer.prepare import Unsendable, build, load, store_uploads
 from ..service_layer.send import accept, cancel_request
 
 
@@ -86,6 +86,8 @@ def send_router(deps, publish_command, tracking) -> APIRouter:
             build(cmd, await load(cmd, account, preset, deps.stores), utcnow().replace(microsecond=0), tracking)
         except Unsendable as exc:
             return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=exc.status)
+        # Uploads are stored once here; the command (Kafka) and the request (store) carry references.
+        cmd = await store_uploads(cmd, deps.stores.uploads)
         doc = await accept(cmd, deps)
         if doc["user_id"] != user:
             raise HTTPException(409, "This request id is taken.")

@@ -14,6 +14,7 @@ from maillink_schemas.providers import ProviderPreset
 from maillink_schemas.tracking import TrackedLink
 
 from ..adapters.tracker_urls import tracker_urls
+from ..adapters.uploads import OWNER
 from ..domain import html as htmlbody
 from ..domain import rtl, smart_fields as sf
 from ..domain.addresses import normalise
@@ -39,6 +40,7 @@ class Loaded:
     deal: dict | None = None
     organization: dict | None = None
     original: dict | None = None          # the message replied to (ReplyIndex)
+    blobs: dict[str, bytes] = field(default_factory=dict)   # stored uploads by blob id
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def _build(cmd: SendRequested, got: Loaded, date: datetime, tracking: Tracking |
     headers = Headers(sender=sender, to=to, cc=cc, bcc=bcc, reply_to=[normalise(a) for a in cmd.reply_to],
                       subject=subject, message_id=message_id, date=date, in_reply_to=in_reply_to,
                       references=references)
-    composed = compose(got.account.account_id, headers, text or "", html, _parts(cmd))
+    composed = compose(got.account.account_id, headers, text or "", html, _parts(cmd, got.blobs))
     if error := limit_error(len(composed.raw), got.preset.attachment_limit_bytes, got.preset.name):
         raise Unsendable(error, status=413)
     recipients = list(dict.fromkeys(a.email for a in (*to, *cc, *bcc)))
@@ -135,13 +137,14 @@ def _context(got: Loaded) -> dict[str, sf.Record]:
     }
 
 
-def _parts(cmd: SendRequested) -> list[Part]:
+def _parts(cmd: SendRequested, blobs: dict[str, bytes]) -> list[Part]:
     parts = []
     for a in cmd.attachments:
         if a.data_base64 is None:
-            # Blob references need the owner's blob API; uploads travel inline for now.
-            raise Unsendable(f"The attachment {a.filename!r} refers to a stored blob, which outbound cannot "
-                             "fetch yet; upload its content instead.")
+            if a.blob_id not in blobs:
+                raise Unsendable(f"The attachment {a.filename!r} refers to content outbound does not have.")
+            parts.append(Part(a.filename, a.content_type, blobs[a.blob_id], a.content_id))
+            continue
         try:
             data = base64.b64decode(a.data_base64, validate=True)
         except (binascii.Error, ValueError):
@@ -169,4 +172,26 @@ async def load(cmd: SendRequested, account: AccountConfigured, preset: ProviderP
     org_id = cmd.context.organization_id or (person or {}).get("organization_id") or (deal or {}).get("organization_id")
     organization = await stores.crm.organizations.get(org_id)
     original = await stores.replies.get(cmd.reply_to_message) if cmd.reply_to_message else None
-    return Loaded(account, preset, template, signature, person, deal, organization, original)
+    blobs = {}
+    for a in cmd.attachments:
+        # Only outbound's own uploads can be read; other services' blobs need their blob API (not yet).
+        if a.data_base64 is None and a.blob_id and a.blob_owner == OWNER:
+            if (data := await stores.uploads.get(a.blob_id)) is not None:
+                blobs[a.blob_id] = data
+    return Loaded(account, preset, template, signature, person, deal, organization, original, blobs)
+
+
+async def store_uploads(cmd: SendRequested, uploads) -> SendRequested:
+    """The same request with every inline upload stored and replaced by its reference."""
+    if not any(a.data_base64 for a in cmd.attachments):
+        return cmd
+    attachments = []
+    for a in cmd.attachments:
+        if a.data_base64 is not None:
+            try:
+                data = base64.b64decode(a.data_base64, validate=True)
+            except (binascii.Error, ValueError):
+                raise Unsendable(f"The attachment {a.filename!r} is not valid base64.") from None
+            a = a.model_copy(update={"data_base64": None, "blob_id": await uploads.put(data), "blob_owner": OWNER})
+        attachments.append(a)
+    return cmd.model_copy(update={"attachments": attachments})

@@ -67,6 +67,11 @@ def new_request(cmd: SendRequested) -> dict:
 
 async def accept(cmd: SendRequested, deps: SendDeps) -> dict:
     """Stores the request (once per request id) and returns its stored document."""
+    from .prepare import store_uploads
+    try:
+        cmd = await store_uploads(cmd, deps.stores.uploads)
+    except Unsendable:
+        pass  # stored as it is; the attempt fails it with the reason
     doc, created = await deps.requests.create(new_request(cmd))
     if not created and doc.get("user_id") != cmd.user_id:
         log.warning("request_id_reused_by_other_user", request_id=cmd.request_id)
@@ -116,9 +121,13 @@ async def attempt(doc: dict, deps: SendDeps) -> None:
             sent_at=c.envelope.date), c.message_key)
 
     async def claim() -> bool:
-        lease = utcnow() + timedelta(seconds=deps.lease_s)
-        return await deps.requests.move(cmd.request_id, S.SENDING, expect=[S.PENDING], lease_until=lease,
-                                        sent=summary, attempts=doc.get("attempts", 0) + 1)
+        won = await deps.requests.claim(doc, deps.lease_s)
+        if won is None or won[1]["state"] != S.PENDING:
+            return False  # another worker has it, or it was cancelled meanwhile
+        gen, now = won
+        await deps.requests.set(cmd.request_id, S.SENDING, gen=gen, sent=summary, attempts=now.get("attempts", 0) + 1,
+                                lease_until=utcnow() + timedelta(seconds=deps.lease_s))
+        return True
 
     try:
         secret = deps.credentials.secret(account)
@@ -149,10 +158,12 @@ async def recover(doc: dict, deps: SendDeps) -> None:
     if account is None:
         return  # the account projection will come back; until then nothing can be decided
     preset = preset_of(account.provider)
-    # Take the request over (a new lease), so a second recoverer leaves it alone.
-    if not await deps.requests.move(cmd.request_id, S.SENDING, expect=[S.SENDING],
-                                    lease_until=utcnow() + timedelta(seconds=deps.lease_s)):
+    # Take the request over (a claim and a new lease), so a second recoverer leaves it alone.
+    won = await deps.requests.claim(doc, deps.lease_s)
+    if won is None or won[1]["state"] != S.SENDING:
         return
+    gen, doc = won
+    await deps.requests.set(cmd.request_id, S.SENDING, gen=gen, lease_until=utcnow() + timedelta(seconds=deps.lease_s))
     try:
         secret = deps.credentials.secret(account)
         found, folder = await deps.sent_folder.find(account, secret, preset, summary["message_id"])
@@ -244,8 +255,10 @@ async def cancel_request(doc: dict, deps: SendDeps) -> bool:
     """Cancels a scheduled or pending request; False when it has already gone further."""
     from ..domain.states import CANCELLABLE
     reason = "Cancelled by the sender."
-    if not await deps.requests.move(doc["_id"], S.CANCELLED, expect=list(CANCELLABLE), reason=reason):
+    won = await deps.requests.claim(doc, deps.lease_s)
+    if won is None or S(won[1]["state"]) not in CANCELLABLE:
         return False
+    await deps.requests.set(doc["_id"], S.CANCELLED, gen=won[0], reason=reason)
     ENDED.labels("cancelled").inc()
     await deps.publish(deps.topics["failed"], SendFailed(
         event_id=deterministic_id("send-failed", doc["_id"], "cancelled"), occurred_at=utcnow(), request_id=doc["_id"],
