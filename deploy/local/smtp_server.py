@@ -99,17 +99,25 @@ class Handler:
         content = envelope.original_content or envelope.content
         if self.args.sink:
             return "250 2.0.0 OK"
-        found = _MESSAGE_ID.search(content)
         user = session.auth_data.decode() if isinstance(session.auth_data, bytes) else None
+        # Accepting is one unit: filed and counted, or neither. aiosmtpd cancels this handler when the
+        # client's connection drops (as when outbound is SIGKILLed mid-DATA); shielded, the accept
+        # still completes, as it would at a real provider, and only the 250 goes unheard.
+        try:
+            await asyncio.shield(self.accept(user, envelope, content))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - like a real provider: no filing, no acceptance
+            return f"451 4.3.0 Could not file the message ({type(exc).__name__})"
+        return "250 2.0.0 OK: queued"
+
+    async def accept(self, user, envelope, content: bytes) -> None:
         if self.args.file_sent and user:
-            try:
-                await asyncio.to_thread(self.file_sent, user, content)
-            except Exception as exc:  # noqa: BLE001 - like a real provider: no filing, no acceptance
-                return f"451 4.3.0 Could not file the message ({type(exc).__name__})"
+            await asyncio.to_thread(self.file_sent, user, content)
+        found = _MESSAGE_ID.search(content)
         self.log.write(json.dumps({"message_id": found.group(1).decode() if found else None,
                                    "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
                                    "size": len(content), "user": user}) + "\n")
-        return "250 2.0.0 OK: queued"
 
     def file_sent(self, user: str, content: bytes) -> None:
         password = dovecot_password(Path(self.args.users_dir), user)

@@ -40,7 +40,8 @@ def build_deps(settings: Settings, broker, db) -> SendDeps:
         topics={"sent": settings.topic(Topic.MESSAGE_SENT), "failed": settings.topic(Topic.SEND_FAILED),
                 "tracking": settings.topic(Topic.TRACKING_REGISTERED)},
         tracking=tracking, lease_s=settings.lease_s, max_attempts=settings.max_attempts,
-        backoff_s=settings.backoff_s, crash_dir=settings.test_crash_dir)
+        backoff_s=settings.backoff_s, crash_dir=settings.test_crash_dir,
+        pending_grace_s=settings.pending_grace_s)
 
 
 def create_app(settings: Settings) -> FastAPI:

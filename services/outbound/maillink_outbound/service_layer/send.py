@@ -54,14 +54,15 @@ class SendDeps:
     max_attempts: int = 5
     backoff_s: float = 2.0
     crash_dir: str | None = None  # test seam for the crash test (see crash_point)
+    pending_grace_s: float = 5.0  # a new request is the consumer's; the sweep takes it only after this
 
 
-def new_request(cmd: SendRequested) -> dict:
+def new_request(cmd: SendRequested, grace_s: float) -> dict:
     now = utcnow()
     scheduled = cmd.send_at is not None and cmd.send_at > now
     return {"_id": cmd.request_id, "account_id": cmd.account_id, "user_id": cmd.user_id,
             "state": (S.SCHEDULED if scheduled else S.PENDING).value,
-            "due_at": cmd.send_at if scheduled else now + timedelta(seconds=30),
+            "due_at": cmd.send_at if scheduled else now + timedelta(seconds=grace_s),
             "command": cmd.model_dump(mode="json", by_alias=True), "attempts": 0}
 
 
@@ -72,7 +73,7 @@ async def accept(cmd: SendRequested, deps: SendDeps) -> dict:
         cmd = await store_uploads(cmd, deps.stores.uploads)
     except Unsendable:
         pass  # stored as it is; the attempt fails it with the reason
-    doc, created = await deps.requests.create(new_request(cmd))
+    doc, created = await deps.requests.create(new_request(cmd, deps.pending_grace_s))
     if not created and doc.get("user_id") != cmd.user_id:
         log.warning("request_id_reused_by_other_user", request_id=cmd.request_id)
     return doc
