@@ -10,6 +10,7 @@ from maillink_schemas.topics import Topic
 
 from .adapters.accounts import AccountStore, Credentials
 from .adapters.crm import CrmView
+from .adapters.read_cache import ReadCache
 from .adapters.replies import ReplyIndex
 from .adapters.requests import RequestStore
 from .adapters.sent_folder import SentFolder
@@ -27,7 +28,7 @@ from .settings import Settings
 
 def build_deps(settings: Settings, broker, db) -> SendDeps:
     stores = SimpleNamespace(templates=TemplateStore(db), signatures=SignatureStore(db), crm=CrmView(db),
-                             replies=ReplyIndex(db), uploads=UploadStore(db))
+                             replies=ReplyIndex(db), uploads=UploadStore(db), cache=ReadCache(settings.cache_ttl_s))
 
     async def publish(topic: str, event, key: str) -> None:
         await bus.publish(broker, topic, event, key=key)
@@ -56,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     return service.app(
         topics=[*consumed, Topic.MESSAGE_SENT, Topic.SEND_FAILED, Topic.TRACKING_REGISTERED],
-        on_start=[deps.requests.ensure_indexes, worker.start],
+        on_start=[deps.requests.ensure_indexes, deps.stores.replies.ensure_indexes, worker.start],
         on_stop=[worker.stop, deps.pools.close],
         routers=[send_router(deps, publish_command, deps.tracking),
                  templates_router(deps.stores.templates, deps.stores.signatures, deps.accounts)],

@@ -25,6 +25,8 @@ class Settings(ServiceSettings):
     sweep_s: float = Field(1.0, description="How often due (scheduled, retrying, orphaned) requests are looked for.")
     pending_grace_s: float = Field(5.0, description="A new request is sent by the process that consumed it; "
                                    "the sweep picks it up only after this long (e.g. after that process died).")
+    cache_ttl_s: float = Field(5.0, description="How long accounts, templates, signatures and CRM records read "
+                               "for sending are reused before being read again (0: always read).")
     max_attempts: int = Field(5, ge=1, description="Attempts after transient SMTP errors before a request fails.")
     backoff_s: float = Field(2.0, description="First retry delay; doubles with each attempt.")
     test_crash_dir: str | None = Field(None, description="Test seam of the crash test only (see send.crash_point).")

@@ -8,7 +8,10 @@ from maillink_schemas.mail import Envelope
 
 class ReplyIndex:
     def __init__(self, db: AsyncDatabase) -> None:
-        self._c = db["message_refs"]
+        self._c, self._requests = db["message_refs"], db["send_requests"]
+
+    async def ensure_indexes(self) -> None:
+        await self._requests.create_index("sent.message_key")
 
     async def remember(self, message_key: str, account_id: str, envelope: Envelope) -> None:
         fields = {"account_id": account_id, "message_id": envelope.message_id, "references": envelope.references,
@@ -21,4 +24,12 @@ class ReplyIndex:
             await self._c.update_one({"_id": message_key}, {"$set": fields})
 
     async def get(self, message_key: str) -> dict | None:
-        return await self._c.find_one({"_id": message_key})
+        found = await self._c.find_one({"_id": message_key})
+        if found is None:
+            # Our own sent messages are not copied here (one write less per send): their request has it.
+            sent = await self._requests.find_one({"sent.message_key": message_key, "state": "sent"}, {"sent": 1})
+            if sent is not None:
+                e = sent["sent"]["envelope"]
+                found = {"message_id": e.get("message_id"), "references": e.get("references", []),
+                         "in_reply_to": e.get("in_reply_to", []), "subject": e.get("subject", "")}
+        return found

@@ -36,6 +36,8 @@ class RequestStore:
                 if held is not None and _aware(held["expires"]) > utcnow():
                     return None
                 gen += 1  # its holder died before recording its step
+        if gen == 1:
+            return gen, doc  # the first claim ever: nobody has taken an exclusive step, doc is current
         # Read after winning: anyone who acted before holds an older generation and recorded it
         # long before its claim could expire, so this read sees their step.
         return gen, await self._c.find_one({"_id": doc["_id"]})
@@ -87,7 +89,8 @@ class RequestStore:
 
     async def count_by_state(self, account_id: str | None = None) -> dict[str, int]:
         match = {"account_id": account_id} if account_id else {}
-        rows = await self._c.aggregate([{"$match": match}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]).to_list(None)
+        cursor = await self._c.aggregate([{"$match": match}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}])
+        rows = await cursor.to_list(None)
         return {r["_id"]: r["n"] for r in rows}
 
 

@@ -6,6 +6,8 @@ objects passed in); the records passed in are plain dicts of strings anyway. A f
 missing (no such record, or the record has no value for it) fails the render with the field's
 name, unless the template gives a fallback: `{{ person.first_name | default("there") }}`.
 """
+from functools import lru_cache
+
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
@@ -43,10 +45,15 @@ _HTML = SandboxedEnvironment(undefined=_Missing, autoescape=True)
 _TEXT = SandboxedEnvironment(undefined=_Missing, autoescape=False)
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str, html: bool):
+    # Compiling is most of a render's cost; a template's source is its cache key.
+    return (_HTML if html else _TEXT).from_string(source)
+
+
 def render(source: str, context: dict[str, Record], *, html: bool) -> str:
-    env = _HTML if html else _TEXT
     try:
-        return env.from_string(source).render(context)
+        return _compiled(source, html).render(context)
     except UndefinedError as exc:
         message = str(exc)
         raise MissingField(message.removeprefix("field:") if message.startswith("field:") else message) from None

@@ -16,7 +16,7 @@ def subscribe_all(broker: KafkaBroker, settings, group_id: str, deps, worker) ->
         # Durable once stored: the request's own state drives it from here (worker.py).
         doc = await accept(cmd, deps)
         if doc["state"] in (SendState.PENDING, SendState.SENDING):
-            worker.submit(doc["_id"])
+            worker.submit(doc["_id"], doc)
 
     async def on_account(account: AccountConfigured, _msg) -> None:
         await deps.accounts.upsert(account)

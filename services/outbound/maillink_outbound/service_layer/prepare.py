@@ -154,23 +154,28 @@ def _parts(cmd: SendRequested, blobs: dict[str, bytes]) -> list[Part]:
 
 
 async def load(cmd: SendRequested, account: AccountConfigured, preset: ProviderPreset, stores) -> Loaded:
-    """`stores`: templates, signatures, crm, replies (see app.py). Missing records stay None and
-    surface as missing smart fields only if the template uses them."""
+    """`stores`: templates, signatures, crm, replies, uploads and a read cache (see app.py). Missing
+    records stay None and surface as missing smart fields only if the template uses them."""
+    cached = stores.cache.get
     template = None
     if cmd.template_id:
-        template = await stores.templates.get(cmd.template_id, cmd.user_id, account.company_id)
+        template = await cached(("template", cmd.template_id, cmd.user_id, account.company_id),
+                                lambda: stores.templates.get(cmd.template_id, cmd.user_id, account.company_id))
         if template is None:
             raise Unsendable(f"There is no template {cmd.template_id!r} you may use.", status=422)
     if cmd.signature_id:
-        signature = await stores.signatures.get(cmd.signature_id, account.account_id)
+        signature = await cached(("signature", cmd.signature_id, account.account_id),
+                                 lambda: stores.signatures.get(cmd.signature_id, account.account_id))
         if signature is None:
             raise Unsendable(f"There is no signature {cmd.signature_id!r} on this account.")
     else:
-        signature = await stores.signatures.default(account.account_id) if cmd.signature else None
-    person = await stores.crm.persons.get(cmd.context.person_id)
-    deal = await stores.crm.deals.get(cmd.context.deal_id)
+        signature = await cached(("signature", None, account.account_id),
+                                 lambda: stores.signatures.default(account.account_id)) if cmd.signature else None
+    crm = stores.crm
+    person = await cached(("person", cmd.context.person_id), lambda: crm.persons.get(cmd.context.person_id))
+    deal = await cached(("deal", cmd.context.deal_id), lambda: crm.deals.get(cmd.context.deal_id))
     org_id = cmd.context.organization_id or (person or {}).get("organization_id") or (deal or {}).get("organization_id")
-    organization = await stores.crm.organizations.get(org_id)
+    organization = await cached(("organization", org_id), lambda: crm.organizations.get(org_id))
     original = await stores.replies.get(cmd.reply_to_message) if cmd.reply_to_message else None
     blobs = {}
     for a in cmd.attachments:

@@ -79,9 +79,10 @@ async def accept(cmd: SendRequested, deps: SendDeps) -> dict:
     return doc
 
 
-async def advance(request_id: str, deps: SendDeps) -> None:
-    """One step (or the whole way) for one request, whatever state it is in."""
-    doc = await deps.requests.get(request_id)
+async def advance(request_id: str, deps: SendDeps, doc: dict | None = None) -> None:
+    """One step (or the whole way) for one request, whatever state it is in. `doc`: the request as
+    just stored by this process, which saves reading it back (a claim re-reads when it must)."""
+    doc = doc or await deps.requests.get(request_id)
     if doc is None:
         return
     with structlog.contextvars.bound_contextvars(request_id=request_id, account_id=doc["account_id"]):
@@ -98,7 +99,7 @@ async def advance(request_id: str, deps: SendDeps) -> None:
 
 async def attempt(doc: dict, deps: SendDeps) -> None:
     cmd = SendRequested.model_validate(doc["command"])
-    account = await deps.accounts.get(cmd.account_id)
+    account = await deps.stores.cache.get(("account", cmd.account_id), lambda: deps.accounts.get(cmd.account_id))
     if account is None or not account.enabled or account.user_id != cmd.user_id:
         await fail(doc, deps, S.FAILED, "The account to send from is not connected, or not yours.")
         return
@@ -208,7 +209,6 @@ async def _append(account, secret, preset: ProviderPreset, raw: bytes, bcc, deps
 async def _finish(request_id: str, cmd: SendRequested, summary: dict, copy: SentCopy, folder: str | None,
                   deps: SendDeps) -> None:
     envelope = Envelope.model_validate(summary["envelope"])
-    await deps.stores.replies.remember(summary["message_key"], cmd.account_id, envelope)
     await deps.publish(deps.topics["sent"], MessageSent(
         event_id=deterministic_id("sent", request_id), occurred_at=utcnow(), request_id=request_id,
         message_key=summary["message_key"], account_id=cmd.account_id, user_id=cmd.user_id,
@@ -216,9 +216,10 @@ async def _finish(request_id: str, cmd: SendRequested, summary: dict, copy: Sent
         size=summary["size"], tracked=summary.get("tracked", False), sent_copy=copy, sent_folder=folder,
         reply_to_message=cmd.reply_to_message, purpose=cmd.purpose, sent_at=envelope.date or utcnow()),
         cmd.account_id)
-    if await deps.requests.move(request_id, S.SENT, expect=[S.SENDING], sent_copy=copy.value):
-        ENDED.labels("sent").inc()
-        log.info("sent", sent_copy=copy.value)
+    # The sender (or the recoverer) holds this request's claim: nobody else changes it now.
+    await deps.requests.set(request_id, S.SENT, sent_copy=copy.value)
+    ENDED.labels("sent").inc()
+    log.info("sent", sent_copy=copy.value)
 
 
 async def _smtp_failed(doc: dict, cmd: SendRequested, exc: SmtpFailure, deps: SendDeps) -> None:

@@ -16,14 +16,15 @@ log = structlog.get_logger()
 class Worker:
     def __init__(self, deps: SendDeps, concurrency: int, sweep_s: float) -> None:
         self.deps, self.concurrency, self.sweep_s = deps, concurrency, sweep_s
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, dict | None]] = asyncio.Queue()
         self._queued: set[str] = set()
         self._tasks: list[asyncio.Task] = []
 
-    def submit(self, request_id: str) -> None:
+    def submit(self, request_id: str, doc: dict | None = None) -> None:
+        """`doc`: the request as this process just stored it (saves reading it back)."""
         if request_id not in self._queued:
             self._queued.add(request_id)
-            self._queue.put_nowait(request_id)
+            self._queue.put_nowait((request_id, doc))
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run()) for _ in range(self.concurrency)]
@@ -36,9 +37,9 @@ class Worker:
 
     async def _run(self) -> None:
         while True:
-            request_id = await self._queue.get()
+            request_id, doc = await self._queue.get()
             try:
-                await advance(request_id, self.deps)
+                await advance(request_id, self.deps, doc)
             except Exception as exc:  # noqa: BLE001 - the stored state is untouched; the sweep retries
                 log.warning("advance_failed", request_id=request_id, error=repr(exc))
             finally:
