@@ -2,9 +2,10 @@
 (connections, messages per connection, messages per minute). Implicit TLS or STARTTLS as the
 preset says; certificates are always verified (a private CA can be added, never skipped).
 
-`send` runs MAIL and RCPT, then calls `before_data` (which stores the `sending` state with the
-fixed Message-ID), and only then DATA. So a failure before DATA is always safe to retry, and
-`SmtpFailure.after_data` says when it is not.
+`send` runs MAIL and RCPT while `before_data` stores the `sending` state with the fixed Message-ID,
+and starts DATA only once that is recorded. A failure before DATA is always safe to retry (the
+request may already be `sending`; the caller moves it back), and `SmtpFailure.after_data` says
+when it is not.
 """
 import asyncio
 import ssl
@@ -145,22 +146,16 @@ class _StaleConnection(Exception):
 
 
 async def _transaction(smtp, mail_from, recipients, raw, before_data) -> str | None:
+    # The claim (a store write) runs while MAIL and RCPT go back and forth, so the connection is not
+    # held idle for it; DATA starts only once the claim is recorded.
+    claim = asyncio.ensure_future(before_data())
     try:
-        await smtp.mail(mail_from)
-    except aiosmtplib.SMTPServerDisconnected:
-        raise _StaleConnection() from None
-    except aiosmtplib.SMTPResponseException as exc:
-        raise SmtpFailure(f"The mail server refused the sender: {_reply(exc)}", permanent=exc.code >= 500,
-                          code=exc.code) from None
+        await _envelope(smtp, mail_from, recipients)
+    except BaseException:
+        await asyncio.gather(claim, return_exceptions=True)  # its outcome is in the store either way
+        raise
     try:
-        for rcpt in recipients:
-            try:
-                await smtp.rcpt(rcpt)
-            except aiosmtplib.SMTPResponseException as exc:
-                await smtp.rset()
-                raise SmtpFailure(f"The mail server refused the recipient {rcpt}: {_reply(exc)}",
-                                  permanent=exc.code >= 500, code=exc.code) from None
-        if not await before_data():
+        if not await claim:
             await smtp.rset()
             return None
     except (aiosmtplib.SMTPServerDisconnected, OSError, asyncio.TimeoutError) as exc:
@@ -177,6 +172,27 @@ async def _transaction(smtp, mail_from, recipients, raw, before_data) -> str | N
         raise SmtpFailure(f"The connection was lost during DATA ({type(exc).__name__}).", permanent=False,
                           after_data=True) from None
     return f"{response.code} {response.message}"
+
+
+async def _envelope(smtp, mail_from: str, recipients: list[str]) -> None:
+    try:
+        await smtp.mail(mail_from)
+    except aiosmtplib.SMTPServerDisconnected:
+        raise _StaleConnection() from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise SmtpFailure(f"The mail server refused the sender: {_reply(exc)}", permanent=exc.code >= 500,
+                          code=exc.code) from None
+    try:
+        for rcpt in recipients:
+            try:
+                await smtp.rcpt(rcpt)
+            except aiosmtplib.SMTPResponseException as exc:
+                await smtp.rset()
+                raise SmtpFailure(f"The mail server refused the recipient {rcpt}: {_reply(exc)}",
+                                  permanent=exc.code >= 500, code=exc.code) from None
+    except (aiosmtplib.SMTPServerDisconnected, OSError, asyncio.TimeoutError) as exc:
+        raise SmtpFailure(f"The connection to the mail server was lost ({type(exc).__name__}).",
+                          permanent=False) from None
 
 
 async def _quit(smtp: aiosmtplib.SMTP) -> None:

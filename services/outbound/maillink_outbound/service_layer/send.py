@@ -122,13 +122,17 @@ async def attempt(doc: dict, deps: SendDeps) -> None:
             recipients=prepared.recipients, links=prepared.links, tracking_id=prepared.tracking_id,
             sent_at=c.envelope.date), c.message_key)
 
+    claimed = False
+
     async def claim() -> bool:
+        nonlocal claimed
         won = await deps.requests.claim(doc, deps.lease_s)
         if won is None or won[1]["state"] != S.PENDING:
             return False  # another worker has it, or it was cancelled meanwhile
         gen, now = won
         await deps.requests.set(cmd.request_id, S.SENDING, gen=gen, sent=summary, attempts=now.get("attempts", 0) + 1,
                                 lease_until=utcnow() + timedelta(seconds=deps.lease_s))
+        claimed = True
         return True
 
     try:
@@ -136,7 +140,7 @@ async def attempt(doc: dict, deps: SendDeps) -> None:
         pool = deps.pools.for_account(account, preset, secret)
         reply = await pool.send(prepared.sender.email, prepared.recipients, c.raw, claim)
     except SmtpFailure as exc:
-        await _smtp_failed(doc, cmd, exc, deps)
+        await _smtp_failed(doc, cmd, exc, deps, claimed)
         return
     except ValueError as exc:  # credentials that cannot be decrypted
         await fail(doc, deps, S.FAILED, str(exc))
@@ -222,7 +226,8 @@ async def _finish(request_id: str, cmd: SendRequested, summary: dict, copy: Sent
     log.info("sent", sent_copy=copy.value)
 
 
-async def _smtp_failed(doc: dict, cmd: SendRequested, exc: SmtpFailure, deps: SendDeps) -> None:
+async def _smtp_failed(doc: dict, cmd: SendRequested, exc: SmtpFailure, deps: SendDeps, claimed: bool) -> None:
+    """`claimed`: this attempt won the request (it is `sending`, and ours to move back or fail)."""
     request_id, attempts = cmd.request_id, doc.get("attempts", 0) + 1
     if exc.after_data:
         # No reply to DATA: leave it in `sending` with an expired lease; recovery asks the Sent folder.
@@ -231,6 +236,8 @@ async def _smtp_failed(doc: dict, cmd: SendRequested, exc: SmtpFailure, deps: Se
         return
     current = await deps.requests.get(request_id)
     leaving = S(current["state"])
+    if leaving != (S.SENDING if claimed else S.PENDING):
+        return  # not ours to change: cancelled meanwhile, or another worker holds it
     if exc.permanent or attempts >= deps.max_attempts:
         reason = exc.reason if exc.permanent else f"{exc.reason} Gave up after {attempts} attempts."
         await fail(current, deps, S.FAILED, reason, exc.code)
