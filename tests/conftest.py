@@ -17,12 +17,41 @@ IMAP_HOST = "127.0.0.1"
 IMAP_PORT = int(os.environ.get("IMAP_PORT", "10143"))
 IMAPS_PORT = int(os.environ.get("IMAPS_PORT", "10993"))
 RUN_DIR = Path(os.environ.get("MAILLINK_RUN_DIR", ROOT / ".run"))
+# Topics the tests' services create get 3 partitions, not the local profile's 6: hundreds of test
+# namespaces on one broker add up (at ~15,000 partitions the local broker stalled in GC).
+os.environ.setdefault("MAILLINK_TOPIC_PARTITIONS", "3")
 
 
 @pytest.fixture
-def namespace() -> str:
-    """A fresh prefix for topics and databases, so tests never see each other's data."""
-    return f"t{uuid.uuid4().hex[:10]}."
+async def namespace():
+    """A fresh prefix for topics and databases, so tests never see each other's data; both are
+    removed afterwards, so a long test run does not pile up thousands of partitions."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    yield prefix
+    await drop_namespace(prefix)
+
+
+async def drop_namespace(prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from pymongo import AsyncMongoClient
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+        await admin.start()
+        try:
+            doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            if doomed:
+                await admin.delete_topics(doomed)
+        finally:
+            await admin.close()
+        client = AsyncMongoClient(MONGODB_URL, serverSelectionTimeoutMS=3000)
+        try:
+            for name in await client.list_database_names():
+                if name.startswith(prefix.replace(".", "_")):
+                    await client.drop_database(name)
+        finally:
+            await client.close()
+    except Exception as exc:  # noqa: BLE001 - clean-up is best effort; a test's verdict is already in
+        print(f"namespace clean-up of {prefix} failed: {exc!r}")
 
 
 def make_mailbox_user() -> tuple[str, str]:

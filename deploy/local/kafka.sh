@@ -105,7 +105,7 @@ start() {
   fi
   log "starting on 127.0.0.1:$KAFKA_PORT (logs: $DATA/server.log)"
   # setsid + redirected fds: the broker outlives the shell that started it and holds none of its pipes.
-  setsid nohup java -Xmx512m -XX:+UseG1GC -Dkafka.logs.dir="$DATA" \
+  setsid nohup java -Xmx1g -XX:+UseG1GC -Dkafka.logs.dir="$DATA" \
     -Dlog4j2.configurationFile="$ROOT/deploy/local/kafka/log4j2.properties" \
     -cp "$CP" kafka.Kafka "$DATA/server.properties" </dev/null >"$DATA/stdout.log" 2>&1 4>&- &
   echo $! > "$PIDFILE"

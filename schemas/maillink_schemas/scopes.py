@@ -16,3 +16,6 @@ class Scope(StrEnum):
     SETTINGS_READ = "settings:read"
     SETTINGS_WRITE = "settings:write"
     TRACKING_READ = "tracking:read"     # open/click stats of one's own sent messages
+    MAIL_SEND = "mail:send"             # send (and cancel) mail from one's own accounts
+    TEMPLATES_READ = "templates:read"   # one's own and the company's shared templates, one's signatures
+    TEMPLATES_WRITE = "templates:write" # create, change, delete one's templates and signatures

@@ -200,7 +200,8 @@ def test_account_api_refuses_unsafe_or_malformed_requests(services, token):
 def test_every_service_reports_health_and_a_dead_store_is_degraded(namespace, auth_env):
     procs = ServiceSet()
     base = 19000 + uuid.uuid4().int % 500 * 10
-    env = {**auth_env, "MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL}
+    env = {**auth_env, "MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
+           "MAILLINK_CREDENTIALS_KEY": Fernet.generate_key().decode()}
     try:
         for i, name in enumerate(("tracker", "outbound", "bcc_gateway")):
             procs.start(name, base + i, env, RUN_DIR / "e2e-logs" / namespace)
