@@ -95,3 +95,19 @@ async def test_the_batching_publisher_delivers_each_event_once_on_the_default_pa
         assert {r.partition for r in mine} == {reference[key]}
         numbers = [json.loads(r.value)["n"] for r in sorted(mine, key=lambda r: r.offset)]
         assert numbers == sorted(numbers) and len(numbers) == 100
+
+
+async def test_a_cancelled_request_does_not_cancel_its_batch(namespace):
+    topic = f"{namespace}mail.tracking.opened.v1"
+    publisher = EventPublisher(KafkaSettings(), "test-tracker", linger_ms=50, wait_s=10)
+    await publisher.start()
+    try:
+        assert await publisher.publish(topic, b"k", b'{"n": -1}')  # the partition is known from here on
+        tasks = [asyncio.create_task(publisher.publish(topic, b"k", json.dumps({"n": i}).encode())) for i in range(10)]
+        await asyncio.sleep(0.01)  # all appended to one open batch, which lingers 50 ms
+        tasks[0].cancel()
+        results = await asyncio.gather(*tasks[1:])
+    finally:
+        await publisher.stop()
+    assert results == [True] * 9
+    assert len(await read_topic(KAFKA, topic, expect=11)) == 11  # the cancelled request's event went too

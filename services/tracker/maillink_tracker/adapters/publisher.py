@@ -87,7 +87,9 @@ class EventPublisher:
             if batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
                 raise ValueError("event larger than a batch")
         batch.count += 1
-        return await batch.answered
+        # shield: a request that is cancelled (its client went away at shutdown) must not cancel
+        # the future the rest of its batch is waiting on.
+        return await asyncio.shield(batch.answered)
 
     async def _partition(self, topic: str, key: bytes) -> int:
         partitions = self._partitions.get(topic)
