@@ -1,7 +1,7 @@
 """Which contract travels on which topic: the source of the exported JSON Schema and AsyncAPI."""
 from pydantic import BaseModel
 
-from . import accounts, crm, mail, outbound, tracking
+from . import accounts, bcc, crm, mail, outbound, tracking
 from .dead_letter import DeadLettered
 from .topics import Topic
 
@@ -12,6 +12,7 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     Topic.MESSAGE_LINKED: mail.MessageLinked,
     Topic.SEND_REQUESTED: outbound.SendRequested,
     Topic.TRACKING_REGISTERED: tracking.TrackingRegistered,
+    Topic.USER_ADDRESSES: bcc.UserAddressesVerified,
     Topic.CRM_PERSONS: crm.PersonUpserted,
     Topic.CRM_ORGANIZATIONS: crm.OrganizationUpserted,
     Topic.CRM_DEALS: crm.DealUpserted,
@@ -24,6 +25,7 @@ TOPIC_KEYS: dict[str, str] = {
     Topic.ACCOUNT: "account id", Topic.ACCOUNT_STATUS: "account id",
     Topic.MESSAGE_RECEIVED: "account id", Topic.MESSAGE_LINKED: "account id",
     Topic.SEND_REQUESTED: "account id", Topic.TRACKING_REGISTERED: "message key",
+    Topic.USER_ADDRESSES: "user id",
     Topic.CRM_PERSONS: "person id", Topic.CRM_ORGANIZATIONS: "organization id",
     Topic.CRM_DEALS: "deal id", Topic.CRM_LEADS: "lead id",
     Topic.CRM_PROJECTS: "project id", Topic.CRM_USERS: "user id",

@@ -12,6 +12,8 @@ class Topic(StrEnum):
     # Sending (outbound) and tracking (tracker).
     SEND_REQUESTED = "mail.send.requested.v1"
     TRACKING_REGISTERED = "mail.tracking.registered.v1"
+    # Smart Bcc (bcc-gateway): a user's verified alternative addresses, compacted, keyed by user id.
+    USER_ADDRESSES = "mail.user.addresses.v1"
     # CRM projections: compacted topics produced by the CRM, keyed by record id.
     CRM_PERSONS = "crm.persons.v1"
     CRM_ORGANIZATIONS = "crm.organizations.v1"
@@ -27,6 +29,6 @@ def dead_letter_topic(source: str) -> str:
 
 
 COMPACTED = frozenset({
-    Topic.ACCOUNT, Topic.CRM_PERSONS, Topic.CRM_ORGANIZATIONS, Topic.CRM_DEALS,
+    Topic.ACCOUNT, Topic.USER_ADDRESSES, Topic.CRM_PERSONS, Topic.CRM_ORGANIZATIONS, Topic.CRM_DEALS,
     Topic.CRM_LEADS, Topic.CRM_PROJECTS, Topic.CRM_USERS,
 })
