@@ -7,4 +7,5 @@ Later additions, each public by the product's nature: the tracking pixel and cli
 PUBLIC_ROUTES: frozenset[str] = frozenset({
     "/healthz",  # liveness/readiness probes
     "/metrics",  # Prometheus scrapes
+    "/bcc/confirm",  # bcc-gateway: the alternative-address confirmation link, followed from an email
 })
