@@ -6,18 +6,40 @@ All three are synchronous and do blocking DNS, so a check runs in a worker threa
 event loop that serves SMTP sessions.
 """
 import asyncio
+import functools
+import importlib.resources
 import re
 
 import dns.exception
 import dns.resolver
+import authheaders
 import spf
-from authheaders import check_dkim, check_dmarc
+from authheaders import check_dkim, check_dmarc, dmarc_lookup
 from authres import SPFAuthenticationResult
+from publicsuffix2 import PublicSuffixList
 
 from ..domain.authentication import AuthResults
 
 _DKIM_HEADER = re.compile(rb"^dkim-signature:", re.IGNORECASE | re.MULTILINE)
 _NOT_FOUND = (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer)
+
+
+@functools.cache
+def _suffix_list() -> PublicSuffixList:
+    with importlib.resources.as_file(importlib.resources.files("authheaders") / "public_suffix_list.txt") as path:
+        with open(path, encoding="utf-8") as handle:
+            return PublicSuffixList(handle)
+
+
+@functools.lru_cache(maxsize=65536)
+def _org_domain(domain: str) -> str:
+    return _suffix_list().get_public_suffix(domain)
+
+
+# Quirk, measured: authheaders 0.16.3 re-reads and re-builds the whole public suffix list on every
+# organisational-domain lookup (~270 ms each, two or more per DMARC check: 0.55 s per message).
+# The same list, built once, answers in microseconds; the results are identical.
+authheaders.get_org_domain = dmarc_lookup.get_org_domain = _org_domain
 
 
 class AuthChecker:
@@ -26,6 +48,9 @@ class AuthChecker:
         if host is not None:
             self._resolver.nameservers, self._resolver.port = [host], port
         self._resolver.lifetime = timeout_s
+        # Answers are cached for their TTL: a busy sender's SPF/DKIM/DMARC records are looked up
+        # once per TTL, not once per message.
+        self._resolver.cache = dns.resolver.LRUCache(50_000)
         # Quirk: pyspf looks names up through its module-level DNSLookup and has no per-call
         # resolver, so the gateway process points it at its own. One resolver per process is what
         # the setting means anyway.
