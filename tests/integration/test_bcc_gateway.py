@@ -21,7 +21,7 @@ from maillink_schemas.bcc import UserAddressesVerified
 from maillink_schemas.crm import UserUpserted
 from maillink_schemas.mail import MessageReceived
 from maillink_schemas.outbound import SendRequested
-from tests.conftest import KAFKA, MONGODB_URL, RUN_DIR, bearer
+from tests.conftest import KAFKA, MONGODB_URL, bearer
 
 pytestmark = pytest.mark.integration
 DOMAIN = "bcc.maillink.test"
@@ -75,8 +75,8 @@ def start_gateway(procs: ServiceSet, namespace: str, dns_port: int, auth_env: di
            "BCC_GATEWAY_MAX_MESSAGE_BYTES": str(MAX_BYTES), "BCC_GATEWAY_BLOB_DIR": str(blob_dir),
            "BCC_GATEWAY_TLS_DIR": str(tmp / "tls"), "BCC_GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{http_port}",
            "BCC_GATEWAY_DIRECTORY_REFRESH_S": "1", **overrides}
-    name = f"bcc_gateway"
-    procs.start(name, http_port, env, RUN_DIR / "e2e-logs" / namespace.strip(".") / str(http_port))
+    name = "bcc_gateway"
+    procs.start(name, http_port, env, tmp / f"logs-{http_port}")
     procs.wait_healthy()
     return Gateway(namespace, smtp_port, f"http://127.0.0.1:{http_port}", blob_dir, tmp, env)
 
