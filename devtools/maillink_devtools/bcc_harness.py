@@ -44,7 +44,10 @@ def start_dns(records: dict[str, str], zones: list[str], log_path: Path) -> Test
     (--local), so a missing record is "none", not a resolver failure. Nothing is forwarded."""
     port = free_port()
     args = [_dnsmasq(), "--keep-in-foreground", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-            "--no-resolv", "--no-hosts", "--no-poll", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-"]
+            "--no-resolv", "--no-hosts", "--no-poll", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",
+            # A TTL like real records have (dnsmasq's default for its own records is 0), so a resolver
+            # cache behaves here as it does in production.
+            "--local-ttl=300"]
     args += [f"--local=/{zone}/" for zone in zones]
     # A TXT record is a list of strings of at most 255 bytes each (a 2048-bit DKIM key is longer).
     args += [f"--txt-record={name}," + ",".join(value[i:i + 250] for i in range(0, len(value), 250))
