@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import aiosmtplib
+import httpx
 
 from . import tokens
 from .bcc_harness import dkim_key, free_port, start_dns
@@ -76,6 +78,13 @@ async def blast(port: int, to: str, load: list[tuple[str, bytes]], connections: 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     return time.perf_counter() - started, refused
+
+
+def stage_means(metrics: str) -> dict[str, float]:
+    """Mean milliseconds per step, from the gateway's maillink_bcc_stage_seconds histogram."""
+    sums = dict(re.findall(r'maillink_bcc_stage_seconds_sum\{stage="(\w+)"\} ([0-9.e+-]+)', metrics))
+    counts = dict(re.findall(r'maillink_bcc_stage_seconds_count\{stage="(\w+)"\} ([0-9.e+-]+)', metrics))
+    return {k: 1000 * float(sums[k]) / float(counts[k]) for k in sums if float(counts.get(k, 0))}
 
 
 def wait_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
@@ -132,6 +141,7 @@ def main() -> None:
         print(f"bcc-gateway: {args.messages} messages over {args.connections} connections…", flush=True)
         gw_s, gw_refused = asyncio.run(blast(smtp_port, company_address("c-bench", DOMAIN), load, args.connections))
         published = len(asyncio.run(read_topic(KAFKA, f"{namespace}mail.message.received.v1", expect=args.messages)))
+        stages = stage_means(httpx.get(f"http://127.0.0.1:{http_port}/metrics").text)
     finally:
         procs.stop()
         if sink is not None:
@@ -146,9 +156,11 @@ def main() -> None:
     print(f"\n{'':28} {'seconds':>8} {'msg/s':>8} {'accepted':>9} {'published':>10}")
     for name, seconds, rate, accepted, pub in rows:
         print(f"{name:28} {seconds:8.2f} {rate:8.0f} {accepted:9d} {pub:>10}")
+    print("gateway, mean ms per message: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(stages.items())))
     result = {"messages": args.messages, "connections": args.connections, "users": args.users,
               "sink": {"seconds": sink_s, "msg_per_s": sink_rate, "refused": sink_refused},
-              "gateway": {"seconds": gw_s, "msg_per_s": gw_rate, "refused": gw_refused, "published": published},
+              "gateway": {"seconds": gw_s, "msg_per_s": gw_rate, "refused": gw_refused, "published": published,
+                          "stage_ms": stages},
               "ratio": ratio, "target": TARGET, "cpu_count": os.cpu_count()}
     out = RUN_DIR / "bench" / "bcc.json"
     out.parent.mkdir(parents=True, exist_ok=True)

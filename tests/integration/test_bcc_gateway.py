@@ -120,7 +120,7 @@ def gateway(dns_server, auth_env, tmp_path_factory, mailbox_user):
         procs.stop()
 
 
-def test_login_sender_over_starttls_is_accepted_stored_and_published(gateway):
+def test_login_sender_over_starttls_is_accepted_stored_and_published(gateway, token):
     subject = f"Renewal {uuid.uuid4().hex[:6]}"
     data = message("alice@good.test", subject, body="Ceník v příloze.")  # 8bit body, as MUAs send it
     result = gateway.send("alice@good.test", data, tls=True)
@@ -130,9 +130,13 @@ def test_login_sender_over_starttls_is_accepted_stored_and_published(gateway):
     assert event.source == "bcc" and event.direction == "outgoing" and event.user_id == "u-alice"
     assert event.company_id == "c-1" and event.deal_hint is None and event.raw.owner == "bcc-gateway"
     assert event.account_addresses == ["alice@good.test"]
-    stored = asyncio.run(LocalBlobs(gateway.blob_dir).open(event.raw.blob_id))
+    stored = asyncio.run(LocalBlobs(gateway.blob_dir).get(event.raw.blob_id))
     assert stored is not None and hashlib.sha256(stored).hexdigest() == event.raw.blob_id
     assert "Ceník".encode() in stored  # no 8BITMIME downgrade on the way in
+    served = httpx.get(f"{gateway.url}/blobs/{event.raw.blob_id}", headers=bearer(token("svc", "blobs:read")))
+    assert served.status_code == 200 and served.content == stored
+    assert httpx.get(f"{gateway.url}/blobs/{event.raw.blob_id}",
+                     headers=bearer(token("u-alice", "bcc:read"))).status_code == 403
 
 
 def test_unverified_sender_is_refused_at_mail_from(gateway):

@@ -7,11 +7,13 @@ from maillink_schemas.crm import UserUpserted
 from maillink_schemas.topics import Topic
 
 from .adapters.addresses import AddressStore
-from .adapters.auth_checks import AuthChecker
+from .adapters.auth_pool import AuthPool
 from .adapters.blobs import LocalBlobs
 from .adapters.directory import Directory
 from .adapters.users import UserStore
 from .addressbook import AddressBookDeps
+from .commit import GroupCommit
+from .entrypoints.blobs import blobs_router
 from .entrypoints.http import addresses_router
 from .entrypoints.smtp import GatewayHandler, serve_smtp
 from .entrypoints.users import users_handler
@@ -31,8 +33,8 @@ def create_app(settings: Settings) -> FastAPI:
     blobs = LocalBlobs(settings.blob_dir)  # swap for the shared obstore-backed store once it is on main
     received_topic = settings.topic(Topic.MESSAGE_RECEIVED)
 
-    async def publish_received(event) -> None:
-        await bus.publish(broker, received_topic, event, key=event.account_id)
+    async def publish_received(events) -> None:
+        await bus.publish_many(broker, received_topic, [(e.account_id, e) for e in events])
 
     async def send(command) -> None:
         await bus.publish(broker, settings.topic(Topic.SEND_REQUESTED), command, key=command.account_id)
@@ -40,9 +42,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def publish_verified(event) -> None:
         await bus.publish(broker, settings.topic(Topic.USER_ADDRESSES), event, key=event.user_id)
 
-    checker = AuthChecker(settings.dns_host, settings.dns_port, settings.dns_timeout_s) \
+    checker = AuthPool(settings.dns_host, settings.dns_port, settings.dns_timeout_s, settings.auth_workers) \
         if settings.check_authentication else None
-    handler = GatewayHandler(IntakeDeps(directory, blobs, publish_received, checker), settings.domain)
+    handler = GatewayHandler(IntakeDeps(directory, GroupCommit(blobs, publish_received).commit, checker),
+                             settings.domain)
     book = AddressBookDeps(addresses, directory, send, publish_verified, link_secrets, settings.public_url,
                            settings.link_ttl_s, settings.system_account_id)
     bus.subscribe(broker, settings.topic(Topic.CRM_USERS), service.group_id, UserUpserted,
@@ -60,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     return service.app(
         topics=[Topic.CRM_USERS, Topic.MESSAGE_RECEIVED, Topic.SEND_REQUESTED, Topic.USER_ADDRESSES],
-        on_start=[addresses.ensure_indexes, directory.start, start_smtp],
-        on_stop=[stop_smtp, directory.stop],
-        routers=[addresses_router(book, users, settings.domain)],
+        on_start=[addresses.ensure_indexes, directory.start, *([checker.start] if checker else []), start_smtp],
+        on_stop=[stop_smtp, directory.stop, *([checker.stop] if checker else [])],
+        routers=[addresses_router(book, users, settings.domain), blobs_router(blobs, link_secrets)],
     )

@@ -2,10 +2,9 @@
 
 Libraries (measured in docs/bcc-gateway.md): pyspf for SPF, dkimpy for DKIM, and authheaders for
 DMARC (policy discovery through the public suffix list, and alignment of the SPF and DKIM results).
-All three are synchronous and do blocking DNS, so a check runs in a worker thread, never on the
-event loop that serves SMTP sessions.
+All three are synchronous, pure Python and do blocking DNS, so checks run in worker processes
+(auth_pool.py), never on the event loop that serves SMTP sessions.
 """
-import asyncio
 import functools
 import importlib.resources
 import re
@@ -56,9 +55,6 @@ class AuthChecker:
         # the setting means anyway.
         spf.DNSLookup = self._spf_lookup
         _suffix_list()  # built now (~0.25 s), not during the first SMTP session
-
-    async def check(self, raw: bytes, ip: str, mail_from: str, helo: str, from_domain: str) -> AuthResults:
-        return await asyncio.to_thread(self.check_sync, raw, ip, mail_from, helo, from_domain)
 
     def check_sync(self, raw: bytes, ip: str, mail_from: str, helo: str, from_domain: str) -> AuthResults:
         spf_result, _ = spf.check2(ip, mail_from, helo or "unknown", querytime=self._resolver.lifetime)
