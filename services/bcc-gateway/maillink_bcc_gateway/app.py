@@ -7,7 +7,7 @@ from maillink_schemas.crm import UserUpserted
 from maillink_schemas.topics import Topic
 
 from .adapters.addresses import AddressStore
-from .adapters.auth_pool import AuthPool
+from .adapters.auth_checks import AuthChecker
 from .adapters.blobs import LocalBlobs
 from .adapters.directory import Directory
 from .adapters.users import UserStore
@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def publish_verified(event) -> None:
         await bus.publish(broker, settings.topic(Topic.USER_ADDRESSES), event, key=event.user_id)
 
-    checker = AuthPool(settings.dns_host, settings.dns_port, settings.dns_timeout_s, settings.auth_workers) \
+    checker = AuthChecker(settings.dns_host, settings.dns_port, settings.dns_timeout_s) \
         if settings.check_authentication else None
     handler = GatewayHandler(IntakeDeps(directory, GroupCommit(blobs, publish_received).commit, checker),
                              settings.domain)
@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     return service.app(
         topics=[Topic.CRM_USERS, Topic.MESSAGE_RECEIVED, Topic.SEND_REQUESTED, Topic.USER_ADDRESSES],
-        on_start=[addresses.ensure_indexes, directory.start, *([checker.start] if checker else []), start_smtp],
-        on_stop=[stop_smtp, directory.stop, *([checker.stop] if checker else [])],
+        on_start=[addresses.ensure_indexes, directory.start, start_smtp],
+        on_stop=[stop_smtp, directory.stop],
         routers=[addresses_router(book, users, settings.domain), blobs_router(blobs, link_secrets)],
     )

@@ -17,7 +17,7 @@ from prometheus_client import Counter, Histogram
 from maillink_schemas.mail import MessageReceived
 from maillink_schemas.mime import parse
 
-from .adapters.auth_pool import AuthPool
+from .adapters.auth_checks import AuthChecker
 from .adapters.directory import Directory
 from .domain import refusals, senders
 from .domain.authentication import judge
@@ -49,7 +49,7 @@ class Arrival:
 class IntakeDeps:
     directory: Directory
     commit: Commit  # stores the blob, then publishes the event (commit.GroupCommit.commit)
-    checker: AuthPool | None = None
+    checker: AuthChecker | None = None
 
 
 def refuse(refusal: Refusal) -> str:

@@ -20,7 +20,6 @@ class Settings(ServiceSettings):
     dns_timeout_s: float = Field(5.0, description="Time allowed for one DNS lookup.")
     check_authentication: bool = Field(True, description="Verify SPF, DKIM and DMARC (off only for a trusted relay "
                                        "that already did).")
-    auth_workers: int = Field(2, ge=1, description="Worker processes for SPF/DKIM/DMARC checks.")
     tls_cert_file: Path | None = Field(None, description="PEM certificate for STARTTLS; a self-signed one is made in "
                                        "tls_dir when unset (local profile only).")
     tls_key_file: Path | None = Field(None, description="PEM private key for STARTTLS.")

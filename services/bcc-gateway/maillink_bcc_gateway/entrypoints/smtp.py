@@ -76,6 +76,8 @@ async def serve_smtp(handler: GatewayHandler, host: str, port: int, hostname: st
         return GatewaySMTP(handler, hostname=hostname, data_size_limit=max_bytes, enable_SMTPUTF8=True,
                            decode_data=False, tls_context=tls, require_starttls=False, loop=loop,
                            ident="maillink Smart Bcc")
-    server = await loop.create_server(session, host=host, port=port)
+    # reuse_port: several gateway processes (instances) may share one SMTP port; the kernel spreads
+    # connections among them.
+    server = await loop.create_server(session, host=host, port=port, reuse_port=True)
     log.info("smtp_listening", host=host, port=port, starttls=tls is not None)
     return server
