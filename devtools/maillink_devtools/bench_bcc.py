@@ -84,6 +84,15 @@ async def blast(port: int, to: str, load: list[tuple[str, bytes]], connections: 
     return time.perf_counter() - started, refused
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes so far (Linux /proc), to compare work per message."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def stage_means(metrics: str) -> dict[str, float]:
     """Mean milliseconds per step, from the gateway's maillink_bcc_stage_seconds histogram."""
     pattern = r'maillink_bcc_(?:stage|commit)_seconds_{}\{{(?:stage|step)="(\w+)"\}} ([0-9.e+-]+)'
@@ -138,10 +147,15 @@ def main() -> None:
             load = messages(args.messages, users, key.sign)  # fresh Message-IDs: nothing is stored already
             print(f"round {number}: {args.messages} messages over {args.connections} connections to the sink, "
                   "then the gateway…", flush=True)
+            gateway_pids = [p.process.pid for p in procs.running.values()]
+            before = cpu_seconds([sink.pid])
             sink_s, sink_refused = asyncio.run(blast(sink_port, f"anyone@{DOMAIN}", load, args.connections))
+            sink_cpu, before = cpu_seconds([sink.pid]) - before, cpu_seconds(gateway_pids)
             gw_s, gw_refused = asyncio.run(blast(smtp_port, gateway_address, load, args.connections))
-            rounds.append({"sink_s": sink_s, "sink_refused": sink_refused, "gateway_s": gw_s,
-                           "gateway_refused": gw_refused})
+            gw_cpu = cpu_seconds(gateway_pids) - before
+            rounds.append({"sink_s": sink_s, "sink_refused": sink_refused, "sink_cpu_ms_per_msg":
+                           1000 * sink_cpu / args.messages, "gateway_s": gw_s, "gateway_refused": gw_refused,
+                           "gateway_cpu_ms_per_msg": 1000 * gw_cpu / args.messages})
         expected = args.messages * args.rounds
         published = len(asyncio.run(read_topic(KAFKA, f"{namespace}mail.message.received.v1", expect=expected)))
         stages = stage_means(httpx.get(f"http://127.0.0.1:{http_port}/metrics").text)
@@ -180,12 +194,13 @@ def start_gateway(procs: ServiceSet, work: Path, namespace: str, dns_port: int, 
 
 def report(args, rounds: list[dict], published: int, stages: dict[str, float]) -> None:
     n = args.messages
-    print(f"\n{'round':6} {'':28} {'seconds':>8} {'msg/s':>8} {'refused':>8}")
+    print(f"\n{'round':6} {'':28} {'seconds':>8} {'msg/s':>8} {'refused':>8} {'CPU ms/msg':>11}")
     for number, r in enumerate(rounds, 1):
         print(f"{number:<6} {'aiosmtpd Sink (yardstick)':28} {r['sink_s']:8.2f} {n / r['sink_s']:8.0f} "
-              f"{r['sink_refused']:8d}")
+              f"{r['sink_refused']:8d} {r['sink_cpu_ms_per_msg']:11.2f}")
         print(f"{number:<6} {f'bcc-gateway x{args.instances}, checks on':28} {r['gateway_s']:8.2f} "
-              f"{(n - r['gateway_refused']) / r['gateway_s']:8.0f} {r['gateway_refused']:8d}")
+              f"{(n - r['gateway_refused']) / r['gateway_s']:8.0f} {r['gateway_refused']:8d} "
+              f"{r['gateway_cpu_ms_per_msg']:11.2f}")
     sink_rate = max(n / r["sink_s"] for r in rounds)
     gw_rate = max((n - r["gateway_refused"]) / r["gateway_s"] for r in rounds)
     ratio = gw_rate / sink_rate

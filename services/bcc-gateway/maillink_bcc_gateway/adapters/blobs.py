@@ -33,12 +33,13 @@ class LocalBlobs:
         return self._root / blob_id[:2] / blob_id
 
     async def put_many(self, blobs: dict[str, bytes]) -> None:
-        loop = asyncio.get_running_loop()
-        new = {self._path(blob_id): data for blob_id, data in blobs.items() if not self._path(blob_id).exists()}
-        if not new:
-            return
-        await asyncio.gather(*(loop.run_in_executor(_SYNCS, _write, path, data) for path, data in new.items()))
-        await asyncio.gather(*(loop.run_in_executor(_SYNCS, _sync_dir, d) for d in {p.parent for p in new}))
+        # One hand-off from the event loop per batch; the syncs then run side by side.
+        await asyncio.to_thread(self._put_all, {self._path(blob_id): data for blob_id, data in blobs.items()})
+
+    def _put_all(self, blobs: dict[Path, bytes]) -> None:
+        new = {path: data for path, data in blobs.items() if not path.exists()}
+        list(_SYNCS.map(lambda item: _write(*item), new.items()))
+        list(_SYNCS.map(_sync_dir, {path.parent for path in new}))
 
     async def get(self, blob_id: str) -> bytes | None:
         path = self._path(blob_id)
