@@ -70,7 +70,7 @@ async def test_from_header_is_checked_even_when_the_envelope_passes():
     assert refusal.reason == "from_not_allowed"
 
 
-async def test_concurrent_messages_share_one_store_and_one_publish_and_each_waits_for_its_own():
+async def test_concurrent_messages_share_publish_batches_and_each_waits_for_its_own():
     blobs, batches = FakeBlobs(), []
 
     async def publish(events):
