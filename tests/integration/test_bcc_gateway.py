@@ -396,3 +396,17 @@ def test_bcc_copy_of_a_synced_message_has_the_key_ingest_gives_the_synced_copy(g
     assert bcc_event.account_id == synced[0].account_id
     assert bcc_event.message_key == synced[0].message_key
     assert bcc_event.raw.blob_id != synced[0].raw.blob_id  # the bytes differ; the record does not
+
+
+def test_an_address_confirmed_by_one_user_cannot_then_be_confirmed_by_another(gateway, token):
+    shared = f"shared.{uuid.uuid4().hex[:6]}@good.test"
+    links = {}
+    for user in ("u-alice", "u-bob"):
+        headers = bearer(token(user, "bcc:read", "bcc:write", company="c-1"))
+        assert httpx.post(f"{gateway.url}/bcc/addresses", headers=headers, json={"email": shared}).status_code == 202
+        command = next(c for c in reversed(asyncio.run(_commands(gateway, shared))) if c.user_id == user)
+        links[user] = _link(command).split("token=")[1]
+    first = httpx.post(f"{gateway.url}/bcc/confirm", data={"token": links["u-alice"]})
+    assert first.status_code == 200
+    second = httpx.post(f"{gateway.url}/bcc/confirm", data={"token": links["u-bob"]})
+    assert second.status_code == 409 and "another user" in second.text

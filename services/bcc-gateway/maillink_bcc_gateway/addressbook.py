@@ -59,10 +59,14 @@ def confirmation_mail(user_id: str, address: str, link: str, nonce: str, deps: A
 
 
 async def confirm(token: str, deps: AddressBookDeps) -> tuple[str, dict | None]:
-    """('verified' | 'expired' | 'invalid' | 'used', the address record)."""
+    """('verified' | 'expired' | 'invalid' | 'used' | 'taken', the address record)."""
     state, claim = read_token(deps.link_secrets, token, time.time())
     if state != LinkState.VALID:
         return state.value, None
+    pending = await deps.addresses.get(claim.address_id)
+    owner = deps.directory.owner(pending["address"]) if pending else None
+    if pending and owner and owner.may_send and owner.user_id != pending["user_id"]:
+        return "taken", pending  # another user confirmed (or logs in with) it first
     doc = await deps.addresses.confirm(claim.address_id, claim.nonce, utcnow())
     if doc is None:
         return "used", await deps.addresses.get(claim.address_id)

@@ -44,7 +44,10 @@ class Directory:
         own: dict[str, list[str]] = {}
         candidates = [(u["login_email"], Owner(u["_id"], u.get("company_id"), Standing.LOGIN)) for u in users
                       if u.get("login_email")]
-        candidates += [(a["address"], Owner(a["user_id"], a.get("company_id"),
+        # An alternative address belongs to its user's current company (users move between companies
+        # rarely, but the projection is the truth); the company stored with the address is a fallback.
+        company = {u["_id"]: u.get("company_id") for u in users}
+        candidates += [(a["address"], Owner(a["user_id"], company.get(a["user_id"]) or a.get("company_id"),
                                             Standing.VERIFIED if a["status"] == VERIFIED else Standing.PENDING))
                        for a in addresses]
         for address, owner in candidates:

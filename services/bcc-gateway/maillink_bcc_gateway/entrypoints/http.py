@@ -100,7 +100,7 @@ def addresses_router(deps: AddressBookDeps, users: UserStore, domain: str) -> AP
     @router.post("/confirm", response_class=HTMLResponse)
     async def confirm(token: str = Form("", max_length=400)) -> HTMLResponse:
         state, doc = await addressbook.confirm(token, deps)
-        return _page(state, doc, status=200 if state == "verified" else 410 if state in ("expired", "used") else 400)
+        return _page(state, doc, status={"verified": 200, "expired": 410, "used": 410, "taken": 409}.get(state, 400))
 
     return router
 
@@ -111,6 +111,7 @@ _WORDS = {
     "expired": "This confirmation link has expired. Add the address again to get a new link.",
     "used": "This confirmation link was already used or replaced by a newer one.",
     "invalid": "This confirmation link is not valid. Check that it was copied whole.",
+    "taken": "{address} is already a sending address of another user, so it cannot be confirmed for you.",
 }
 
 
