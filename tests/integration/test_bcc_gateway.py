@@ -31,6 +31,7 @@ USERS = {  # user -> (company, login address)
     "u-bob": ("c-1", "bob@signed.test"),
     "u-carol": ("c-1", "carol@spoofed.test"),
     "u-dave": ("c-2", "dave@good.test"),
+    "u-erin": ("c-1", "erin@unserved.example"),  # a domain the test DNS refuses to answer for
 }
 
 
@@ -166,6 +167,12 @@ def test_spoofed_from_failing_spf_and_dkim_is_refused(gateway):
     result = gateway.send("carol@spoofed.test", message("carol@spoofed.test", "Spoofed"))
     assert not result.accepted
     assert "550 5.7.26 mail from spoofed.test failed both SPF (fail) and DKIM (none)" in result.transcript
+
+
+def test_dns_failure_is_a_temporary_refusal_so_the_sender_retries(gateway):
+    result = gateway.send("erin@unserved.example", message("erin@unserved.example", "DNS down"))
+    assert not result.accepted
+    assert "451 4.7.0 SPF/DKIM for unserved.example could not be checked now (DNS); try later" in result.transcript
 
 
 def test_dkim_signed_message_passes_though_spf_fails(gateway, dns_server):
