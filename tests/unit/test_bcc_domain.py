@@ -154,3 +154,16 @@ def test_an_8bitmime_downgrade_would_change_the_key_so_the_gateway_announces_8bi
     head, body = SENT.split(b"\r\n\r\n", 1)
     downgraded = head.replace(b"8bit", b"quoted-printable") + b"\r\n\r\n" + quopri.encodestring(body)
     assert _key(downgraded) != _key(SENT)
+
+
+def test_a_user_record_is_applied_to_the_directory_at_once():
+    from maillink_bcc_gateway.adapters.directory import Directory
+    directory = Directory(users=None, addresses=None)
+    directory.apply_user({"_id": "u-a", "company_id": "c-1", "login_email": "a@x.test", "deleted": False})
+    assert directory.owner("A@x.test") == Owner("u-a", "c-1", Standing.LOGIN)
+    assert directory.company_of(company_token("c-1")) == "c-1" and directory.own_addresses("u-a") == ("a@x.test",)
+    directory.apply_user({"_id": "u-a", "company_id": "c-2", "login_email": "new@x.test", "deleted": False})
+    assert directory.owner("a@x.test") is None and directory.owner("new@x.test").company_id == "c-2"
+    assert directory.own_addresses("u-a") == ("new@x.test",)
+    directory.apply_user({"_id": "u-a", "company_id": "c-2", "login_email": "new@x.test", "deleted": True})
+    assert directory.owner("new@x.test") is None and directory.own_addresses("u-a") == ()

@@ -1,10 +1,12 @@
 """The in-memory sender directory the SMTP session consults: address -> owner, token -> company.
 
 SMTP checks run per command, so they read memory, not the store. The directory is rebuilt from
-the store (users projection + alternative addresses) at start, after every change this instance
-makes, and every `refresh_s` seconds, so a change made through another instance is seen within
-that interval. Precedence when one address appears twice: a login address beats a verified
-alternative, which beats a pending one.
+the store (users projection + alternative addresses) at start, after every address change this
+instance makes, and every `refresh_s` seconds, so a change made through another instance is seen
+within that interval. A crm.users.v1 record is applied at once in memory (`apply_user`, O(1): a
+replay of the whole topic must not rebuild the directory once per user); the next rebuild is the
+truth. Precedence when one address appears twice: a login address beats a verified alternative,
+which beats a pending one.
 """
 import asyncio
 import contextlib
@@ -26,6 +28,7 @@ class Directory:
         self._owners: dict[str, Owner] = {}
         self._companies: dict[str, str] = {}
         self._own: dict[str, tuple[str, ...]] = {}
+        self._login_of: dict[str, str] = {}
         self._task: asyncio.Task | None = None
 
     def owner(self, address: str) -> Owner | None:
@@ -63,6 +66,29 @@ class Directory:
                     log.error("bcc_token_collision", token=token)
         self._owners, self._companies = owners, companies
         self._own = {user: tuple(sorted(set(addrs))) for user, addrs in own.items()}
+        self._login_of = {u["_id"]: u["login_email"] for u in users if u.get("login_email")}
+
+    def apply_user(self, user: dict) -> None:
+        """One user's projection record (as UserStore stores it), applied in memory."""
+        user_id, login, company = user["_id"], user.get("login_email"), user.get("company_id")
+        old = self._login_of.pop(user_id, None)
+        if old and (owner := self._owners.get(old)) and owner.user_id == user_id:
+            del self._owners[old]
+        own = [a for a in self._own.pop(user_id, ()) if a != old]
+        if user.get("deleted"):
+            for address in own:
+                if (owner := self._owners.get(address)) and owner.user_id == user_id:
+                    del self._owners[address]
+            return
+        for address in own:  # the user's verified alternatives follow the user's company
+            self._owners[address] = Owner(user_id, company, Standing.VERIFIED)
+        if login:
+            self._owners[login] = Owner(user_id, company, Standing.LOGIN)
+            self._login_of[user_id] = login
+            own.append(login)
+        self._own[user_id] = tuple(sorted(set(own)))
+        if company:
+            self._companies.setdefault(company_token(company), company)
 
     async def start(self) -> None:
         await self.reload()
