@@ -47,5 +47,9 @@ bench-bcc: install      ## Smart Bcc gateway (sender checks on) vs a bare aiosmt
 	bash deploy/local/infra.sh start
 	$(PY) -m maillink_devtools.bench_bcc
 
+.PHONY: bench-imap-reader
+bench-imap-reader: install   ## aioimaplib's response reader alone, stock 2.0.3 vs ours (no servers needed)
+	$(PY) -m maillink_devtools.bench_imap_reader
+
 clean: stop
 	rm -rf .run

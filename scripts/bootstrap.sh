@@ -9,10 +9,11 @@ VENV="${MAILLINK_VENV:-$ROOT/.venv}"
 mkdir -p "$CACHE_DIR"
 
 # Debian packages: Dovecot (the IMAP server), kcat (an independent Kafka client), swaks (an SMTP
-# client), isync (mbsync, the IMAP sync yardstick), openssl (test certificates), dnsmasq-base (the
-# test DNS server for SPF/DKIM/DMARC records, run privately on its own port; -base is the binary
-# without the system service that the `dnsmasq` package would start on port 53).
-APT_PKGS=(dovecot-imapd kafkacat swaks isync openssl dnsmasq-base)
+# client), isync (mbsync, the IMAP sync yardstick), openssl (test certificates), prometheus (promtool
+# checks the scrape config, alert rules and every /metrics page), dnsmasq-base (the test DNS server for
+# SPF/DKIM/DMARC records, run privately on its own port; -base is the binary without the system service
+# that the `dnsmasq` package would start on port 53).
+APT_PKGS=(dovecot-imapd kafkacat swaks isync openssl prometheus dnsmasq-base)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -41,3 +42,4 @@ fi
 bash "$ROOT/deploy/local/kafka.sh" install
 bash "$ROOT/deploy/local/store.sh" install
 bash "$ROOT/deploy/local/dovecot.sh" install
+bash "$ROOT/deploy/local/versitygw.sh" install  # S3-compatible server for the S3 tests: a Go build of ~1 min, once

@@ -89,3 +89,9 @@ def kafka_sasl_env() -> dict[str, str]:
             "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "maillink",
             "KAFKA_SASL_PASSWORD": KAFKA_SASL_PASSWORD_FILE.read_text().strip(),
             "KAFKA_SSL_CA_FILE": str(KAFKA_SASL_CA)}
+
+
+def promtool_check_metrics(text: str) -> str:
+    """Prometheus' own linter over a /metrics page; returns its complaints ('' when clean)."""
+    done = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    return "" if done.returncode == 0 else (done.stdout + done.stderr)

@@ -1,6 +1,7 @@
 """make bench-ingest: initial-sync throughput of ingest vs mbsync vs raw imaplib, same mailbox, same run.
 
-(a) ingest's initial sync: IMAP (aioimaplib) -> parse -> raw MIME stored in the document store ->
+(a) ingest's initial sync: IMAP (aioimaplib) -> parse -> raw MIME stored in the object store
+    (MAILLINK_BLOB_URL if set, else a fresh local directory in the run dir, fsynced per batch) ->
     mail.message.received.v1 acknowledged by Kafka (acks=all);
 (b) mbsync (Debian's isync) pulling the same folder into a local maildir;
 (c) the raw ceiling: stdlib imaplib UID FETCH BODY.PEEK[] in batches of 500, no parsing.
@@ -124,6 +125,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_ingest.adapters import blobs as blobs_mod
     from maillink_ingest.adapters.crypto import CredentialsCipher
     from maillink_ingest.adapters.folder_state import FolderStateStore
+    from maillink_runtime.blobs.settings import BlobSettings
     from maillink_ingest.domain.folders import FolderPlan
     from maillink_ingest.imap import fetch as fetch_mod
     from maillink_ingest.imap.connection import close_session, open_session
@@ -142,6 +144,9 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     await broker.start()
     topic = f"{namespace}mail.message.received.v1"
     key = Fernet.generate_key().decode()
+    blob_dir = RUN_DIR / "bench" / f"blobs-{namespace.strip('.')}"
+    store = BlobSettings()  # MAILLINK_BLOB_URL=s3://… measures S3 instead, with the AWS_* settings
+    blob_url = store.blob_url or blob_dir.resolve().as_uri()
     account = AccountConfigured(event_id="bench", occurred_at=datetime.now(timezone.utc), account_id="bench",
                                 user_id="bench", email=USER, imap=ImapEndpoint(host=HOST, port=PORT, security=Security.PLAIN),
                                 username=USER, secret_ciphertext=CredentialsCipher(key).encrypt(PASSWORD),
@@ -160,7 +165,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
             return orig_parse(raw)
 
     async def timed_put(self, blobs):
-        with timers("blob store (document store)"):
+        with timers("blob store (object store)"):
             return await orig_put(self, blobs)
 
     async def publish(events):
@@ -171,8 +176,10 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     try:
         started = time.monotonic()
         session = await open_session(account.imap, USER, PASSWORD)
+        blobs = blobs_mod.open_blob_store(blob_url, owner=namespace.strip("."), endpoint=store.aws_endpoint_url,
+                                          region=store.aws_region, allow_http=store.aws_allow_http)
         sync = folder_sync_mod.FolderSync(session, account, FolderStateStore(db),
-                                          delivery_mod.Delivery(blobs_mod.BlobStore(db), publish))
+                                          delivery_mod.Delivery(blobs, publish))
         state = await sync.run(FolderPlan("INBOX", False))
         elapsed = time.monotonic() - started
         await close_session(session)
@@ -184,6 +191,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     assert len(published) == count, f"{len(published)} events on {topic}, expected {count}"
     await client.drop_database(db.name)
     await client.close()
+    shutil.rmtree(blob_dir, ignore_errors=True)
     return elapsed, timers.spent
 
 

@@ -2,8 +2,10 @@
 
   maillink keys init|rotate|retire KID     the local development key set (.run/auth/)
   maillink token --user U --scope S ...    print a signed token for local use
+  maillink dlq list|replay TOPIC [filters]  dead letters: show them, re-publish them to their topic
 """
 import argparse
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -39,6 +41,24 @@ def _keys(args) -> None:
         print(f"retired {args.kid}")
 
 
+def _dlq(args) -> None:
+    from maillink_runtime.settings import KafkaSettings
+
+    from . import dlq
+    settings = KafkaSettings()
+    topic = os.environ.get("MAILLINK_NAMESPACE", "") + args.topic
+    offsets = frozenset(int(o) for o in args.offsets.split(",")) if args.offsets else None
+    chosen = [p for p in asyncio.run(dlq.parked(settings, topic))
+              if dlq.Filter(args.reason, args.consumer, offsets).matches(p)]
+    for p in chosen:
+        print(f"{p.source_topic}[{p.partition}]@{p.offset}  {p.occurred_at:%Y-%m-%d %H:%M:%S}  {p.consumer}  "
+              f"{p.error_type} after {p.attempts} attempt(s): {p.error[:160]}")
+    if args.action == "replay" and not args.dry_run:
+        print(f"re-published {asyncio.run(dlq.replay(settings, chosen))} record(s) to {topic}")
+    else:
+        print(f"{len(chosen)} record(s)" + (" would be re-published (dry run)" if args.action == "replay" else ""))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="maillink", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     top.add_argument("--keys", type=Path, default=default_keys_dir(), help="key directory (default: %(default)s)")
@@ -56,6 +76,14 @@ def parser() -> argparse.ArgumentParser:
     keys.add_argument("action", choices=["init", "rotate", "retire"])
     keys.add_argument("kid", nargs="?")
     keys.set_defaults(run=_keys)
+    dead = sub.add_parser("dlq", help="list or replay dead-lettered messages of a topic")
+    dead.add_argument("action", choices=["list", "replay"])
+    dead.add_argument("topic", help="the source topic, e.g. mail.message.received.v1 (MAILLINK_NAMESPACE is prefixed)")
+    dead.add_argument("--reason", choices=["failed", "rejected", "undecodable"], help="only this kind of failure")
+    dead.add_argument("--consumer", help="only what this consumer group parked")
+    dead.add_argument("--offsets", help="only these source offsets, comma-separated")
+    dead.add_argument("--dry-run", action="store_true", help="show what would be re-published")
+    dead.set_defaults(run=_dlq)
     return top
 
 

@@ -1,10 +1,11 @@
 """Kafka broker factory and the consume-then-dead-letter pattern every consumer uses.
 
-At-least-once without loss or blocking (see ARCHITECTURE.md, "Rules of the bus"): the handler is
-retried a bounded number of times; if it still fails, or the message cannot even be decoded, the
-message goes to `<topic>.dlq` with the reason, and only then is the offset committed. The
-subscriber runs with NACK_ON_ERROR, so the offset stays put (and the message is re-read) only if
-the dead-letter publish itself fails, i.e. when Kafka is unreachable.
+At-least-once without loss or blocking (see ARCHITECTURE.md, "Rules of the bus"): when the store
+or the broker is unavailable (failures.is_outage) the handler waits for it and retries, however
+long, with the offset kept; any other failure is retried a bounded number of times, and if it
+still fails, or the message cannot even be decoded, the message goes to `<topic>.dlq` with the
+reason, and only then is the offset committed. The subscriber runs with NACK_ON_ERROR, so the
+offset stays put (and the message is re-read) if the dead-letter publish itself fails.
 """
 import asyncio
 import base64
@@ -17,12 +18,14 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.message import KafkaMessage as RawKafkaMessage
 from faststream.security import BaseSecurity
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, ValidationError
 
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.dead_letter import DeadLettered
 from maillink_schemas.topics import dead_letter_topic
+
+from .failures import is_outage
 
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger()
@@ -30,6 +33,9 @@ log = structlog.get_logger()
 CONSUMED = Counter("maillink_messages_consumed_total", "Messages handled successfully", ["topic"])
 DEAD_LETTERED = Counter("maillink_messages_dead_lettered_total", "Messages sent to a dead-letter topic", ["topic", "reason"])
 RETRIED = Counter("maillink_handler_retries_total", "Handler attempts that failed and were retried", ["topic"])
+OUTAGE_RETRIES = Counter("maillink_consumer_outage_retries_total",
+                         "Handler attempts that found the store or broker unavailable (the message is kept)", ["topic"])
+PAUSED = Gauge("maillink_consumer_paused", "1 while a consumer waits for its store or broker to come back", ["topic"])
 
 
 class PermanentError(Exception):
@@ -46,8 +52,9 @@ def make_broker(bootstrap_servers: str, client_id: str, security: BaseSecurity |
 
 def subscribe(broker: KafkaBroker, topic: str, group_id: str, model: type[M],
               handler: Callable[[M, RawKafkaMessage], Awaitable[None]], retries: int = 3,
-              backoff_s: float = 0.2) -> None:
-    """Register `handler` for `topic` with bounded retries and dead-lettering."""
+              backoff_s: float = 0.2, max_outage_backoff_s: float = 15.0) -> None:
+    """Register `handler` for `topic`: an outage (failures.is_outage) is waited out with the offset
+    kept; any other failure is retried `retries` times, then dead-lettered, then committed."""
 
     # No functools.wraps: FastStream reads the signature, and it must see only the message.
     async def on_message(message: KafkaMessage) -> None:
@@ -58,17 +65,29 @@ def subscribe(broker: KafkaBroker, topic: str, group_id: str, model: type[M],
         except ValidationError as exc:
             await _dead_letter(broker, topic, group_id, message, "undecodable", _summary(exc), 0)
             return
-        for attempt in range(1, retries + 1):
+        attempt, outage_wait = 0, backoff_s
+        while True:
             try:
                 await handler(event, message)
                 CONSUMED.labels(topic).inc()
+                PAUSED.labels(topic).set(0)
                 return
             except PermanentError as exc:
-                await _dead_letter(broker, topic, group_id, message, "rejected", str(exc), attempt)
+                await _dead_letter(broker, topic, group_id, message, "rejected", str(exc), attempt + 1)
                 return
-            except Exception as exc:  # noqa: BLE001 - every failure is retried, then parked
+            except Exception as exc:  # noqa: BLE001 - every failure is retried; only the message's own are parked
+                if is_outage(exc):
+                    # The store or broker is away: wait for it with the offset kept (this handler not
+                    # returning is what holds the partition), however long it takes; no attempt is used up.
+                    PAUSED.labels(topic).set(1)
+                    OUTAGE_RETRIES.labels(topic).inc()
+                    bound.warning("dependency_unavailable", error=repr(exc), retry_in_s=round(outage_wait, 2))
+                    await asyncio.sleep(outage_wait)
+                    outage_wait = min(outage_wait * 2, max_outage_backoff_s)
+                    continue
+                attempt += 1
                 bound.warning("handler_failed", attempt=attempt, error=repr(exc))
-                if attempt == retries:
+                if attempt >= retries:
                     await _dead_letter(broker, topic, group_id, message, "failed", repr(exc), attempt)
                     return
                 RETRIED.labels(topic).inc()

@@ -20,7 +20,7 @@ from maillink_devtools.mailgen import Mail
 from maillink_devtools.processes import ServiceSet
 from maillink_runtime import mongo
 from maillink_schemas.crm import DealUpserted, PersonUpserted
-from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, bearer
+from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, bearer, promtool_check_metrics
 from maillink_devtools.kafka_tools import produce, read_topic, wait_group_caught_up
 
 pytestmark = pytest.mark.e2e
@@ -142,6 +142,8 @@ async def test_mail_flows_from_imap_to_linked_conversations_exactly_once(service
     assert status["messages_synced"] == 4 and status["error"] is None
     assert {f["folder"]: f["synced"] for f in status["folders"]} == {"INBOX": 3, "Sent": 1}
     assert metric(ingest, "maillink_ingest_messages_total") == 4
+    for url in (ingest, matcher):  # after real traffic, so every labelled series is there to lint
+        assert promtool_check_metrics(httpx.get(f"{url}/metrics").text) == ""
     assert metric(matcher, "maillink_matcher_messages_linked_total") == 4
     assert httpx.get(f"{matcher}/healthz").json() == {"status": "ok", "checks": {"kafka": "ok", "store": "ok"}}
 
@@ -205,6 +207,7 @@ def test_every_service_reports_health_and_a_dead_store_is_degraded(namespace, au
         procs.wait_healthy()
         for svc in procs.running.values():
             assert metric(svc.url, "python_info") == 1  # /metrics is valid Prometheus text
+            assert promtool_check_metrics(httpx.get(f"{svc.url}/metrics").text) == "", svc.name
         dead = ServiceSet()
         dead.start("tracker", base + 7, {**env, "MONGODB_URL": "mongodb://127.0.0.1:1/"}, RUN_DIR / "e2e-logs" / namespace)
         try:

@@ -70,3 +70,39 @@ async def test_a_restarted_consumer_does_not_reprocess_committed_messages(namesp
         await asyncio.sleep(0.5)
         await broker.stop()
     assert handled == [0, 1, 2, 3, 4]
+
+
+async def test_replay_republishes_the_chosen_dead_letters_to_their_topic(namespace):
+    """`maillink dlq replay`: after the cause is fixed, parked messages flow again, filtered by kind."""
+    import os
+    import subprocess
+    import sys
+    topic, group = f"{namespace}notes.v1", f"{namespace}group"
+    broken = {2, 3}
+    handled = []
+
+    async def handler(note: Note, _msg) -> None:
+        if note.n in broken:
+            raise RuntimeError(f"bug for note {note.n}")
+        handled.append(note.n)
+
+    await produce(KAFKA, topic, [(b"k", Note(n=i).model_dump_json().encode()) for i in range(5)] + [(b"k", b"junk")])
+    broker = bus.make_broker(KAFKA, "test")
+    bus.subscribe(broker, topic, group, Note, handler, retries=1, backoff_s=0.01)
+    await broker.start()
+    try:
+        await wait_group_caught_up(KAFKA, group, topic, timeout=60)
+        assert handled == [0, 1, 4]
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MAILLINK_NAMESPACE": namespace}
+        cli = [sys.executable, "-m", "maillink_devtools.cli", "dlq"]
+        listed = subprocess.run([*cli, "list", "notes.v1"], env=env, capture_output=True, text=True, check=True).stdout
+        assert "3 record(s)" in listed and "bug for note 2" in listed and "undecodable" in listed
+        broken.clear()  # the bug is fixed; replay only what failed, not the junk
+        out = subprocess.run([*cli, "replay", "notes.v1", "--reason", "failed"], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        assert "re-published 2 record(s)" in out
+        await wait_group_caught_up(KAFKA, group, topic, timeout=60)
+        await asyncio.sleep(0.5)
+    finally:
+        await broker.stop()
+    assert handled == [0, 1, 4, 2, 3]

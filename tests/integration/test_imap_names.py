@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from imapclient import IMAPClient
 
 from maillink_devtools.mailgen import Mail
-from maillink_ingest.adapters.blobs import BlobStore
+from maillink_runtime.blobs.store import open_blob_store
 from maillink_ingest.adapters.crypto import CredentialsCipher
 from maillink_ingest.adapters.folder_state import FolderStateStore
 from maillink_ingest.domain.folders import FolderPlan
@@ -60,7 +60,7 @@ def create_with_imapclient(user: str, password: str, folders: list[str]) -> None
             imap.append(folder, mail.to_bytes())
 
 
-async def test_hostile_folder_names_are_listed_selected_and_fetched_by_their_real_names(store):
+async def test_hostile_folder_names_are_listed_selected_and_fetched_by_their_real_names(store, tmp_path):
     user, password = f"u{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex
     add_user(user, password)
     create_with_imapclient(user, password, HOSTILE_FOLDERS)
@@ -74,7 +74,7 @@ async def test_hostile_folder_names_are_listed_selected_and_fetched_by_their_rea
     try:
         listed = {f.name for f in await list_folders(client)}
         assert set(HOSTILE_FOLDERS) <= listed
-        sync = FolderSync(client, acc, FolderStateStore(store), Delivery(BlobStore(store), publish))
+        sync = FolderSync(client, acc, FolderStateStore(store), Delivery(open_blob_store(tmp_path.as_uri()), publish))
         for folder in HOSTILE_FOLDERS:
             assert (await select(client, folder)).exists == 1
             state = await sync.run(FolderPlan(folder, False))

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 
 from maillink_devtools.imap_load import append
 from maillink_devtools.mailgen import Mail
-from maillink_ingest.adapters.blobs import BlobStore
+from maillink_runtime.blobs.store import open_blob_store
 from maillink_ingest.adapters.crypto import CredentialsCipher
 from maillink_ingest.adapters.folder_state import FolderStateStore
 from maillink_ingest.domain.folders import FolderPlan
@@ -40,7 +40,7 @@ def mails(n, prefix, sender="jan@acme.cz", to="x@example.com"):
 
 
 @pytest.fixture
-async def env(namespace):
+async def env(namespace, tmp_path):
     client = mongo.connect(MONGODB_URL)
     db = client[f"{namespace.strip('.')}_ingest"]
     broker = bus.make_broker(KAFKA, "test")
@@ -50,7 +50,7 @@ async def env(namespace):
     async def publish(events):
         await bus.publish_many(broker, topic, events)
 
-    yield db, Delivery(BlobStore(db), publish), topic
+    yield db, Delivery(open_blob_store(tmp_path.as_uri()), publish), topic
     await broker.stop()
     await client.drop_database(db.name)
     await client.close()
@@ -81,7 +81,7 @@ async def test_initial_sync_is_newest_first_within_window_then_incremental(env, 
     events = await received(topic, 5)
     assert [e.location.uid for e in events] == [7, 6, 5, 4, 3]  # newest first, old ones outside the window
     assert state.initial_done and state.synced == 5
-    blob = await BlobStore(db).get(events[0].raw.blob_id)
+    blob = await delivery._blobs.get(events[0].raw.blob_id)
     assert blob is not None and b"new 4" in blob and len(blob) == events[0].raw.size
 
     append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(2, "later"))

@@ -15,8 +15,8 @@ SERVICES = ["ingest", "matcher", "tracker", "outbound", "bcc_gateway"]
 def build(name: str):
     module = __import__(f"maillink_{name}.app", fromlist=["create_app"])
     settings_module = __import__(f"maillink_{name}.settings", fromlist=["x"])
-    settings_cls = next(getattr(settings_module, n) for n in dir(settings_module)
-                        if n.endswith("Settings") and n != "ServiceSettings")
+    settings_cls = next(c for n, c in vars(settings_module).items()
+                        if n.endswith("Settings") and getattr(c, "__module__", "") == settings_module.__name__)
     return module.create_app(settings_cls())
 
 

@@ -13,9 +13,10 @@ from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.topics import Topic
 
 from .adapters.accounts import AccountStore
-from .adapters.blobs import BlobStore
+from maillink_runtime.blobs.store import open_blob_store
 from .adapters.crypto import CredentialsCipher
 from .adapters.folder_state import FolderStateStore
+from .adapters.legacy_blobs import LegacyBlobs
 from .entrypoints.assignments import AccountAssignments
 from .entrypoints.http import accounts_router
 from .settings import IngestSettings
@@ -29,7 +30,10 @@ log = structlog.get_logger()
 def create_app(settings: IngestSettings) -> FastAPI:
     service = Service("ingest", settings)
     broker, db = service.broker, service.db
-    blobs, states, accounts = BlobStore(db), FolderStateStore(db), AccountStore(db)
+    blobs = open_blob_store(settings.blob_store_url(), owner=f"{settings.namespace}ingest", legacy=LegacyBlobs(db),
+                            endpoint=settings.aws_endpoint_url, region=settings.aws_region,
+                            allow_http=settings.aws_allow_http)
+    states, accounts = FolderStateStore(db), AccountStore(db)
     cipher = CredentialsCipher(settings.credentials_key)
     link_secrets = service.auth.link_secrets()
     if not link_secrets:

@@ -2,10 +2,11 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from maillink_runtime.blobs import BlobSettings
 from maillink_runtime.settings import ServiceSettings, shared
 
 
-class IngestSettings(ServiceSettings):
+class IngestSettings(ServiceSettings, BlobSettings):
     model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
 
     http_port: int = 8101

@@ -15,16 +15,17 @@ from maillink_runtime import redact
 from maillink_runtime.auth import Principal, acting_user, require
 from maillink_runtime.auth.dependencies import principal
 from maillink_runtime.auth.links import link_is_valid
+from maillink_runtime.net import is_loopback
 from maillink_schemas.accounts import AccountConfigured, FolderSelection, ImapEndpoint, Security
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.headers import single_line
 from maillink_schemas.scopes import Scope
 
 from ..adapters.accounts import AccountStore
-from ..adapters.blobs import BlobStore
+from maillink_runtime.blobs.store import BlobStore
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
-from ..imap.connection import is_loopback
+from .blob_download import IfNoneMatch, blob_response
 
 class ConnectAccount(BaseModel):
     user_id: str | None = Field(None, min_length=1, description="Only for a CRM service with accounts:admin: the "
@@ -129,7 +130,7 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
     @router.get("/blobs/{blob_id}")
     async def blob(blob_id: str = Path(pattern=r"^[0-9a-f]{64}$"), caller: Principal = Depends(principal),
                    viewer: str | None = Query(None), exp: int | None = Query(None),
-                   sig: str | None = Query(None, max_length=100)) -> Response:
+                   sig: str | None = Query(None, max_length=100), if_none_match: IfNoneMatch = None) -> Response:
         if not caller.has(Scope.BLOBS_READ):
             if viewer is None or exp is None or sig is None:
                 raise HTTPException(403, "Raw messages need the blobs:read scope, or a link from the query API.")
@@ -138,9 +139,6 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
             if not link_is_valid(link_secrets, blob_id, viewer, exp, sig):
                 raise HTTPException(403, "This link has expired or is not valid; open the message again for a "
                                          "fresh one.")
-        data = await blobs.get(blob_id)
-        if data is None:
-            raise HTTPException(404, f"No stored message {blob_id}.")
-        return Response(data, media_type="message/rfc822")
+        return await blob_response(blobs, blob_id, if_none_match)
 
     return router

@@ -1,6 +1,5 @@
 """Opening an authenticated IMAP session with aioimaplib, and the few commands sync needs."""
 import asyncio
-import ipaddress
 import re
 import ssl
 from dataclasses import dataclass
@@ -11,10 +10,12 @@ import structlog
 from maillink_runtime.imap import UnsendableCredentials as _Unsendable
 from maillink_runtime.imap.login import login, login_words
 from maillink_runtime.imap.mailbox_names import mailbox_arg, parse_list
+from maillink_runtime.net import is_loopback
 from maillink_schemas.accounts import ImapEndpoint, Security
 
 from .errors import (AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable,
                      UnsendableCredentials)
+from .fast_reader import FastIMAP4, FastIMAP4_SSL  # aioimaplib with a linear, non-recursive reader
 
 log = structlog.get_logger()
 _SELECT_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
@@ -33,15 +34,6 @@ class Selected:
     uidnext: int
     exists: int
     highestmodseq: int | None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
@@ -63,9 +55,9 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
         raise UnsendableCredentials(str(exc)) from exc
     try:
         if endpoint.security == Security.SSL:
-            client = aioimaplib.IMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file))
+            client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file))
         else:
-            client = aioimaplib.IMAP4(endpoint.host, endpoint.port, timeout=timeout)
+            client = FastIMAP4(endpoint.host, endpoint.port, timeout=timeout)
         await asyncio.wait_for(client.wait_hello_from_server(), timeout)
         if endpoint.security == Security.STARTTLS:
             response = await client.starttls(tls_context(ca_file))

@@ -12,7 +12,7 @@ from prometheus_client import Counter
 from maillink_schemas.accounts import AccountConfigured
 from maillink_schemas.mail import MessageReceived
 
-from ..adapters.blobs import BlobStore
+from maillink_runtime.blobs.store import BlobStore
 from ..domain.envelope import parse
 from ..domain.identity import blob_id
 from ..domain.received import received_event

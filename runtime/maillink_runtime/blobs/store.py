@@ -1,0 +1,127 @@
+"""Raw MIME, stored once and content-addressed (sha256), in an object store through obstore.
+
+Not the document store: FerretDB v1 keeps binary data as base64 inside JSON in SQLite, and storing
+MIME there took two-thirds of ingest's time (make bench-ingest). Local files are the embedded
+default, S3 (or any S3-compatible server) the production choice; both behind one obstore API.
+
+Writes are idempotent without reading first: a put is conditional (mode "create": If-None-Match
+on S3, a hard link on local files), so a blob stored before is never rewritten, and a server that
+ignores the condition just rewrites identical bytes. Measured against a HEAD before each PUT
+(1,000 blobs, groups of 200): on S3 (versitygw) HEAD+PUT ran 0.85k/s for new blobs against 1.1k/s
+conditional and 1.3k/s unconditional, and 2.7k/s against 1.9k/s when all existed; on local files
+the conditional put ran 6.2k/s for new blobs against 2.6-2.8k/s, and 7.4k/s against HEAD's 11.6k/s
+when all existed. New blobs are the common case (initial sync), so no HEAD.
+
+Reads stream in chunks and are verified against the key: the last chunk is released only once the
+sha256 of the whole matched, so a corrupted blob can never be received complete.
+"""
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+from pathlib import Path
+
+import obstore
+from obstore.exceptions import AlreadyExistsError
+from obstore.store import ObjectStore
+
+from .location import blob_key, is_blob_id, open_store, parse_blob_url
+from .durability import fsync_group
+
+READ_CHUNK = 1024 * 1024
+
+
+class LegacySource(Protocol):
+    """Blobs a service stored before it had an object store (ingest: FerretDB's blob collections)."""
+
+    async def manifest(self, blob_id: str): ...
+
+    def chunks(self, manifest) -> AsyncIterator[bytes]: ...
+
+
+class CorruptBlob(Exception):
+    """The stored bytes do not hash to the blob's id."""
+
+
+@dataclass
+class Blob:
+    size: int
+    chunks: AsyncIterator[bytes]
+
+
+class BlobStore:
+    def __init__(self, store: ObjectStore, *, owner: str = "ingest", local_root: Path | None = None,
+                 legacy: LegacySource | None = None) -> None:
+        self._store, self._owner, self._local_root, self._legacy = store, owner, local_root, legacy
+
+    async def put_many(self, blobs: dict[str, bytes]) -> None:
+        """Stores each (blob_id -> bytes), durably, before returning; blobs stored before are left as they are."""
+        for blob_id, raw in blobs.items():
+            if hashlib.sha256(raw).hexdigest() != blob_id:
+                # A wrong key would be kept forever: conditional puts never replace it.
+                raise ValueError(f"blob id {blob_id} is not the sha256 of its {len(raw)} bytes")
+        keys = {blob_id: self.key(blob_id) for blob_id in blobs}
+        await asyncio.gather(*(self._put_new(keys[blob_id], raw) for blob_id, raw in blobs.items()))
+        if self._local_root is not None:
+            await fsync_group(self._local_root, keys.values())
+
+    async def open(self, blob_id: str) -> Blob | None:
+        """The blob's size and a verified stream of its bytes; None when it is stored nowhere."""
+        if not is_blob_id(blob_id):
+            return None
+        try:
+            result = await obstore.get_async(self._store, self.key(blob_id))
+        except FileNotFoundError:
+            return await self._open_legacy(blob_id)
+        return Blob(result.meta["size"], verified(blob_id, result.stream(min_chunk_size=READ_CHUNK)))
+
+    async def get(self, blob_id: str) -> bytes | None:
+        blob = await self.open(blob_id)
+        return None if blob is None else b"".join([chunk async for chunk in blob.chunks])
+
+    async def exists(self, blob_id: str) -> bool:
+        """In the object store itself (legacy copies do not count)."""
+        try:
+            await obstore.head_async(self._store, self.key(blob_id))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def key(self, blob_id: str) -> str:
+        return blob_key(self._owner, blob_id)
+
+    async def _put_new(self, key: str, raw: bytes) -> None:
+        try:
+            # One request per blob: the bytes are in memory already, and S3's conditional put does
+            # not apply to multipart uploads.
+            await obstore.put_async(self._store, key, raw, mode="create", use_multipart=False)
+        except AlreadyExistsError:
+            pass
+
+    async def _open_legacy(self, blob_id: str) -> Blob | None:
+        manifest = await self._legacy.manifest(blob_id) if self._legacy else None
+        if manifest is None:
+            return None
+        return Blob(manifest.size, verified(blob_id, self._legacy.chunks(manifest)))
+
+
+async def verified(blob_id: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    digest, held = hashlib.sha256(), None
+    async for chunk in chunks:
+        if held is not None:
+            yield held
+        digest.update(chunk)
+        held = chunk
+    if digest.hexdigest() != blob_id:
+        raise CorruptBlob(f"blob {blob_id}: stored bytes hash to {digest.hexdigest()}")
+    if held is not None:
+        yield held
+
+
+def open_blob_store(url: str, *, owner: str = "ingest", legacy: LegacySource | None = None, endpoint: str | None = None,
+            region: str | None = None, allow_http: bool = False) -> BlobStore:
+    location = parse_blob_url(url)
+    store = open_store(location, endpoint=endpoint, region=region, allow_http=allow_http)
+    local_root = Path(location.root) if location.scheme == "file" else None
+    return BlobStore(store, owner=owner, local_root=local_root, legacy=legacy)
