@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from maillink_bcc_gateway.adapters.blobs import LocalBlobs
 from maillink_bcc_gateway.domain.recipients import company_address, deal_address
 from maillink_devtools.bcc_harness import dkim_key, free_port, start_dns, swaks
 from maillink_devtools.kafka_tools import produce, read_topic, wait_group_caught_up
 from maillink_devtools.processes import ServiceSet
+from maillink_runtime.blobs import open_blob_store
 from maillink_schemas.base import utcnow
 from maillink_schemas.bcc import UserAddressesVerified
 from maillink_schemas.crm import UserUpserted
@@ -73,7 +73,7 @@ def start_gateway(procs: ServiceSet, namespace: str, dns_port: int, auth_env: di
     env = {**auth_env, "MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
            "BCC_GATEWAY_SMTP_PORT": str(smtp_port), "BCC_GATEWAY_DOMAIN": DOMAIN,
            "BCC_GATEWAY_DNS_HOST": "127.0.0.1", "BCC_GATEWAY_DNS_PORT": str(dns_port),
-           "BCC_GATEWAY_MAX_MESSAGE_BYTES": str(MAX_BYTES), "BCC_GATEWAY_BLOB_DIR": str(blob_dir),
+           "BCC_GATEWAY_MAX_MESSAGE_BYTES": str(MAX_BYTES), "MAILLINK_BLOB_URL": f"file://{blob_dir}",
            "BCC_GATEWAY_TLS_DIR": str(tmp / "tls"), "BCC_GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{http_port}",
            "BCC_GATEWAY_DIRECTORY_REFRESH_S": "1", **overrides}
     name = "bcc_gateway"
@@ -131,7 +131,8 @@ def test_login_sender_over_starttls_is_accepted_stored_and_published(gateway, to
     assert event.source == "bcc" and event.direction == "outgoing" and event.user_id == "u-alice"
     assert event.company_id == "c-1" and event.deal_hint is None and event.raw.owner == "bcc-gateway"
     assert event.account_addresses == ["alice@good.test"]
-    stored = asyncio.run(LocalBlobs(gateway.blob_dir).get(event.raw.blob_id))
+    store = open_blob_store(f"file://{gateway.blob_dir}", owner=f"{gateway.namespace}bcc-gateway")
+    stored = asyncio.run(store.get(event.raw.blob_id))
     assert stored is not None and hashlib.sha256(stored).hexdigest() == event.raw.blob_id
     assert "Ceník".encode() in stored  # no 8BITMIME downgrade on the way in
     served = httpx.get(f"{gateway.url}/blobs/{event.raw.blob_id}", headers=bearer(token("svc", "blobs:read")))
@@ -346,7 +347,6 @@ def test_bcc_copy_of_a_synced_message_has_the_key_ingest_gives_the_synced_copy(g
     CRLF line endings, and (announcing 8BITMIME) keeps its 8bit body."""
     from cryptography.fernet import Fernet
     from maillink_devtools.imap_load import append
-    from maillink_ingest.adapters.blobs import BlobStore
     from maillink_ingest.adapters.crypto import CredentialsCipher
     from maillink_ingest.adapters.folder_state import FolderStateStore
     from maillink_ingest.domain.folders import FolderPlan
@@ -388,7 +388,8 @@ def test_bcc_copy_of_a_synced_message_has_the_key_ingest_gives_the_synced_copy(g
                 await bus.publish_many(broker, topic, events)
             session = await open_session(account.imap, email, password)
             try:
-                await FolderSync(session, account, FolderStateStore(db), Delivery(BlobStore(db), publish),
+                ingest_blobs = open_blob_store((gateway.tmp / "ingest-blobs").as_uri())
+                await FolderSync(session, account, FolderStateStore(db), Delivery(ingest_blobs, publish),
                                  batch_size=50).run(FolderPlan("Sent", True))
             finally:
                 await close_session(session)

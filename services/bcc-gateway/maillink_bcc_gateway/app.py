@@ -2,13 +2,13 @@
 from fastapi import FastAPI
 
 from maillink_runtime import bus
+from maillink_runtime.blobs import open_blob_store
 from maillink_runtime.service import Service
 from maillink_schemas.crm import UserUpserted
 from maillink_schemas.topics import Topic
 
 from .adapters.addresses import AddressStore
 from .adapters.auth_checks import AuthChecker
-from .adapters.blobs import LocalBlobs
 from .adapters.directory import Directory
 from .adapters.users import UserStore
 from .addressbook import AddressBookDeps
@@ -30,7 +30,10 @@ def create_app(settings: Settings) -> FastAPI:
         raise ValueError("MAILLINK_LINK_KEYS must be set: the address confirmation links are signed with it.")
     users, addresses = UserStore(db), AddressStore(db)
     directory = Directory(users, addresses, settings.directory_refresh_s)
-    blobs = LocalBlobs(settings.blob_dir)  # swap for the shared obstore-backed store once it is on main
+    # The shared claim-check store (local files or S3, MAILLINK_BLOB_URL), under the gateway's own prefix.
+    blobs = open_blob_store(settings.blob_store_url(), owner=f"{settings.namespace}bcc-gateway",
+                            endpoint=settings.aws_endpoint_url, region=settings.aws_region,
+                            allow_http=settings.aws_allow_http)
     received_topic = settings.topic(Topic.MESSAGE_RECEIVED)
 
     async def publish_received(events) -> None:

@@ -1,7 +1,7 @@
 """Storing and publishing an accepted message: the blob first, then the event, then the 250.
 
-Each session writes its own blob at once (the syncs of concurrent sessions run side by side, and
-the filesystem's journal commits them together); events whose blobs are durable are then published
+Each session writes its own blob at once (concurrent sessions' writes and flushes run side by side);
+events whose blobs are durable are then published
 together, one batch at the broker at a time (events keep their order), and those that become ready
 meanwhile form the next batch. No message waits for a timer. Each session answers 250 only after
 its own blob is durable and its own event acknowledged (451 if either failed).
@@ -17,9 +17,8 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import Histogram
 
+from maillink_runtime.blobs import BlobStore
 from maillink_schemas.mail import MessageReceived
-
-from .adapters.blobs import BlobStore
 
 BATCH = Histogram("maillink_bcc_commit_batch_size", "Events per broker publish batch",
                   buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))

@@ -3,10 +3,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from maillink_runtime.blobs import BlobSettings
 from maillink_runtime.settings import ServiceSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, BlobSettings):
     model_config = SettingsConfigDict(env_prefix="BCC_GATEWAY_", extra="ignore")
 
     http_port: int = 8105
@@ -24,8 +25,6 @@ class Settings(ServiceSettings):
                                        "tls_dir when unset (local profile only).")
     tls_key_file: Path | None = Field(None, description="PEM private key for STARTTLS.")
     tls_dir: Path = Field(Path(".run/bcc-gateway/tls"), description="Where the local self-signed certificate goes.")
-    blob_dir: Path = Field(Path(".run/bcc-gateway/blobs"), description="Local blob store for raw MIME (interim; "
-                           "the shared obstore-backed store replaces it).")
     public_url: str = Field("http://127.0.0.1:8105", description="Base URL of this service as a browser reaches it "
                             "(the confirmation link points here).")
     link_ttl_s: int = Field(72 * 3600, description="Lifetime of an address confirmation link.")

@@ -5,9 +5,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from maillink_runtime.auth import Principal
 from maillink_runtime.auth.dependencies import principal
 from maillink_runtime.auth.links import link_is_valid
+from maillink_runtime.blobs import BlobStore
 from maillink_schemas.scopes import Scope
 
-from ..adapters.blobs import BlobStore
 
 
 def blobs_router(blobs: BlobStore, link_secrets: list[bytes]) -> APIRouter:
