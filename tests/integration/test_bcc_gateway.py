@@ -21,7 +21,7 @@ from maillink_schemas.bcc import UserAddressesVerified
 from maillink_schemas.crm import UserUpserted
 from maillink_schemas.mail import MessageReceived
 from maillink_schemas.outbound import SendRequested
-from tests.conftest import KAFKA, MONGODB_URL, bearer
+from tests.conftest import KAFKA, MONGODB_URL, bearer, promtool_check_metrics
 
 pytestmark = pytest.mark.integration
 DOMAIN = "bcc.maillink.test"
@@ -197,6 +197,7 @@ def test_over_size_is_refused_with_552_and_every_refusal_is_counted(gateway):
     gateway.send("nobody@good.test", message("nobody@good.test", "x"))
     metrics = httpx.get(f"{gateway.url}/metrics").text
     assert re.search(r'maillink_bcc_refusals_total\{reason="unknown_sender"\} [1-9]', metrics)
+    assert promtool_check_metrics(metrics) == ""  # with its labelled series present, the page still lints
 
 
 def test_deal_specific_address_carries_the_deal_hint(gateway):
