@@ -18,6 +18,10 @@ export MAILLINK_JWKS_FILE="${MAILLINK_JWKS_FILE:-$RUN_DIR/auth/jwks.json}"
 LINK_FILE="$RUN_DIR/auth/link.key"
 [ -s "$LINK_FILE" ] || (umask 077; "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' > "$LINK_FILE")
 export MAILLINK_LINK_KEYS="${MAILLINK_LINK_KEYS:-$(cat "$LINK_FILE")}"
+# The tracker's token key (kid:date:secret), shared by outbound (mints) and tracker (verifies).
+TRACKING_FILE="$RUN_DIR/auth/tracking.key"
+[ -s "$TRACKING_FILE" ] || (umask 077; "$VENV/bin/python" -c 'import secrets; print("1:2020-01-01:" + secrets.token_urlsafe(32))' > "$TRACKING_FILE")
+export MAILLINK_TRACKING_KEYS="${MAILLINK_TRACKING_KEYS:-$(cat "$TRACKING_FILE")}"
 stop_all() { trap - EXIT INT TERM; bash "$ROOT/scripts/stop.sh"; }
 trap stop_all EXIT INT TERM
 "$VENV/bin/python" -m maillink_devtools.demo

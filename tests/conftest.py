@@ -45,11 +45,14 @@ def auth_dir(tmp_path_factory) -> Path:
 
 
 LINK_KEYS = "test-link-key-" + uuid.uuid4().hex
+# The tracker's token keys (kid:YYYY-MM-DD:secret), shared with outbound.
+TRACKING_KEYS = "1:2020-01-01:test-tracking-key-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="session")
 def auth_env(auth_dir) -> dict[str, str]:
-    return {"MAILLINK_JWKS_FILE": str(auth_dir / "jwks.json"), "MAILLINK_LINK_KEYS": LINK_KEYS}
+    return {"MAILLINK_JWKS_FILE": str(auth_dir / "jwks.json"), "MAILLINK_LINK_KEYS": LINK_KEYS,
+            "MAILLINK_TRACKING_KEYS": TRACKING_KEYS}
 
 
 @pytest.fixture(scope="session")

@@ -15,5 +15,6 @@ class Scope(StrEnum):
     BLOBS_READ = "blobs:read"           # raw MIME by id, for trusted services (users get signed links)
     SETTINGS_READ = "settings:read"
     SETTINGS_WRITE = "settings:write"
+    TRACKING_READ = "tracking:read"     # open/click stats of one's own sent messages
     BCC_READ = "bcc:read"               # one's company Smart Bcc address and one's alternative addresses
     BCC_WRITE = "bcc:write"             # add or remove one's own alternative sending addresses

@@ -12,6 +12,9 @@ class Topic(StrEnum):
     # Sending (outbound) and tracking (tracker).
     SEND_REQUESTED = "mail.send.requested.v1"
     TRACKING_REGISTERED = "mail.tracking.registered.v1"
+    TRACKING_OPENED = "mail.tracking.opened.v1"
+    TRACKING_CLICKED = "mail.tracking.clicked.v1"
+    TRACKING_MILESTONE = "mail.tracking.milestone.v1"
     # Smart Bcc (bcc-gateway): a user's verified alternative addresses, compacted, keyed by user id.
     USER_ADDRESSES = "mail.user.addresses.v1"
     # CRM projections: compacted topics produced by the CRM, keyed by record id.

@@ -7,5 +7,9 @@ Later additions, each public by the product's nature: the tracking pixel and cli
 PUBLIC_ROUTES: frozenset[str] = frozenset({
     "/healthz",  # liveness/readiness probes
     "/metrics",  # Prometheus scrapes
+    # tracker: a mail client fetching the open pixel or following a tracked link cannot send a
+    # token; the signed tracking token in the path is the credential (services/tracker, edge.py).
+    "/o/{token}",
+    "/c/{token}",
     "/bcc/confirm",  # bcc-gateway: the alternative-address confirmation link, followed from an email
 })

@@ -1,5 +1,7 @@
-"""tracker: open pixel and click redirect, opened/clicked events.
+"""tracker: the open pixel and the click redirect (public, token-signed), opened/clicked events with
+human and machine told apart, registrations from outbound, per-message stats and milestones.
 
-The walking skeleton runs the service with its Kafka producer, its own database and its HTTP
-side (/healthz, /metrics); its domain arrives with its own issue.
+Layout: domain/ (pure: networks, user agents, classification, stats, redirect targets), adapters/
+(registrations, hits, the batched publisher), edge.py (what a public request does), aggregator.py
+(consumers), entrypoints/ (HTTP), app.py (wiring). See docs/tracker.md.
 """

@@ -1,0 +1,143 @@
+"""Publishing the tracker's events: batched, and every request waits for its own event's ack.
+
+Why this shape (measured in docs/tracker.md): a request is counted only once Kafka holds its event
+(acks=all, idempotent producer), so a crash or restart can lose no counted request, and no local
+journal is needed.
+
+Batching is ours, not the producer's per-record path: aiokafka's `send()` costs tens of
+microseconds per record in Python (a future, the partitioner in pure Python, the accumulator),
+which was more than the rest of a pixel request. Here a request appends its record to the open
+batch of its partition and waits on that batch's one future; the batch leaves after `linger_ms`
+(or when full) as one `send_batch()`. The partition is the one aiokafka's default partitioner
+picks for the key (murmur2), so a message's events stay on one partition, in order, like every
+other producer's.
+
+If the broker does not answer within `wait_s` of a batch leaving, its requests are answered anyway
+(a mail client must not hang on a pixel, nor a reader on a link); the batch stays in the producer
+and is counted when Kafka acknowledges it. `stop()` flushes the open batches and waits for them.
+"""
+import asyncio
+from dataclasses import dataclass, field
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from prometheus_client import Counter
+
+from maillink_runtime.kafka_conn import client_options
+from maillink_runtime.settings import KafkaSettings
+
+log = structlog.get_logger()
+
+PUBLISHED = Counter("tracker_events_published_total", "Tracker events Kafka acknowledged", ["topic"])
+LATE = Counter("tracker_events_acked_late_total", "Events whose request was answered before Kafka's ack", ["topic"])
+FAILED = Counter("tracker_events_failed_total", "Events the producer gave up on", ["topic"])
+BATCHES = Counter("tracker_event_batches_total", "Batches of tracker events sent", ["topic"])
+_HEADERS = [("content-type", b"application/json")]
+_PARTITIONER = DefaultPartitioner()
+_KEY_CACHE = 100_000
+
+
+@dataclass
+class _Batch:
+    builder: object
+    answered: asyncio.Future  # True: acked; False: answered on time-out; exception: failed
+    count: int = 0
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+class EventPublisher:
+    def __init__(self, settings: KafkaSettings, client_id: str, linger_ms: int, wait_s: float) -> None:
+        # linger_ms=0 in the producer: our batches are complete when handed over.
+        self._options = dict(**client_options(settings), client_id=client_id, acks="all", enable_idempotence=True,
+                             linger_ms=0, max_batch_size=512 * 1024)
+        self._producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
+        self._linger_s, self._wait_s = linger_ms / 1000, wait_s
+        self._open: dict[tuple[str, int], _Batch] = {}
+        self._partitions: dict[str, list[int]] = {}
+        self._partition_of: dict[tuple[str, bytes], int] = {}
+        self._sending: set[asyncio.Task] = set()
+        self.acked = 0
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(**self._options)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is None:
+            return
+        for tp in list(self._open):
+            self._flush(tp)
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+        await self._producer.stop()
+
+    async def publish(self, topic: str, key: bytes, value: bytes) -> bool:
+        """True once Kafka holds the event; False if its batch is still unacknowledged after `wait_s`
+        (it stays queued and is counted when acknowledged). Raises if the producer gave up."""
+        partition = self._partition_of.get((topic, key))
+        if partition is None:
+            partition = await self._partition(topic, key)
+        tp = (topic, partition)
+        batch = self._open.get(tp)
+        if batch is None or batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
+            if batch is not None:  # full: send it, start the next one
+                self._flush(tp)
+            batch = self._new_batch(tp)
+            if batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
+                raise ValueError("event larger than a batch")
+        batch.count += 1
+        return await batch.answered
+
+    async def _partition(self, topic: str, key: bytes) -> int:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
+        if len(self._partition_of) > _KEY_CACHE:
+            self._partition_of.clear()
+        partition = self._partition_of[(topic, key)] = _PARTITIONER(key, partitions, partitions)
+        return partition
+
+    def _new_batch(self, tp: tuple[str, int]) -> _Batch:
+        loop = asyncio.get_running_loop()
+        batch = self._open[tp] = _Batch(self._producer.create_batch(), loop.create_future())
+        batch.timer = loop.call_later(self._linger_s, self._flush, tp)
+        return batch
+
+    def _flush(self, tp: tuple[str, int]) -> None:
+        batch = self._open.pop(tp, None)
+        if batch is None:
+            return
+        if batch.timer is not None:
+            batch.timer.cancel()
+        task = asyncio.create_task(self._send(tp, batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, tp: tuple[str, int], batch: _Batch) -> None:
+        topic, partition = tp
+        # The clock starts when the batch leaves, before send_batch(): with the broker down, even
+        # handing the batch over can wait (metadata, a full accumulator).
+        late = asyncio.get_running_loop().call_later(self._wait_s, self._answer_late, topic, batch)
+        try:
+            delivered = await self._producer.send_batch(batch.builder, topic, partition=partition)
+            BATCHES.labels(topic).inc()
+            await delivered
+        except Exception as exc:  # noqa: BLE001 - the requests learn it; nothing was counted
+            FAILED.labels(topic).inc(batch.count)
+            log.error("tracking_events_failed", topic=topic, events=batch.count, error=repr(exc))
+            if not batch.answered.done():
+                batch.answered.set_exception(exc)
+            return
+        finally:
+            late.cancel()
+        self.acked += batch.count
+        PUBLISHED.labels(topic).inc(batch.count)
+        if not batch.answered.done():
+            batch.answered.set_result(True)
+
+    @staticmethod
+    def _answer_late(topic: str, batch: _Batch) -> None:
+        if not batch.answered.done():
+            LATE.labels(topic).inc(batch.count)
+            batch.answered.set_result(False)
