@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 
 .PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
-        schemas bench bench-ingest bench-tracker clean
+        schemas bench bench-ingest bench-tracker bench-bcc clean
 
 run: install            ## install, start infrastructure + all five services, seed the demo, show it working
 	bash scripts/run.sh
@@ -38,10 +38,14 @@ infra-status:
 schemas: install        ## regenerate JSON Schema + AsyncAPI from the pydantic contracts
 	$(PY) -m maillink_schemas.export schemas/generated
 
-bench: bench-ingest bench-imap-reader bench-tracker
+bench: bench-ingest bench-imap-reader bench-tracker bench-bcc
 
 bench-ingest: install   ## initial-sync throughput vs mbsync and raw imaplib (20,000 messages)
 	bash scripts/bench-ingest.sh
+
+bench-bcc: install      ## Smart Bcc gateway (sender checks on) vs a bare aiosmtpd sink, 2,000 messages
+	bash deploy/local/infra.sh start
+	$(PY) -m maillink_devtools.bench_bcc
 
 .PHONY: bench-imap-reader
 bench-imap-reader: install   ## aioimaplib's response reader alone, stock 2.0.3 vs ours (no servers needed)

@@ -11,8 +11,10 @@ mkdir -p "$CACHE_DIR"
 # Debian packages: Dovecot (the IMAP server), kcat (an independent Kafka client), swaks (an SMTP
 # client), isync (mbsync, the IMAP sync yardstick), openssl (test certificates), prometheus (promtool
 # checks the scrape config, alert rules and every /metrics page), chromium (the tracker's
-# real-browser test), wrk and nginx (the tracker's benchmark and its yardstick).
-APT_PKGS=(dovecot-imapd kafkacat swaks isync openssl prometheus chromium wrk nginx)
+# real-browser test), wrk and nginx (the tracker's benchmark and its yardstick), dnsmasq-base (the
+# test DNS server for SPF/DKIM/DMARC records, run privately on its own port; -base is the binary
+# without the system service that the `dnsmasq` package would start on port 53).
+APT_PKGS=(dovecot-imapd kafkacat swaks isync openssl prometheus chromium wrk nginx dnsmasq-base)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,7 +1,7 @@
 """Which contract travels on which topic: the source of the exported JSON Schema and AsyncAPI."""
 from pydantic import BaseModel
 
-from . import accounts, crm, mail, outbound, tracking
+from . import accounts, bcc, crm, mail, outbound, tracking
 from .dead_letter import DeadLettered
 from .topics import Topic
 
@@ -17,6 +17,7 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     Topic.TRACKING_OPENED: tracking.TrackingOpened,
     Topic.TRACKING_CLICKED: tracking.TrackingClicked,
     Topic.TRACKING_MILESTONE: tracking.TrackingMilestoneReached,
+    Topic.USER_ADDRESSES: bcc.UserAddressesVerified,
     Topic.CRM_PERSONS: crm.PersonUpserted,
     Topic.CRM_ORGANIZATIONS: crm.OrganizationUpserted,
     Topic.CRM_DEALS: crm.DealUpserted,
@@ -32,6 +33,7 @@ TOPIC_KEYS: dict[str, str] = {
     Topic.TRACKING_OPENED: "message key", Topic.TRACKING_CLICKED: "message key",
     Topic.TRACKING_MILESTONE: "message key",
     Topic.MESSAGE_SENT: "account id", Topic.SEND_FAILED: "account id",
+    Topic.USER_ADDRESSES: "user id",
     Topic.CRM_PERSONS: "person id", Topic.CRM_ORGANIZATIONS: "organization id",
     Topic.CRM_DEALS: "deal id", Topic.CRM_LEADS: "lead id",
     Topic.CRM_PROJECTS: "project id", Topic.CRM_USERS: "user id",

@@ -62,3 +62,7 @@ class UserUpserted(CrmRecord):
     name: str = ""
     emails: list[str] = Field(default_factory=list, description="The user's own addresses (login and alternatives).")
     is_admin: bool = False
+    company_id: str | None = Field(default=None, description="The user's company; the Smart Bcc gateway gives each "
+                                   "company one address and accepts a user's mail only on their company's.")
+    login_email: str | None = Field(default=None, description="The address the user logs in with: by default the only "
+                                    "one that may send to the Smart Bcc address. When absent, the first of `emails`.")

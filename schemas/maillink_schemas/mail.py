@@ -80,6 +80,10 @@ class MessageReceived(Event):
     bulk: BulkSignals = Field(default_factory=BulkSignals)
     raw: BlobRef = Field(description="Claim-check reference to the stored raw MIME.")
     parse_error: str | None = Field(default=None, description="Why the MIME could not be fully parsed, if it could not.")
+    deal_hint: str | None = Field(default=None, description="Smart Bcc only: the deal named by a deal-specific "
+                                  "address (company-7f3a+deal-123@…). The matcher links the thread to this deal "
+                                  "whatever its automatic rules say (if the deal exists and is open); absent otherwise.")
+    company_id: str | None = Field(default=None, description="Company of the owning user, where known (Smart Bcc).")
 
 
 class Visibility(StrEnum):

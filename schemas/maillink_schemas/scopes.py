@@ -19,3 +19,5 @@ class Scope(StrEnum):
     MAIL_SEND = "mail:send"             # send (and cancel) mail from one's own accounts
     TEMPLATES_READ = "templates:read"   # one's own and the company's shared templates, one's signatures
     TEMPLATES_WRITE = "templates:write" # create, change, delete one's templates and signatures
+    BCC_READ = "bcc:read"               # one's company Smart Bcc address and one's alternative addresses
+    BCC_WRITE = "bcc:write"             # add or remove one's own alternative sending addresses

@@ -17,6 +17,8 @@ class Topic(StrEnum):
     TRACKING_OPENED = "mail.tracking.opened.v1"
     TRACKING_CLICKED = "mail.tracking.clicked.v1"
     TRACKING_MILESTONE = "mail.tracking.milestone.v1"
+    # Smart Bcc (bcc-gateway): a user's verified alternative addresses, compacted, keyed by user id.
+    USER_ADDRESSES = "mail.user.addresses.v1"
     # CRM projections: compacted topics produced by the CRM, keyed by record id.
     CRM_PERSONS = "crm.persons.v1"
     CRM_ORGANIZATIONS = "crm.organizations.v1"
@@ -32,6 +34,6 @@ def dead_letter_topic(source: str) -> str:
 
 
 COMPACTED = frozenset({
-    Topic.ACCOUNT, Topic.CRM_PERSONS, Topic.CRM_ORGANIZATIONS, Topic.CRM_DEALS,
+    Topic.ACCOUNT, Topic.USER_ADDRESSES, Topic.CRM_PERSONS, Topic.CRM_ORGANIZATIONS, Topic.CRM_DEALS,
     Topic.CRM_LEADS, Topic.CRM_PROJECTS, Topic.CRM_USERS,
 })

@@ -24,7 +24,7 @@ from maillink_runtime import bus, mongo
 from maillink_schemas.base import utcnow
 from maillink_schemas.crm import DealUpserted, PersonUpserted
 from maillink_schemas.mail import Address, Envelope
-from maillink_schemas.message_identity import message_key
+from maillink_schemas.identity import message_key
 from maillink_schemas.providers import preset
 from maillink_schemas.outbound import Attachment, SendRequested, SendState, SmartFieldContext
 from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, make_mailbox_user

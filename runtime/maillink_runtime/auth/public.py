@@ -11,4 +11,5 @@ PUBLIC_ROUTES: frozenset[str] = frozenset({
     # token; the signed tracking token in the path is the credential (services/tracker, edge.py).
     "/o/{token}",
     "/c/{token}",
+    "/bcc/confirm",  # bcc-gateway: the alternative-address confirmation link, followed from an email
 })

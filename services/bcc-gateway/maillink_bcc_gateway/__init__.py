@@ -1,5 +1,11 @@
 """bcc-gateway: Smart Bcc SMTP gateway and alternative-address verification.
 
-The walking skeleton runs the service with its Kafka producer, its own database and its HTTP
-side (/healthz, /metrics); its domain arrives with its own issue.
+- entrypoints/smtp.py: the SMTP server (aiosmtpd, STARTTLS); senders checked at MAIL, recipients
+  at RCPT, everything else at the end of DATA (intake.py), stored and published (commit.py);
+- entrypoints/http.py: the caller's Smart Bcc address, alternative addresses, the public
+  confirmation page; entrypoints/blobs.py: raw MIME of accepted mail;
+- entrypoints/users.py: crm.users.v1 -> the gateway's own user projection;
+- domain/: the rules, pure (addresses, senders, authentication verdicts, forwards, links, event);
+- adapters/: the store (users, alternative addresses), the in-memory sender directory, the DNS
+  cache and SPF/DKIM/DMARC checks, the blob store.
 """

@@ -1,11 +1,4 @@
-"""The identity of a message record. The key itself is part of the contract (outbound computes it
-for what it sends), so it lives in maillink_schemas.message_identity; see the rules there."""
-import hashlib
+"""The identity of a message record: shared with bcc-gateway, so it lives in maillink_schemas.identity."""
+from maillink_schemas.identity import account_id, blob_id, body_digest, message_key
 
-from maillink_schemas.message_identity import body_digest, message_key
-
-__all__ = ["blob_id", "body_digest", "message_key"]
-
-
-def blob_id(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+__all__ = ["account_id", "blob_id", "body_digest", "message_key"]

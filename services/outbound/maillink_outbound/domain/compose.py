@@ -17,7 +17,7 @@ from email.utils import encode_rfc2231, format_datetime, formataddr
 from maillink_schemas.base import deterministic_id
 from maillink_schemas.headers import single_line
 from maillink_schemas.mail import Address, Envelope
-from maillink_schemas.message_identity import body_digest, key_of
+from maillink_schemas.identity import body_digest, key_of
 
 
 _WS = re.compile(r"\s+")

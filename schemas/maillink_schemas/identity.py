@@ -1,14 +1,18 @@
-"""The identity of a message record: part of the contract, because two producers must agree on it.
-
-Ingest computes it for every message it finds (the Sent copy included) and outbound computes it
-for every message it sends, so the matcher links a sent message once, whichever it hears of first
-(moved here from services/ingest/maillink_ingest/domain/identity.py; ingest imports it from here).
+"""The identity of a message record.
 
 One message, one record: the same message seen twice (two folders, Gmail labels, a Bcc copy,
 re-delivery after a crash, a UIDVALIDITY reset) must get the same key. Message-ID alone is not
 safe (it repeats legitimately and some mail has none), so the key combines it with content that
 every copy shares: the Date, From and Subject headers as written and the body bytes. Headers that
-differ between copies (Received, Delivered-To, X-*, Bcc) are left out on purpose.
+differ between copies (Received, Delivered-To, X-*) are left out on purpose.
+
+Shared by ingest (synced copies) and bcc-gateway (Bcc copies) so both compute the identical key
+for the identical message; it moved here from ingest's domain/identity.py unchanged. What Bcc
+delivery changes, measured in tests/integration/test_bcc_identity.py: Received/Return-Path/
+Authentication-Results are prepended, the Sent copy keeps its Bcc header while the delivered copy
+has none, line endings arrive as CRLF, and a relay that meets a server without 8BITMIME re-encodes
+an 8bit body as quoted-printable. None of those is in the key except the last, which the gateway
+prevents by announcing 8BITMIME (so no relay needs to downgrade).
 """
 import hashlib
 from datetime import datetime
@@ -36,3 +40,13 @@ def key_of(account_id: str, message_id: str | None, date: datetime | None, sende
 def message_key(account_id: str, envelope: Envelope, raw: bytes) -> str:
     sender = envelope.from_[0].email if envelope.from_ else ""
     return key_of(account_id, envelope.message_id, envelope.date, sender, envelope.subject, body_digest(raw))
+
+
+def blob_id(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def account_id(user_id: str, email: str) -> str:
+    """The id of a user's mailbox account: the one ingest's account API gives it. The gateway files a
+    Bcc copy under the account of the address it was sent from, which is where the synced copy lives."""
+    return deterministic_id("account", user_id, email)

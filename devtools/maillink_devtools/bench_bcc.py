@@ -1,0 +1,225 @@
+"""make bench-bcc: accepted messages/s of the Smart Bcc gateway vs a bare aiosmtpd sink, same run.
+
+(a) the yardstick: aiosmtpd's own Sink handler (`python -m aiosmtpd -c aiosmtpd.handlers.Sink`),
+    which accepts every message and does nothing with it;
+(b) bcc-gateway with its sender checks on: directory checks at MAIL/RCPT, From check, SPF + DKIM +
+    DMARC against a loopback dnsmasq, the blob written (fsync) and mail.message.received.v1
+    acknowledged by Kafka (acks=all) before each 250.
+The same concurrent client (aiosmtplib, CONNECTIONS persistent connections) sends the same
+MESSAGES messages to each; a quarter of them are DKIM-signed. Sink and gateway run in interleaved
+rounds (fresh messages each round) and the best round of each counts, so one noisy second on a
+shared machine does not decide the figure. Target: the gateway reaches at least half the sink's rate.
+"""
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from email.utils import format_datetime
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiosmtplib
+import httpx
+
+from maillink_bcc_gateway.domain.recipients import company_address
+from maillink_schemas.crm import UserUpserted
+
+from . import tokens
+from .bcc_harness import dkim_key, free_port, start_dns
+from .kafka_tools import produce, read_topic, wait_group_caught_up
+from .processes import ServiceSet
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_DIR = Path(os.environ.get("MAILLINK_BENCH_RUN_DIR", ROOT / ".run"))
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+MONGODB_URL = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")
+DOMAIN, SENDER_DOMAIN, TARGET = "bcc.bench.test", "bench.test", 0.5
+
+
+def messages(count: int, users: list[str], signer) -> list[tuple[str, bytes]]:
+    body = ("Thanks for the call today. As discussed, the pricing for 50 seats is attached and the pilot "
+            "can start next week.\r\n") * 12
+    out = []
+    for i in range(count):
+        sender = users[i % len(users)]
+        raw = (f"From: {sender}\r\nTo: jan{i}@acme.example\r\nSubject: Pricing {i}\r\n"
+               f"Date: {format_datetime(datetime.now(timezone.utc))}\r\nMessage-ID: <{uuid.uuid4().hex}@{SENDER_DOMAIN}>"
+               f"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
+        out.append((sender, signer(raw) if i % 4 == 0 else raw))
+    return out
+
+
+async def blast(port: int, to: str, load: list[tuple[str, bytes]], connections: int) -> tuple[float, int]:
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in load:
+        queue.put_nowait(item)
+    refused = 0
+
+    async def worker() -> None:
+        nonlocal refused
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=120, start_tls=False)
+        await client.connect()
+        try:
+            while not queue.empty():
+                sender, raw = queue.get_nowait()
+                try:
+                    await client.sendmail(sender, [to], raw)
+                except aiosmtplib.SMTPException as exc:
+                    refused += 1
+                    if refused <= 3:
+                        print(f"  refused: {exc}", file=sys.stderr)
+                    await client.rset()
+        finally:
+            await client.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return time.perf_counter() - started, refused
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes so far (Linux /proc), to compare work per message."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def stage_means(metrics: str) -> dict[str, float]:
+    """Mean milliseconds per step, from the gateway's maillink_bcc_stage_seconds histogram."""
+    pattern = r'maillink_bcc_(?:stage|commit)_seconds_{}\{{(?:stage|step)="(\w+)"\}} ([0-9.e+-]+)'
+    sums = dict(re.findall(pattern.format("sum"), metrics))
+    counts = dict(re.findall(pattern.format("count"), metrics))
+    means = {k: 1000 * float(sums[k]) / float(counts[k]) for k in sums if float(counts.get(k, 0))}
+    total = re.search(r"maillink_bcc_commit_batch_size_sum ([0-9.e+-]+)", metrics)
+    commits = re.search(r"maillink_bcc_commit_batch_size_count ([0-9.e+-]+)", metrics)
+    if total and commits and float(commits.group(1)):
+        means["messages per commit"] = float(total.group(1)) / float(commits.group(1))
+    return means
+
+
+def wait_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    import socket
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the SMTP sink exited")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--instances", type=int, default=1, help="gateway processes sharing the SMTP port")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved sink/gateway rounds; the best of each "
+                        "counts (the machine is shared, and one slow second would decide a single round)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-bcc-"))
+    namespace = f"bench{uuid.uuid4().hex[:8]}."
+    key = dkim_key("bench", SENDER_DOMAIN)
+    dns_server = start_dns({SENDER_DOMAIN: "v=spf1 ip4:127.0.0.1 -all", f"_dmarc.{SENDER_DOMAIN}": "v=DMARC1; p=reject",
+                            key.record_name: key.record}, ["test"], work / "dnsmasq.log")
+    users = [f"user{i}@{SENDER_DOMAIN}" for i in range(args.users)]
+    procs, sink, rounds = ServiceSet(), None, []
+    try:
+        sink_port = free_port()
+        sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
+                                 "-l", f"127.0.0.1:{sink_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(sink_port, sink)
+        http_port, smtp_port = start_gateway(procs, work, namespace, dns_server.port, users, args.instances)
+        gateway_address = company_address("c-bench", DOMAIN)
+        for number in range(1, args.rounds + 1):
+            load = messages(args.messages, users, key.sign)  # fresh Message-IDs: nothing is stored already
+            print(f"round {number}: {args.messages} messages over {args.connections} connections to the sink, "
+                  "then the gateway…", flush=True)
+            gateway_pids = [p.process.pid for p in procs.running.values()]
+            before = cpu_seconds([sink.pid])
+            sink_s, sink_refused = asyncio.run(blast(sink_port, f"anyone@{DOMAIN}", load, args.connections))
+            sink_cpu, before = cpu_seconds([sink.pid]) - before, cpu_seconds(gateway_pids)
+            gw_s, gw_refused = asyncio.run(blast(smtp_port, gateway_address, load, args.connections))
+            gw_cpu = cpu_seconds(gateway_pids) - before
+            rounds.append({"sink_s": sink_s, "sink_refused": sink_refused, "sink_cpu_ms_per_msg":
+                           1000 * sink_cpu / args.messages, "gateway_s": gw_s, "gateway_refused": gw_refused,
+                           "gateway_cpu_ms_per_msg": 1000 * gw_cpu / args.messages})
+        expected = args.messages * args.rounds
+        published = len(asyncio.run(read_topic(KAFKA, f"{namespace}mail.message.received.v1", expect=expected)))
+        stages = stage_means(httpx.get(f"http://127.0.0.1:{http_port}/metrics").text)
+    finally:
+        procs.stop()
+        if sink is not None:
+            sink.terminate()
+            sink.wait(10)
+        dns_server.stop()
+    report(args, rounds, published, stages)
+
+
+def start_gateway(procs: ServiceSet, work: Path, namespace: str, dns_port: int, users: list[str],
+                  instances: int = 1) -> tuple[int, int]:
+    tokens.init_keys(work / "auth")
+    http_port, smtp_port = free_port(), free_port()
+    env = {"MAILLINK_JWKS_FILE": str(work / "auth" / "jwks.json"), "MAILLINK_LINK_KEYS": secrets.token_hex(16),
+           "MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
+           "BCC_GATEWAY_SMTP_PORT": str(smtp_port), "BCC_GATEWAY_DOMAIN": DOMAIN, "LOG_LEVEL": "WARNING",
+           "BCC_GATEWAY_DNS_HOST": "127.0.0.1", "BCC_GATEWAY_DNS_PORT": str(dns_port),
+           "MAILLINK_BLOB_URL": f"file://{work / 'blobs'}", "BCC_GATEWAY_TLS_DIR": str(work / "tls"),
+           "BCC_GATEWAY_DIRECTORY_REFRESH_S": "1"}
+    for number in range(instances):
+        procs.start("bcc_gateway", http_port if number == 0 else free_port(), env, work / f"logs{number}")
+        # ServiceSet keys processes by name: keep each instance under its own.
+        procs.running[f"bcc_gateway#{number}"] = procs.running.pop("bcc_gateway")
+    procs.wait_healthy()
+    records = [(f"u{i}".encode(), UserUpserted(user_id=f"u{i}", company_id="c-bench", login_email=u, emails=[u])
+                .model_dump_json().encode()) for i, u in enumerate(users)]
+    asyncio.run(produce(KAFKA, f"{namespace}crm.users.v1", records))
+    asyncio.run(wait_group_caught_up(KAFKA, f"{namespace}maillink-bcc-gateway", f"{namespace}crm.users.v1"))
+    if instances > 1:
+        time.sleep(2)  # each instance reloads what the others consumed (BCC_GATEWAY_DIRECTORY_REFRESH_S=1)
+    return http_port, smtp_port
+
+
+def report(args, rounds: list[dict], published: int, stages: dict[str, float]) -> None:
+    n = args.messages
+    print(f"\n{'round':6} {'':28} {'seconds':>8} {'msg/s':>8} {'refused':>8} {'CPU ms/msg':>11}")
+    for number, r in enumerate(rounds, 1):
+        print(f"{number:<6} {'aiosmtpd Sink (yardstick)':28} {r['sink_s']:8.2f} {n / r['sink_s']:8.0f} "
+              f"{r['sink_refused']:8d} {r['sink_cpu_ms_per_msg']:11.2f}")
+        print(f"{number:<6} {f'bcc-gateway x{args.instances}, checks on':28} {r['gateway_s']:8.2f} "
+              f"{(n - r['gateway_refused']) / r['gateway_s']:8.0f} {r['gateway_refused']:8d} "
+              f"{r['gateway_cpu_ms_per_msg']:11.2f}")
+    sink_rate = max(n / r["sink_s"] for r in rounds)
+    gw_rate = max((n - r["gateway_refused"]) / r["gateway_s"] for r in rounds)
+    ratio = gw_rate / sink_rate
+    print(f"best: sink {sink_rate:.0f} msg/s, gateway {gw_rate:.0f} msg/s; gateway published {published} events "
+          f"for {n * len(rounds)} messages")
+    print("gateway, mean ms per step (store/publish: per group commit): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in sorted(stages.items())))
+    result = {"messages": n, "connections": args.connections, "users": args.users, "instances": args.instances,
+              "rounds": rounds,
+              "sink_msg_per_s": sink_rate, "gateway_msg_per_s": gw_rate, "published": published,
+              "stage_ms": stages, "ratio": ratio, "target": TARGET, "cpu_count": os.cpu_count(),
+              "load_average": os.getloadavg()}
+    out = RUN_DIR / "bench" / "bcc.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    if any(r["gateway_refused"] for r in rounds) or published != n * len(rounds):
+        print(f"WARNING: messages refused or not published ({published} of {n * len(rounds)})", file=sys.stderr)
+    print(f"bench bcc: ratio={ratio:.2f} target={TARGET}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Builds mail.message.received.v1 (source = bcc) for one accepted message. Pure.
+
+The message is filed under the account of the address the user sent it from (a Bcc copy) or
+received it at (a forward): that is the mailbox where a synced copy lives, and the key is the one
+ingest computes for that copy (maillink_schemas.identity), so both become one record.
+"""
+from dataclasses import dataclass
+
+from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.identity import account_id, message_key
+from maillink_schemas.mail import BlobRef, Direction, MessageReceived, Source
+from maillink_schemas.mime import ParsedMessage
+
+OWNER = "bcc-gateway"
+
+
+@dataclass(frozen=True)
+class Filing:
+    user_id: str
+    company_id: str | None
+    mailbox_address: str            # the user's address the message went out from / came in to
+    own_addresses: tuple[str, ...]  # login + verified alternatives
+    deal_id: str | None = None
+
+
+def received_event(filing: Filing, raw: bytes, blob_id: str, parsed: ParsedMessage) -> MessageReceived:
+    account = account_id(filing.user_id, filing.mailbox_address)
+    key = message_key(account, parsed.envelope, raw)
+    senders = {a.email for a in parsed.envelope.from_}
+    outgoing = bool(senders & set(filing.own_addresses))
+    return MessageReceived(
+        # One id per message and deal hint: a retried delivery of the same message is the same fact.
+        event_id=deterministic_id("received", key, "bcc", filing.deal_id or ""),
+        occurred_at=utcnow(), message_key=key, account_id=account, user_id=filing.user_id,
+        account_addresses=sorted(filing.own_addresses), source=Source.BCC,
+        direction=Direction.OUTGOING if outgoing else Direction.INCOMING,
+        envelope=parsed.envelope, provider_thread_id=parsed.provider_thread_id, snippet=parsed.snippet,
+        has_attachments=parsed.has_attachments, bulk=parsed.bulk,
+        raw=BlobRef(blob_id=blob_id, size=len(raw), owner=OWNER), parse_error=parsed.error,
+        deal_hint=filing.deal_id, company_id=filing.company_id,
+    )

@@ -1,0 +1,83 @@
+"""The SMTP side: aiosmtpd hooks that translate each command into a decision and a reply.
+
+Senders are checked at MAIL, recipients at RCPT (unknown ones get 550 there, before any data is
+sent), the From header, SPF/DKIM/DMARC and the rest at the end of DATA. The server runs on the
+service's own event loop, beside the broker and the store clients.
+"""
+import asyncio
+import ssl
+
+import structlog
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from .. import intake
+from ..domain import refusals, senders
+from ..domain.recipients import parse_recipient
+from ..intake import Arrival, IntakeDeps, refuse
+
+log = structlog.get_logger()
+
+
+class GatewayHandler:
+    def __init__(self, deps: IntakeDeps, domain: str) -> None:
+        self._deps, self._domain = deps, domain
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        refusal = senders.check_envelope_sender(address, self._deps.directory.owner(address))
+        if refusal:
+            return refuse(refusal)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        directory = self._deps.directory
+        recipient = parse_recipient(address, self._domain)
+        company = directory.company_of(recipient.token) if recipient else None
+        sender = directory.owner(envelope.mail_from or "")
+        if sender is None:  # MAIL was refused or the directory changed since; ask again from MAIL
+            return refuse(refusals.unknown_sender(envelope.mail_from or ""))
+        refusal = senders.check_recipient(address, company, envelope.mail_from, sender)
+        if refusal:
+            return refuse(refusal)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        if recipient.deal_id and not getattr(envelope, "deal_id", None):
+            envelope.deal_id = recipient.deal_id  # the first deal-specific address names the deal
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        arrival = Arrival(peer_ip=session.peer[0], helo=session.host_name or "", mail_from=envelope.mail_from,
+                          recipients=list(envelope.rcpt_tos), deal_id=getattr(envelope, "deal_id", None),
+                          raw=envelope.original_content or b"")
+        with structlog.contextvars.bound_contextvars(mail_from=envelope.mail_from, peer=session.peer[0]):
+            refusal = await intake.accept(arrival, self._deps)
+            return refuse(refusal) if refusal else "250 2.0.0 Message accepted"
+
+
+class GatewaySMTP(SMTP):
+    async def push(self, status: str) -> None:
+        # aiosmtpd answers over-size mail itself (SIZE at MAIL, or the running count during DATA);
+        # this is the one place that sees that reply, so it is counted here.
+        if status.startswith("552"):
+            intake.REFUSED.labels("too_large").inc()
+        await super().push(status)
+
+
+async def serve_smtp(handler: GatewayHandler, host: str, port: int, hostname: str, max_bytes: int,
+                     tls: ssl.SSLContext | None) -> asyncio.AbstractServer:
+    loop = asyncio.get_running_loop()
+
+    def session() -> GatewaySMTP:
+        # decode_data=False keeps the bytes as sent and makes aiosmtpd announce 8BITMIME, so no relay
+        # downgrades an 8bit body to quoted-printable on its way here (that would change the key).
+        return GatewaySMTP(handler, hostname=hostname, data_size_limit=max_bytes, enable_SMTPUTF8=True,
+                           decode_data=False, tls_context=tls, require_starttls=False, loop=loop,
+                           ident="maillink Smart Bcc")
+    # reuse_port: several gateway processes (instances) may share one SMTP port; the kernel spreads
+    # connections among them.
+    server = await loop.create_server(session, host=host, port=port, reuse_port=True)
+    log.info("smtp_listening", host=host, port=port, starttls=tls is not None)
+    return server
