@@ -20,6 +20,16 @@ class ImapEndpoint(Contract):
     security: Security = Security.SSL
 
 
+class SmtpEndpoint(Contract):
+    """Where the account submits mail. Absent: the provider preset's SMTP host (providers.py)."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    security: Security = Security.STARTTLS
+    files_sent: bool | None = Field(default=None, description="true when this server itself files what it "
+                                    "accepts in the Sent folder; null follows the provider preset.")
+
+
 class FolderSelection(Contract):
     all_folders: bool = Field(default=False, description="Sync every folder except Trash/Spam/Drafts.")
     folders: list[str] = Field(default_factory=lambda: ["INBOX", "Sent"],
@@ -39,6 +49,9 @@ class AccountConfigured(Event):
     folders: FolderSelection = Field(default_factory=FolderSelection)
     first_sync_days: int = Field(default=3, ge=1, le=730, description="How far back the first sync reaches.")
     enabled: bool = Field(default=True, description="false stops syncing (the account was removed or paused).")
+    provider: str | None = Field(default=None, description="Provider preset id (providers.PROVIDERS), e.g. "
+                                 "gmail; null: the generic preset with the account's own hosts.")
+    smtp: SmtpEndpoint | None = Field(default=None, description="SMTP submission endpoint; null: the preset's.")
     version: int = Field(default=1, description="Grows with each change, so a stale update is recognisable "
                          "(microseconds since the epoch when set by the API; earlier records counted 1, 2, ...).")
 

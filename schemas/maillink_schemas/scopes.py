@@ -15,3 +15,6 @@ class Scope(StrEnum):
     BLOBS_READ = "blobs:read"           # raw MIME by id, for trusted services (users get signed links)
     SETTINGS_READ = "settings:read"
     SETTINGS_WRITE = "settings:write"
+    MAIL_SEND = "mail:send"             # send (and cancel) mail from one's own accounts
+    TEMPLATES_READ = "templates:read"   # one's own and the company's shared templates, one's signatures
+    TEMPLATES_WRITE = "templates:write" # create, change, delete one's templates and signatures

@@ -11,6 +11,8 @@ class Topic(StrEnum):
     MESSAGE_LINKED = "mail.message.linked.v1"
     # Sending (outbound) and tracking (tracker).
     SEND_REQUESTED = "mail.send.requested.v1"
+    MESSAGE_SENT = "mail.message.sent.v1"
+    SEND_FAILED = "mail.send.failed.v1"
     TRACKING_REGISTERED = "mail.tracking.registered.v1"
     # CRM projections: compacted topics produced by the CRM, keyed by record id.
     CRM_PERSONS = "crm.persons.v1"

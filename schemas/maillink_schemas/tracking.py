@@ -18,4 +18,7 @@ class TrackingRegistered(Event):
     user_id: str = Field(description="The sender: their own opens are not counted.")
     recipients: list[str] = Field(default_factory=list, description="Recipient addresses, lower-cased.")
     links: list[TrackedLink] = Field(default_factory=list, description="Every rewritten link, by index.")
+    tracking_id: str | None = Field(default=None, description="The id carried in the message's tracker URLs "
+                                    "(derived from the Message-ID, so it is known before the message key, "
+                                    "which depends on the body the URLs are in). See docs/outbound.md.")
     sent_at: datetime | None = Field(default=None, description="When the message was handed to SMTP, if known.")

@@ -1,9 +1,28 @@
+"""outbound's configuration (environment variables, prefix OUTBOUND_; shared ones unprefixed)."""
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from maillink_runtime.settings import ServiceSettings
+from maillink_runtime.settings import ServiceSettings, shared
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="OUTBOUND_", extra="ignore")
 
     http_port: int = 8104
+    credentials_key: str = shared(..., "MAILLINK_CREDENTIALS_KEY",
+                                  "Fernet key the account credentials are encrypted with (the one ingest uses).")
+    tracker_base_url: str = Field("http://127.0.0.1:8103", description="Public base URL of the tracker "
+                                  "(pixel and click redirects point there).")
+    tracking_secret: str | None = Field(None, description="Key that signs tracker tokens (shared with the "
+                                        "tracker); tracking is off while unset.")
+    smtp_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust for SMTP, e.g. a "
+                                     "private test server's. Certificates are always verified.")
+    imap_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust for IMAP.")
+    smtp_timeout_s: float = Field(60.0, description="Timeout of each SMTP command.")
+    lease_s: float = Field(300.0, description="How long a `sending` request belongs to its sender; after that "
+                           "a crashed send is recovered (Sent folder lookup). Keep well above smtp_timeout_s.")
+    workers: int = Field(8, ge=1, description="Requests sent concurrently (per-account pools limit further).")
+    sweep_s: float = Field(1.0, description="How often due (scheduled, retrying, orphaned) requests are looked for.")
+    max_attempts: int = Field(5, ge=1, description="Attempts after transient SMTP errors before a request fails.")
+    backoff_s: float = Field(2.0, description="First retry delay; doubles with each attempt.")
+    test_crash_dir: str | None = Field(None, description="Test seam of the crash test only (see send.crash_point).")

@@ -1,0 +1,45 @@
+"""Kafka subscribers: each parses, calls one handler, and returns (offsets commit after it)."""
+from faststream.kafka import KafkaBroker
+
+from maillink_runtime import bus
+from maillink_schemas import crm
+from maillink_schemas.accounts import AccountConfigured
+from maillink_schemas.mail import MessageReceived
+from maillink_schemas.outbound import SendRequested, SendState
+from maillink_schemas.topics import Topic
+
+from ..service_layer.send import accept
+
+
+def subscribe_all(broker: KafkaBroker, settings, group_id: str, deps, worker) -> list[str]:
+    async def on_send_requested(cmd: SendRequested, _msg) -> None:
+        # Durable once stored: the request's own state drives it from here (worker.py).
+        doc = await accept(cmd, deps)
+        if doc["state"] in (SendState.PENDING, SendState.SENDING):
+            worker.submit(doc["_id"])
+
+    async def on_account(account: AccountConfigured, _msg) -> None:
+        await deps.accounts.upsert(account)
+
+    async def on_received(event: MessageReceived, _msg) -> None:
+        await deps.stores.replies.remember(event.message_key, event.account_id, event.envelope)
+
+    crm_view = deps.stores.crm
+    subscriptions = (
+        (Topic.SEND_REQUESTED, SendRequested, on_send_requested),
+        (Topic.ACCOUNT, AccountConfigured, on_account),
+        (Topic.MESSAGE_RECEIVED, MessageReceived, on_received),
+        (Topic.CRM_PERSONS, crm.PersonUpserted, _call(crm_view.on_person)),
+        (Topic.CRM_ORGANIZATIONS, crm.OrganizationUpserted, _call(crm_view.on_organization)),
+        (Topic.CRM_DEALS, crm.DealUpserted, _call(crm_view.on_deal)),
+    )
+    for topic, model, handler in subscriptions:
+        bus.subscribe(broker, settings.topic(topic), group_id, model, handler, retries=settings.handler_retries)
+    return [t for t, _, _ in subscriptions]
+
+
+def _call(apply):
+    async def handler(record, _msg) -> None:
+        await apply(record)
+    handler.__name__ = apply.__name__
+    return handler
