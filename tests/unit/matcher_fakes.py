@@ -2,6 +2,7 @@
 for unit tests of the handlers. `fail_at` makes a fake fail at a chosen step, to prove that a
 redelivery repairs a crash between two writes."""
 import copy
+from datetime import datetime, timezone
 import json
 from pathlib import Path
 
@@ -127,8 +128,7 @@ def received(key, message_id=None, *, sender="jan@acme.cz", to=("me@example.com"
     doc = copy.deepcopy(SAMPLE)
     doc.update(message_key=key, event_id=f"ev-{key}-{folder}-{uid}", user_id=user, account_id=account,
                account_addresses=["me@example.com"], **extra)
-    if at is not None:
-        doc["occurred_at"] = at
+    doc["occurred_at"] = at or datetime.now(timezone.utc).isoformat()
     doc["location"] = {"folder": folder, "uidvalidity": 1, "uid": uid}
     doc["envelope"].update(message_id=message_id or f"{key}@x", references=list(refs),
                            in_reply_to=[irt] if irt else list(refs[-1:]), subject=subject,

@@ -42,6 +42,7 @@ class ThreadFacts:
     links: dict[RecordKind, str | None] = field(default_factory=dict)   # the thread's deal / lead / project
     user_decided: frozenset[RecordKind] = frozenset()                  # kinds set or cleared by the owner
     visibility: Visibility | None = None                                # chosen by the owner, overrides defaults
+    link_reasons: dict[RecordKind, tuple[str, str]] = field(default_factory=dict)  # why the thread has it (code, text)
 
 
 @dataclass(frozen=True)

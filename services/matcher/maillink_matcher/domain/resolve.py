@@ -31,6 +31,7 @@ class Resolution:
     reasons: tuple[Reason, ...] = ()
     suggestions: dict[RecordKind, tuple[str, ...]] = field(default_factory=dict)
     thread_links: dict[RecordKind, str] = field(default_factory=dict)  # decided here for a thread that had none
+    thread_reasons: dict[RecordKind, Reason] = field(default_factory=dict)  # why, for every message of the thread
 
     @property
     def linked(self) -> bool:
@@ -61,16 +62,16 @@ def resolve(message: MessageFacts, crm: CrmView, thread: ThreadFacts, settings: 
         return Resolution(Status.IGNORED, Visibility.PRIVATE, reasons=(blocked,))
     reasons: list[Reason] = []
     persons = _persons([*senders, *others], crm, reasons)
-    links, suggestions, decided = {}, {}, {}
+    links, suggestions, decided, why = {}, {}, {}, {}
     for kind in KINDS:
         links[kind], suggestions[kind], decided_id = _item(kind, message, persons, crm, thread, settings,
                                                           (previous_links or {}).get(kind), reasons)
         if decided_id:
-            decided[kind] = decided_id
+            decided[kind], why[kind] = decided_id, reasons[-1]
     visibility = _visibility(message, thread, settings, reasons)
     orgs = tuple(sorted({r.organization_id for p in persons if (r := crm.record("person", p)) and r.organization_id}))
     return Resolution(Status.ACTIVE, visibility, tuple(persons), orgs, links, tuple(reasons),
-                      {k: v for k, v in suggestions.items() if v}, decided)
+                      {k: v for k, v in suggestions.items() if v}, decided, why)
 
 
 def _blocked(senders: list[str], others: list[str], settings: Settings) -> Reason | None:
@@ -104,7 +105,10 @@ def _item(kind: RecordKind, message: MessageFacts, persons: list[str], crm: CrmV
     if current:
         record = crm.record(kind, current)
         if (record and record.open) or previous == current or kind in thread.user_decided:
-            reasons.append(_r(f"{kind}.thread", f"linked to {_name(crm, kind, current)}: the thread is linked to it"))
+            # Every message of the thread gives the reason the thread got it (stable across re-checks).
+            code, text = thread.link_reasons.get(kind) or (f"{kind}.thread", f"linked to {_name(crm, kind, current)}: "
+                                                           "the thread is linked to it")
+            reasons.append(_r(code, text))
             return current, (), None
         state = record.closed_as if record else "deleted"
         reasons.append(_r(f"{kind}.closed", f"not linked to {_name(crm, kind, current)}: it is {state} "

@@ -25,6 +25,8 @@ from .documents import events_for, facts_of, merge_sighting, new_document
 from .resolving import Resolver
 
 RESOLVED = Counter("maillink_matcher_resolutions_total", "Messages resolved, by outcome", ["status", "linked"])
+LINKED = Counter("maillink_matcher_messages_linked_total", "Messages stored and published as linked for the first time",
+                 ["with_person", "with_deal"])
 MERGES = Counter("maillink_matcher_thread_merges_total", "Threads merged into another")
 log = structlog.get_logger()
 _MAX_PASSES = 4
@@ -128,6 +130,7 @@ class MailBatch:
             winner.setdefault("links", {})
             if record_id and not winner["links"].get(kind):
                 winner["links"][kind] = record_id
+                winner.setdefault("link_reasons", {})[kind] = (loser.get("link_reasons") or {}).get(kind)
         winner["user_decided"] = sorted({*winner.get("user_decided", []), *loser.get("user_decided", [])})
         if winner.get("visibility") is None and loser.get("visibility"):
             winner["visibility"] = loser["visibility"]
@@ -159,7 +162,11 @@ class MailBatch:
             await self._delete(cmd)
             return
         if cmd.action in (ThreadAction.LINK, ThreadAction.UNLINK) and cmd.kind:
-            thread.setdefault("links", {})[cmd.kind.value] = cmd.record_id if cmd.action == ThreadAction.LINK else None
+            kind = cmd.kind.value
+            thread.setdefault("links", {})[kind] = cmd.record_id if cmd.action == ThreadAction.LINK else None
+            thread.setdefault("link_reasons", {})[kind] = {
+                "code": f"{kind}.by_owner", "text": f"linked to {kind} {cmd.record_id} by the owner"} \
+                if cmd.action == ThreadAction.LINK else None
             thread["user_decided"] = sorted({*thread.get("user_decided", []), cmd.kind.value})
         elif cmd.action == ThreadAction.SET_VISIBILITY and cmd.visibility:
             thread["visibility"] = cmd.visibility.value
@@ -226,6 +233,9 @@ class MailBatch:
         await self.deps.publish([*outgoing, *self.commands])
         await self.deps.store.mark_published({d["_id"]: d["revision"] for d in docs
                                               if d["revision"] > d.get("published_revision", 0)})
+        for d in docs:
+            if d.get("published_revision", 0) == 0 and d["status"] == Status.ACTIVE:
+                LINKED.labels(str(bool(d["person_ids"])).lower(), str(bool(d.get("deal_id"))).lower()).inc()
         if unpublished or self.pending:
             await self.deps.store.clear_pending(sorted({*unpublished, *self.pending}))
 

@@ -69,7 +69,8 @@ class Resolver:
         links = thread.get("links") or {}
         facts = ThreadFacts(thread["_id"], {RecordKind(k): v for k, v in links.items()},
                             frozenset(RecordKind(k) for k in thread.get("user_decided", [])),
-                            Visibility(thread["visibility"]) if thread.get("visibility") else None)
+                            Visibility(thread["visibility"]) if thread.get("visibility") else None,
+                            {RecordKind(k): (r["code"], r["text"]) for k, r in (thread.get("link_reasons") or {}).items() if r})
         previous = {kind: doc.get(f"{kind.value}_id") for kind in KINDS}
         result = resolve(facts_of(doc), view, facts, settings, previous)
         doc.update(status=result.status.value, person_ids=list(result.person_ids),
@@ -86,5 +87,6 @@ class Resolver:
         for kind, record_id in result.thread_links.items():
             if not links.get(kind.value):
                 thread.setdefault("links", {})[kind.value] = record_id
+                thread.setdefault("link_reasons", {})[kind.value] = result.thread_reasons[kind].model_dump()
                 decided = True
         return decided
