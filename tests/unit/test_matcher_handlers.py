@@ -135,3 +135,19 @@ async def test_header_variant_copies_merge_their_participants(world):
     await handle_mail([received("k1", cc=["eva@acme.cz"], folder="Archive", uid=2)], deps)
     assert latest(bus, "k1").person_ids == ["p-eva"]
     assert {"x@acme.cz", "eva@acme.cz"} <= set(store.messages["k1"]["addresses"])
+
+
+async def test_a_person_added_while_the_batch_is_in_flight_is_not_missed(world):
+    """The facts consumer adds the person and looks for affected messages after the writer resolved
+    the message but before it stored it: the writer notices once stored and re-resolves."""
+    deps, store, crm, _, bus = world
+    flush = store.flush
+
+    async def flush_while_person_appears(messages, threads, refs):
+        crm.add("person", "p-jan", emails=["jan@acme.cz"])   # ...and its re-check finds nothing stored yet
+        await flush(messages, threads, refs)
+
+    store.flush = flush_while_person_appears
+    await handle_mail([received("k1")], deps)
+    assert latest(bus, "k1").person_ids == ["p-jan"]
+    assert store.messages["k1"]["person_ids"] == ["p-jan"]

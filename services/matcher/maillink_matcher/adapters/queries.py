@@ -76,7 +76,7 @@ class QueryStore:
             query["$and"].append({"$or": [{"sort_date": {"$lt": date}}, {"sort_date": date, "_id": {"$lt": key}}]})
         found: list[dict] = []
         records: dict[tuple[str, str], Record] = {}
-        async for doc in self.messages.find(query, {"locations": 0}).sort([("sort_date", DESCENDING), ("_id", DESCENDING)]):
+        async for doc in self.messages.find(query, {"addresses": 0, "state": 0}).sort([("sort_date", DESCENDING), ("_id", DESCENDING)]):
             await self._records(set(linked_refs(doc)), records)
             if can_see(viewer, shown(doc), records):
                 found.append(doc)

@@ -55,6 +55,7 @@ class MailBatch:
     refs_touched: set[str] = field(default_factory=set)
     commands: list[Outgoing] = field(default_factory=list)
     pending: dict[str, list[str]] = field(default_factory=dict)   # account -> keys not yet published
+    resolver: Resolver | None = None
 
     # --- load ------------------------------------------------------------------------------
     async def preload(self, items: list) -> None:
@@ -197,7 +198,7 @@ class MailBatch:
 
     # --- decide ------------------------------------------------------------------------------
     async def settle(self) -> None:
-        resolver = Resolver(self.deps.crm, self.deps.settings, self.deps.default_visibility)
+        resolver = self.resolver = Resolver(self.deps.crm, self.deps.settings, self.deps.default_visibility)
         for _ in range(_MAX_PASSES):
             if not self.dirty:
                 return
@@ -215,6 +216,18 @@ class MailBatch:
                             self._touch(member)
 
     # --- apply -------------------------------------------------------------------------------
+    async def _flush(self, docs: list[dict]) -> None:
+        await self.deps.store.flush(docs, [self.threads[t] for t in self.threads_touched],
+                                    [{"_id": r, "thread_id": self.alias.get(self.refs[r], self.refs[r])}
+                                     for r in self.refs_touched])
+
+    async def _facts_moved(self, docs: list[dict]) -> bool:
+        if self.resolver is None or not docs:
+            return False
+        fresh = Resolver(self.deps.crm, self.deps.settings, self.deps.default_visibility)
+        await fresh.load_retroactive(docs)
+        return fresh.retroactive_facts(docs) != self.resolver.retroactive_facts(docs)
+
     async def commit(self) -> None:
         docs = [self.docs[k] for k in self.touched]
         unpublished: dict[str, list[str]] = {}
@@ -225,9 +238,17 @@ class MailBatch:
         # publishes what was written but not published, whatever that batch holds.
         if unpublished.keys() - self.pending.keys() or any(set(v) - set(self.pending.get(a, [])) for a, v in unpublished.items()):
             await self.deps.store.set_pending(unpublished)
-        await self.deps.store.flush(docs, [self.threads[t] for t in self.threads_touched],
-                                    [{"_id": r, "thread_id": self.alias.get(self.refs[r], self.refs[r])}
-                                     for r in self.refs_touched])
+        await self._flush(docs)
+        # Close the race with the facts consumer: it changes a fact, then looks for the stored
+        # messages it affects. A message resolved with the old fact but stored after that look-up
+        # would be missed; so, once stored, read the facts again and re-resolve if they moved.
+        for _ in range(2):
+            if not await self._facts_moved(docs):
+                break
+            self.dirty.update(dict.fromkeys(self.touched))
+            await self.settle()
+            docs = [self.docs[k] for k in self.touched]
+            await self._flush(docs)
         outgoing = [(self.deps.topics[name], d["account_id"], event)
                     for d in docs if d["revision"] > d.get("published_revision", 0) for name, event in events_for(d)]
         await self.deps.publish([*outgoing, *self.commands])

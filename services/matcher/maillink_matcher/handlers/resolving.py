@@ -24,7 +24,9 @@ class Resolver:
         self.accounts: dict[str, dict] = {}
         self.histories: dict[str, list[dict]] = {}
 
-    async def load(self, docs: list[dict], threads: list[dict]) -> None:
+    async def load_retroactive(self, docs: list[dict]) -> None:
+        """The facts whose change re-checks stored messages: persons by address, users' own
+        addresses and company, settings histories (handlers/facts.py)."""
         addresses = [a for d in docs for a in d["addresses"] if a not in self.persons_by_address]
         found = await self._crm.persons_by_address(addresses)
         self.persons_by_address.update({a: found.get(a, ()) for a in addresses})
@@ -33,6 +35,19 @@ class Resolver:
         accounts = await self._settings.user_accounts(user_ids)
         for u in user_ids:
             self.users[u], self.accounts[u] = users.get(u, {}), accounts.get(u, {})
+        keys = {f"user:{d['user_id']}" for d in docs} | {f"company:{c}" for d in docs if (c := self._company(d["user_id"]))}
+        missing = [k for k in keys if k not in self.histories]
+        got = await self._settings.histories(missing)
+        self.histories.update({k: got.get(k, []) for k in missing})
+
+    def retroactive_facts(self, docs: list[dict]) -> tuple:
+        users = sorted({d["user_id"] for d in docs})
+        return ({a: self.persons_by_address.get(a) for d in docs for a in d["addresses"]},
+                {u: (sorted(self.own_addresses(u)), self._company(u)) for u in users},
+                {k: [e.get("version") for e in v] for k, v in sorted(self.histories.items())})
+
+    async def load(self, docs: list[dict], threads: list[dict]) -> None:
+        await self.load_retroactive(docs)
         persons = sorted({p for d in docs for a in d["addresses"] for p in self.persons_by_address.get(a, ())})
         wanted: dict[str, set[str]] = {"person": set(persons)}
         for kind in KINDS:
@@ -47,10 +62,6 @@ class Resolver:
             self._asked.update((kind, i) for i in ask)
             for record_id, doc in (await self._crm.records(kind, ask)).items():
                 self.records[(kind, record_id)] = record_from(kind, doc)
-        keys = {f"user:{d['user_id']}" for d in docs} | {f"company:{c}" for d in docs if (c := self._company(d["user_id"]))}
-        missing = [k for k in keys if k not in self.histories]
-        got = await self._settings.histories(missing)
-        self.histories.update({k: got.get(k, []) for k in missing})
 
     def _company(self, user_id: str) -> str | None:
         return self.users.get(user_id, {}).get("company_id") or self.accounts.get(user_id, {}).get("company_id")
