@@ -14,6 +14,15 @@ class Security(StrEnum):
     PLAIN = "plain"
 
 
+class AuthMethod(StrEnum):
+    """How the account logs in (re-exported by providers.py, whose presets list the accepted ones)."""
+
+    PASSWORD = "password"          # IMAP LOGIN, SMTP AUTH PLAIN/LOGIN with the account's password
+    APP_PASSWORD = "app_password"  # the same commands, but the provider refuses the account password:
+    #                                an app-specific password (or "authorization code") is needed
+    XOAUTH2 = "xoauth2"            # OAuth 2 access token (SASL XOAUTH2); the CRM's OAuth service refreshes it
+
+
 class ImapEndpoint(Contract):
     host: str
     port: int = Field(ge=1, le=65535)
@@ -52,6 +61,11 @@ class AccountConfigured(Event):
     provider: str | None = Field(default=None, description="Provider preset id (providers.PROVIDERS), e.g. "
                                  "gmail; null: the generic preset with the account's own hosts.")
     smtp: SmtpEndpoint | None = Field(default=None, description="SMTP submission endpoint; null: the preset's.")
+    auth: AuthMethod | None = Field(default=None, description="How to log in; null: password (IMAP LOGIN). "
+                                    "xoauth2: secret_ciphertext holds an OAuth 2 access token.")
+    ca_pem: str | None = Field(default=None, description="Extra CA certificate(s), PEM, trusted for this account "
+                               "only (a private server's own CA). The content, not a path, so every ingest "
+                               "instance has it. Certificates are verified always; this never turns that off.")
     version: int = Field(default=1, description="Grows with each change, so a stale update is recognisable "
                          "(microseconds since the epoch when set by the API; earlier records counted 1, 2, ...).")
 

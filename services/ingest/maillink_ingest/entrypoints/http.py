@@ -16,7 +16,7 @@ from maillink_runtime.auth import Principal, acting_user, require
 from maillink_runtime.auth.dependencies import principal
 from maillink_runtime.auth.links import link_is_valid
 from maillink_runtime.net import is_loopback
-from maillink_schemas.accounts import AccountConfigured, FolderSelection, ImapEndpoint, Security
+from maillink_schemas.accounts import AccountConfigured, AuthMethod, FolderSelection, Security
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.headers import single_line
 from maillink_schemas.scopes import Scope
@@ -25,6 +25,7 @@ from ..adapters.accounts import AccountStore
 from maillink_runtime.blobs.store import BlobStore
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
+from ..domain.providers import preset_for, resolve_endpoint
 from .blob_download import IfNoneMatch, blob_response
 
 class ConnectAccount(BaseModel):
@@ -32,9 +33,13 @@ class ConnectAccount(BaseModel):
                                 "user (of its company) whose mailbox this is. Users connect their own mailbox.")
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     password: str = Field(min_length=1, description="Password, app password or OAuth2 token. Never logged or returned.")
-    imap_host: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")
-    imap_port: int = Field(993, ge=1, le=65535)
-    security: Security = Security.SSL
+    # Host, port and TLS mode default to the provider preset's (named, or detected from the address).
+    provider: str | None = Field(None, description="Preset id (maillink_schemas.providers), e.g. gmail; null: "
+                                 "detected from the address's domain, else the generic entry (imap_host needed).")
+    auth: AuthMethod | None = Field(None, description="xoauth2: `password` is an OAuth 2 access token.")
+    imap_host: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")
+    imap_port: int | None = Field(None, ge=1, le=65535)
+    security: Security | None = None
     username: str | None = Field(None, min_length=1)
     folders: FolderSelection = Field(default_factory=FolderSelection)
     first_sync_days: int = Field(3, ge=1, le=730)
@@ -87,7 +92,12 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
 
     @router.post("/accounts", status_code=202, response_model=Accepted)
     async def connect(body: ConnectAccount, caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Accepted:
-        if body.security == Security.PLAIN and not is_loopback(body.imap_host):
+        try:  # the provider preset fills what the request leaves out (domain/providers.py)
+            imap = resolve_endpoint(body.provider, body.email, {"host": body.imap_host, "port": body.imap_port,
+                                                                "security": body.security})
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if imap.security == Security.PLAIN and not is_loopback(imap.host):
             raise HTTPException(422, "Plain-text IMAP is only allowed to a local test server; use security 'ssl' "
                                      "or 'starttls'.")
         user_id, company_id = _owner(caller, body.user_id)
@@ -99,7 +109,7 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
         account = AccountConfigured(
             event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=user_id,
             company_id=company_id, email=body.email,
-            imap=ImapEndpoint(host=body.imap_host, port=body.imap_port, security=body.security),
+            imap=imap, provider=preset_for(body.provider, body.email).id, auth=body.auth,
             username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
             folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous),
         )
