@@ -11,11 +11,12 @@ from maillink_runtime.imap import UnsendableCredentials as _Unsendable
 from maillink_runtime.imap.login import login, login_words
 from maillink_runtime.imap.mailbox_names import mailbox_arg, parse_list
 from maillink_runtime.net import is_loopback
-from maillink_schemas.accounts import ImapEndpoint, Security
+from maillink_schemas.accounts import AuthMethod, ImapEndpoint, Security
 
 from .errors import (AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable,
                      UnsendableCredentials)
 from .fast_reader import FastIMAP4, FastIMAP4_SSL  # aioimaplib with a linear, non-recursive reader
+from .oauth import authenticate_xoauth2
 
 log = structlog.get_logger()
 _SELECT_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
@@ -36,16 +37,19 @@ class Selected:
     highestmodseq: int | None
 
 
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    # Certificates are always verified; a private CA (test servers) can be added, never skipped.
+def tls_context(ca_file: str | None, ca_pem: str | None = None) -> ssl.SSLContext:
+    # Certificates are always verified; a private CA (test servers, an account's own) can be added, never skipped.
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if ca_file:
         ctx.load_verify_locations(ca_file)
+    if ca_pem:
+        ctx.load_verify_locations(cadata=ca_pem)
     return ctx
 
 
 async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca_file: str | None = None,
-                       timeout: float = 30) -> aioimaplib.IMAP4:
+                       timeout: float = 30, auth: AuthMethod | None = None, ca_pem: str | None = None,
+                       identify: bool = False) -> aioimaplib.IMAP4:
     where = f"{endpoint.host}:{endpoint.port}"
     if endpoint.security == Security.PLAIN and not is_loopback(endpoint.host):
         raise InsecureConnection(f"Refusing to send the password unencrypted to {where}; use SSL/TLS.")
@@ -55,24 +59,32 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
         raise UnsendableCredentials(str(exc)) from exc
     try:
         if endpoint.security == Security.SSL:
-            client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file))
+            client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file, ca_pem))
         else:
             client = FastIMAP4(endpoint.host, endpoint.port, timeout=timeout)
         await asyncio.wait_for(client.wait_hello_from_server(), timeout)
         if endpoint.security == Security.STARTTLS:
-            response = await client.starttls(tls_context(ca_file))
+            response = await client.starttls(tls_context(ca_file, ca_pem))
             if response.result != "OK":
                 raise ServerUnreachable(f"The mail server at {where} refused to start TLS.")
     except ssl.SSLCertVerificationError as exc:
         raise ServerUnreachable(f"The TLS certificate of {where} could not be verified ({exc.verify_message}).") from exc
     except (OSError, asyncio.TimeoutError, aioimaplib.Abort) as exc:
         raise ServerUnreachable(f"The mail server at {where} could not be reached ({type(exc).__name__}).") from exc
-    response = await login(client, username, secret)
-    if response.result != "OK":
+    if auth == AuthMethod.XOAUTH2:
+        await authenticate_xoauth2(client, username, secret)  # a refused token: TokenRejected -> needs_reauth
+        response = None
+    else:
+        response = await login(client, username, secret)
+    if response is not None and response.result != "OK":
         await _quietly_logout(client)
         raise AuthenticationFailed(f"The mail server at {where} rejected the username or password "
                                    "(it may have changed, or an app password may be required). "
                                    "Please enter the credentials again.")
+    if identify:
+        # Quirk (NetEase 126/163/yeah.net, providers.imap_id_required): SELECT is refused with
+        # "Unsafe Login" until the client has sent ID (RFC 2971).
+        await client.id(name="maillink", version="1")
     return client
 
 

@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge
 
 from maillink_runtime import redact
 from maillink_schemas.accounts import AccountConfigured, SyncState
+from maillink_schemas.providers import preset
 
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
@@ -49,7 +50,8 @@ async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.
         try:
             await deps.report(account, SyncState.CONNECTING, None, None)
             client = await open_session(account.imap, account.username, _secret(account, deps.cipher),
-                                        ca_file=deps.ca_file)
+                                        ca_file=deps.ca_file, auth=account.auth, ca_pem=account.ca_pem,
+                                        identify=preset(account.provider).imap_id_required)
             try:
                 await _sync_until_stopped(client, account, deps, stop, log)
             finally:
