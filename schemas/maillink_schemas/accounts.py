@@ -79,9 +79,41 @@ class SyncState(StrEnum):
     STOPPED = "stopped"
 
 
+class StatusReason(StrEnum):
+    """Why an account (or one of its folders) is not simply syncing: the machine-readable half of the words."""
+
+    WRONG_PASSWORD = "wrong_password"
+    APP_PASSWORD_REQUIRED = "app_password_required"
+    TOKEN_EXPIRED = "token_expired"  # an OAuth access token was refused: the CRM's OAuth service sends a new one
+    CREDENTIALS_UNREADABLE = "credentials_unreadable"
+    INSECURE_CONNECTION = "insecure_connection"
+    SERVER_UNREACHABLE = "server_unreachable"
+    TLS_FAILURE = "tls_failure"
+    FOLDER_VANISHED = "folder_vanished"
+    OVER_QUOTA = "over_quota"
+    BANDWIDTH_LIMIT = "bandwidth_limit"
+    THROTTLED = "throttled"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    STORE_UNAVAILABLE = "store_unavailable"
+    BROKER_UNAVAILABLE = "broker_unavailable"
+    SERVER_ERROR = "server_error"
+    UNEXPECTED = "unexpected"
+
+
+class FolderProblem(Contract):
+    folder: str
+    reason: StatusReason
+    error: str = Field(description="What is wrong with this folder, in words a person understands.")
+
+
 class AccountStatusChanged(Event):
     account_id: str
     state: SyncState
     error: str | None = Field(default=None, description="The last error, in words a person understands.")
     messages_synced: int = 0
     updated_at: datetime
+    reason: StatusReason | None = Field(default=None, description="The kind of the last error (absent when none).")
+    retry_at: datetime | None = Field(default=None, description="When the sync tries again by itself (after a "
+                                      "provider's limit or an outage); absent when it is not waiting.")
+    folder_problems: list[FolderProblem] = Field(default_factory=list, description="Folders that fail on their "
+                                                 "own while the others sync.")

@@ -5,7 +5,7 @@ import base64
 import pytest
 from cryptography.fernet import Fernet
 
-from maillink_schemas.accounts import AccountConfigured, AuthMethod, ImapEndpoint, Security, SyncState
+from maillink_schemas.accounts import AccountConfigured, AuthMethod, ImapEndpoint, Security, StatusReason, SyncState
 from maillink_schemas.base import utcnow
 
 from maillink_ingest.adapters.crypto import CredentialsCipher
@@ -118,15 +118,28 @@ async def test_an_expired_token_puts_the_account_in_needs_reauth():
     cipher = CredentialsCipher(key)
     reports = []
 
-    async def report(account, state, error, synced):
-        reports.append((state, error))
+    async def report(account, health):
+        reports.append((health.state, health.reason, health.words))
+
+    class Refusals:  # our own interface: the refusal store, in memory
+        stored = []
+
+        async def refusal(self, account):
+            return None
+
+        async def refused(self, account, reason, words):
+            self.stored.append(reason)
+
+        async def accepted(self, account_id):
+            pass
 
     async with gmail(_gmail_refusal) as server:
         account = AccountConfigured(
             event_id="e", occurred_at=utcnow(), account_id="a-1", user_id="u-1", email="alice@gmail.com",
             imap=ImapEndpoint(host="127.0.0.1", port=server.port, security=Security.PLAIN), provider="gmail",
             username="alice@gmail.com", secret_ciphertext=cipher.encrypt(TOKEN), auth=AuthMethod.XOAUTH2)
-        deps = SyncDeps(states=None, delivery=None, cipher=cipher, report=report)
+        deps = SyncDeps(states=None, delivery=None, cipher=cipher, report=report, refusals=Refusals())
         await asyncio.wait_for(run_account(account, deps, asyncio.Event()), 10)  # returns: no retry storm
-    assert reports[-1][0] == SyncState.NEEDS_REAUTH and "OAuth access token" in reports[-1][1]
+    assert reports[-1][:2] == (SyncState.NEEDS_REAUTH, StatusReason.TOKEN_EXPIRED)
+    assert "OAuth access token" in reports[-1][2] and Refusals.stored == ["token_expired"]
     assert sum(1 for c in server.commands() if c.startswith(b"AUTHENTICATE")) == 1

@@ -8,8 +8,7 @@ from fastapi import FastAPI
 from maillink_runtime import bus
 from maillink_runtime.kafka_conn import client_options
 from maillink_runtime.service import Service
-from maillink_schemas.accounts import AccountConfigured, AccountStatusChanged, SyncState
-from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.accounts import AccountConfigured
 from maillink_schemas.topics import Topic
 
 from .adapters.accounts import AccountStore
@@ -18,11 +17,12 @@ from .adapters.crypto import CredentialsCipher
 from .adapters.folder_state import FolderStateStore
 from .adapters.legacy_blobs import LegacyBlobs
 from .entrypoints.assignments import AccountAssignments
-from .entrypoints.http import accounts_router
+from .entrypoints.http import AccountPublisher, accounts_router
 from .settings import IngestSettings
-from .sync.account_sync import ACCOUNTS, SyncDeps, run_account
+from .sync.account_sync import SyncDeps, run_account
 from .sync.delivery import Delivery
 from .sync.manager import SyncManager
+from .sync.status import StatusReporter
 
 log = structlog.get_logger()
 
@@ -44,44 +44,35 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def publish_received(events):
         await bus.publish_many(broker, received_topic, events)
 
-    last_state: dict[str, SyncState] = {}
+    status_topic = settings.topic(Topic.ACCOUNT_STATUS)
 
-    async def report(account: AccountConfigured, state: SyncState, error: str | None, synced: int | None) -> None:
-        # Reporting must never take the sync loop down: with Kafka or the store unreachable the
-        # status is logged, and the loop goes on retrying its real work.
-        try:
-            await _report(account, state, error, synced)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("status_report_failed", account_id=account.account_id, state=state.value, error=repr(exc))
+    async def publish_status(event) -> None:
+        await bus.publish(broker, status_topic, event, key=event.account_id)
 
-    async def _report(account: AccountConfigured, state: SyncState, error: str | None, synced: int | None) -> None:
-        await accounts.set_status(account.account_id, state, error, synced)
-        if last_state.get(account.account_id) != state:
-            now = utcnow()
-            await bus.publish(broker, settings.topic(Topic.ACCOUNT_STATUS), AccountStatusChanged(
-                event_id=deterministic_id("status", account.account_id, state.value, now.isoformat()),
-                occurred_at=now, account_id=account.account_id, state=state, error=error,
-                messages_synced=synced or 0, updated_at=now), key=account.account_id)
-            if account.account_id in last_state:
-                ACCOUNTS.labels(last_state[account.account_id].value).dec()
-            ACCOUNTS.labels(state.value).inc()
-            last_state[account.account_id] = state
-
+    report = StatusReporter(accounts, publish_status)
     deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received), cipher=cipher, report=report,
-                    poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
-                    ca_file=settings.imap_ca_file)
+                    refusals=accounts, poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
+                    ca_file=settings.imap_ca_file, idle_folders_max=settings.idle_folders_max)
     manager = SyncManager(functools.partial(_run, deps=deps))
+
+    async def forget(account_id: str) -> None:
+        report.forget(account_id)
+        await states.delete_account(account_id)
+        await accounts.forget(account_id)
+
     assignments = AccountAssignments(client_options(settings), settings.topic(Topic.ACCOUNT),
-                                     service.group_id, manager, accounts, broker)
+                                     service.group_id, manager, accounts, broker, forget)
 
     async def publish_account(account: AccountConfigured) -> None:
         await bus.publish(broker, settings.topic(Topic.ACCOUNT), account, key=account.account_id)
+
 
     return service.app(
         topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED],
         on_start=[states.ensure_indexes, assignments.start],
         on_stop=[assignments.stop, manager.stop_all],
-        routers=[accounts_router(accounts, states, blobs, cipher, publish_account, link_secrets)],
+        routers=[accounts_router(accounts, states, blobs, cipher, AccountPublisher(publish_account, assignments.publish_tombstone),
+                                 link_secrets)],
     )
 
 

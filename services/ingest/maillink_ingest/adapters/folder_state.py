@@ -40,5 +40,8 @@ class FolderStateStore:
         return [FolderState(**{k: v for k, v in d.items() if k != "_id"})
                 async for d in self._col.find({"account_id": account_id})]
 
+    async def delete_account(self, account_id: str) -> None:
+        await self._col.delete_many({"account_id": account_id})
+
     async def ensure_indexes(self) -> None:
         await self._col.create_index("account_id")

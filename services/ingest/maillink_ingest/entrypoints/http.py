@@ -1,12 +1,19 @@
 """Accounts admin, sync status/progress and raw-message download.
 
 Who may do what (the caller comes from the verified token, see runtime/auth):
-- a user connects, changes and reads only their own accounts (`accounts:write` / `accounts:read`);
+- a user connects, changes, pauses, removes and reads only their own accounts (`accounts:write` /
+  `accounts:read`);
 - a CRM service with `accounts:admin` manages the accounts of its own company's users;
 - raw MIME needs `blobs:read` (trusted services), or a link the query API signed for this viewer.
 """
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+from pymongo.errors import ConnectionFailure
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field, field_validator
@@ -26,7 +33,11 @@ from maillink_runtime.blobs.store import BlobStore
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
 from ..domain.providers import preset_for, resolve_endpoint
+from ..sync.diagnosis import CATCHING_UP
+from .account_views import AccountView, account_view
 from .blob_download import IfNoneMatch, blob_response
+
+log = structlog.get_logger()
 
 class ConnectAccount(BaseModel):
     user_id: str | None = Field(None, min_length=1, description="Only for a CRM service with accounts:admin: the "
@@ -56,11 +67,35 @@ class ConnectAccount(BaseModel):
         return single_line(v) if v is not None else v
 
 
+class ChangeAccount(BaseModel):
+    password: str | None = Field(None, min_length=1, description="New credentials (ends needs_reauth).")
+    folders: FolderSelection | None = None
+    first_sync_days: int | None = Field(None, ge=1, le=730)
+    enabled: bool | None = Field(None, description="false pauses the sync; true resumes it.")
+
+    @field_validator("password")
+    @classmethod
+    def one_line(cls, v: str | None) -> str | None:
+        return single_line(v) if v is not None else v
+
+
 class Accepted(BaseModel):
     account_id: str
     version: int = Field(description="The version now configured; a later change gets a higher one.")
     applied: bool = Field(description="false: accepted durably, but the sync service has not picked it up yet "
                           "(GET /accounts/{id} may answer 404 for a moment).")
+
+
+class Removed(BaseModel):
+    account_id: str
+    applied: bool = Field(description="true: the sync stopped and the credentials and folder state are deleted; "
+                          "false: the removal is durable but still being applied.")
+
+
+@dataclass(frozen=True)
+class AccountPublisher:
+    publish: Callable[[AccountConfigured], Awaitable[None]]
+    remove: Callable[[str], Awaitable[None]]  # a tombstone on the compacted account topic
 
 
 def _owner(caller: Principal, requested_user: str | None) -> tuple[str, str | None]:
@@ -86,9 +121,35 @@ def _next_version(previous: AccountConfigured | None) -> int:
     return max(time.time_ns() // 1000, (previous.version + 1) if previous else 1)
 
 
+@asynccontextmanager
+async def _store_errors():
+    # An outage of our own store is not the caller's fault and loses nothing: say so, in words
+    # (the exception's repr, with addresses and errno, goes to the log only).
+    try:
+        yield
+    except ConnectionFailure as exc:
+        log.warning("store_unavailable", error=repr(exc))
+        raise HTTPException(503, CATCHING_UP.format(what="database")) from None
+
+
 def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: BlobStore, cipher: CredentialsCipher,
-                    publish_account, link_secrets: list[bytes], apply_wait_s: float = 5.0) -> APIRouter:
+                    publisher: AccountPublisher, link_secrets: list[bytes], apply_wait_s: float = 5.0) -> APIRouter:
     router = APIRouter()
+
+    async def managed(account_id: str, caller: Principal) -> AccountConfigured:
+        account = await accounts.get(account_id)
+        if account is None:
+            raise HTTPException(404, f"No account {account_id}.")
+        if not _may_manage(caller, account):
+            raise HTTPException(403, "This mailbox account belongs to another user.")
+        return account
+
+    async def publish(account: AccountConfigured) -> Accepted:
+        # Durable once Kafka (acks=all) has it. The account consumer is the only writer of the
+        # stored copy; waiting (briefly) for it makes the status readable as soon as we answer.
+        await publisher.publish(account)
+        applied = await accounts.wait_applied(account.account_id, account.version, timeout_s=apply_wait_s)
+        return Accepted(account_id=account.account_id, version=account.version, applied=applied)
 
     @router.post("/accounts", status_code=202, response_model=Accepted)
     async def connect(body: ConnectAccount, caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Accepted:
@@ -103,39 +164,53 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
         user_id, company_id = _owner(caller, body.user_id)
         redact.register_secret(body.password)
         account_id = deterministic_id("account", user_id, body.email)
-        previous = await accounts.get(account_id)
-        if previous is not None and not _may_manage(caller, previous):
-            raise HTTPException(403, "This mailbox account belongs to another company.")
-        account = AccountConfigured(
-            event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=user_id,
-            company_id=company_id, email=body.email,
-            imap=imap, provider=preset_for(body.provider, body.email).id, auth=body.auth,
-            username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
-            folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous),
-        )
-        # Durable once Kafka (acks=all) has it. The account consumer is the only writer of the
-        # stored copy; waiting (briefly) for it makes the status readable as soon as we answer.
-        await publish_account(account)
-        applied = await accounts.wait_applied(account_id, account.version, timeout_s=apply_wait_s)
-        return Accepted(account_id=account_id, version=account.version, applied=applied)
+        async with _store_errors():
+            previous = await accounts.get(account_id)
+            if previous is not None and not _may_manage(caller, previous):
+                raise HTTPException(403, "This mailbox account belongs to another company.")
+            return await publish(AccountConfigured(
+                event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=user_id,
+                company_id=company_id, email=body.email,
+                imap=imap, provider=preset_for(body.provider, body.email).id, auth=body.auth,
+                username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
+                folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous)))
 
-    @router.get("/accounts/{account_id}")
-    async def status(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> dict:
-        account = await accounts.get(account_id)
-        if account is None:
-            raise HTTPException(404, f"No account {account_id}.")
-        if not _may_manage(caller, account):
-            raise HTTPException(403, "This mailbox account belongs to another user.")
-        status = await accounts.status(account_id) or {}
-        folders = await states.for_account(account_id)
-        return {
-            "account_id": account_id, "email": account.email, "user_id": account.user_id,
-            "state": status.get("state", "pending"), "error": status.get("error"),
-            "messages_synced": sum(f.synced for f in folders),
-            "folders": [{"folder": f.folder, "synced": f.synced, "initial_done": f.initial_done,
-                         "initial_total": f.initial_total, "uidvalidity": f.uidvalidity} for f in folders],
-            "updated_at": status.get("updated_at"),
-        }
+    @router.patch("/accounts/{account_id}", status_code=202, response_model=Accepted)
+    async def change(account_id: str, body: ChangeAccount,
+                     caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Accepted:
+        async with _store_errors():
+            account = await managed(account_id, caller)
+            update = body.model_dump(exclude_none=True, exclude={"password"})
+            if body.password is not None:
+                redact.register_secret(body.password)
+                update["secret_ciphertext"] = cipher.encrypt(body.password)
+            return await publish(AccountConfigured.model_validate({
+                **account.model_dump(), **update, "event_id": str(uuid.uuid4()), "occurred_at": utcnow(),
+                "version": _next_version(account)}))
+
+    @router.delete("/accounts/{account_id}", status_code=202, response_model=Removed)
+    async def remove(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Removed:
+        async with _store_errors():
+            await managed(account_id, caller)
+            await publisher.remove(account_id)
+            return Removed(account_id=account_id,
+                           applied=await accounts.wait_removed(account_id, timeout_s=apply_wait_s))
+
+    @router.get("/accounts", response_model=list[AccountView])
+    async def listing(caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> list[AccountView]:
+        async with _store_errors():
+            if caller.has(Scope.ACCOUNTS_ADMIN) and caller.company_id and not caller.user_id:
+                owned = await accounts.for_owner(None, caller.company_id)
+            else:
+                owned = await accounts.for_owner(acting_user(caller), None)
+            return [account_view(a, await accounts.status(a.account_id), await states.for_account(a.account_id))
+                    for a in owned]
+
+    @router.get("/accounts/{account_id}", response_model=AccountView)
+    async def status(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> AccountView:
+        async with _store_errors():
+            account = await managed(account_id, caller)
+            return account_view(account, await accounts.status(account_id), await states.for_account(account_id))
 
     @router.get("/blobs/{blob_id}")
     async def blob(blob_id: str = Path(pattern=r"^[0-9a-f]{64}$"), caller: Principal = Depends(principal),

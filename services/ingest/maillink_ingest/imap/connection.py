@@ -2,6 +2,7 @@
 import asyncio
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aioimaplib
@@ -14,7 +15,7 @@ from maillink_runtime.net import is_loopback
 from maillink_schemas.accounts import AuthMethod, ImapEndpoint, Security
 
 from .errors import (AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable,
-                     UnsendableCredentials)
+                     TlsFailure, UnsendableCredentials)
 from .fast_reader import FastIMAP4, FastIMAP4_SSL  # aioimaplib with a linear, non-recursive reader
 from .oauth import authenticate_xoauth2
 
@@ -47,9 +48,17 @@ def tls_context(ca_file: str | None, ca_pem: str | None = None) -> ssl.SSLContex
     return ctx
 
 
+def server_text(response) -> str:
+    """A response's lines as text, for diagnosis and logs (never shown to a person as such)."""
+    return b" ".join(bytes(line) for line in response.lines)[:500].decode("utf-8", "replace")
+
+
 async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca_file: str | None = None,
-                       timeout: float = 30, auth: AuthMethod | None = None, ca_pem: str | None = None,
+                       timeout: float = 30, on_lost: Callable[[], None] | None = None,
+                       auth: AuthMethod | None = None, ca_pem: str | None = None,
                        identify: bool = False) -> aioimaplib.IMAP4:
+    """`on_lost` is called as soon as the socket closes: aioimaplib does not wake a pending IDLE
+    (or any waiting command) by itself, so whoever waits must watch for this."""
     where = f"{endpoint.host}:{endpoint.port}"
     if endpoint.security == Security.PLAIN and not is_loopback(endpoint.host):
         raise InsecureConnection(f"Refusing to send the password unencrypted to {where}; use SSL/TLS.")
@@ -59,16 +68,19 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
         raise UnsendableCredentials(str(exc)) from exc
     try:
         if endpoint.security == Security.SSL:
-            client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file, ca_pem))
+            client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file, ca_pem),
+                                   conn_lost_cb=_lost(on_lost))
         else:
-            client = FastIMAP4(endpoint.host, endpoint.port, timeout=timeout)
+            client = FastIMAP4(endpoint.host, endpoint.port, timeout=timeout, conn_lost_cb=_lost(on_lost))
         await asyncio.wait_for(client.wait_hello_from_server(), timeout)
         if endpoint.security == Security.STARTTLS:
             response = await client.starttls(tls_context(ca_file, ca_pem))
             if response.result != "OK":
-                raise ServerUnreachable(f"The mail server at {where} refused to start TLS.")
+                raise TlsFailure(f"The mail server at {where} refused to start TLS.", server_text(response))
     except ssl.SSLCertVerificationError as exc:
-        raise ServerUnreachable(f"The TLS certificate of {where} could not be verified ({exc.verify_message}).") from exc
+        raise TlsFailure(f"The TLS certificate of {where} could not be verified ({exc.verify_message}).") from exc
+    except ssl.SSLError as exc:
+        raise TlsFailure(f"The TLS connection to {where} failed ({exc.reason}).") from exc
     except (OSError, asyncio.TimeoutError, aioimaplib.Abort) as exc:
         raise ServerUnreachable(f"The mail server at {where} could not be reached ({type(exc).__name__}).") from exc
     if auth == AuthMethod.XOAUTH2:
@@ -80,12 +92,25 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
         await _quietly_logout(client)
         raise AuthenticationFailed(f"The mail server at {where} rejected the username or password "
                                    "(it may have changed, or an app password may be required). "
-                                   "Please enter the credentials again.")
+                                   "Please enter the credentials again.", server_text(response))
     if identify:
         # Quirk (NetEase 126/163/yeah.net, providers.imap_id_required): SELECT is refused with
         # "Unsafe Login" until the client has sent ID (RFC 2971).
         await client.id(name="maillink", version="1")
     return client
+
+
+def _lost(on_lost: Callable[[], None] | None):
+    if on_lost is None:
+        return None
+    return lambda exc: on_lost()
+
+
+def abort_session(client: aioimaplib.IMAP4) -> None:
+    """Closes the socket now, without LOGOUT: for a stop that must not wait for the server."""
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
 
 
 async def _quietly_logout(client: aioimaplib.IMAP4) -> None:
@@ -112,7 +137,8 @@ async def list_folders(client: aioimaplib.IMAP4) -> list[FolderInfo]:
 async def select(client: aioimaplib.IMAP4, folder: str) -> Selected:
     response = await client.select(mailbox_arg(folder))
     if response.result != "OK":
-        raise FolderMissing(f"The folder “{folder}” no longer exists on the server (or cannot be opened).")
+        raise FolderMissing(f"The folder “{folder}” no longer exists on the server (or cannot be opened).",
+                            server_text(response))
     codes, exists = {}, 0
     for line in response.lines:
         for name, value in _SELECT_CODE.findall(bytes(line)):
@@ -137,4 +163,4 @@ async def uid_search(client: aioimaplib.IMAP4, criteria: str) -> list[int]:
 
 def _ok(response, what: str) -> None:
     if response.result != "OK":
-        raise ProtocolError(f"The server refused {what}: {b' '.join(map(bytes, response.lines))[:200]!r}")
+        raise ProtocolError(f"The server refused {what}.", server_text(response))

@@ -91,7 +91,8 @@ async def authenticate_xoauth2(client: aioimaplib.IMAP4, user: str, token: str) 
                     protocol.capabilities = set(m.group(1).decode("ascii", "replace").split())
         protocol.state_condition.notify_all()
     if response.result != "OK":
-        raise TokenRejected(rejection_text(response, command.challenges))
+        raise TokenRejected(rejection_text(response, command.challenges),
+                            b" ".join(bytes(line) for line in response.lines)[:500].decode("utf-8", "replace"))
 
 
 def rejection_text(response: aioimaplib.Response, challenges: list[dict | None]) -> str:
@@ -105,7 +106,7 @@ def rejection_text(response: aioimaplib.Response, challenges: list[dict | None])
     if code == "UNAVAILABLE":
         # RFC 5530: a server-side problem, not the token; the retry with backoff handles it.
         raise AuthenticationUnavailable("The mail provider could not check the login right now; "
-                                        "it will be retried automatically.")
+                                        "it will be retried automatically.", last.decode("utf-8", "replace"))
     return (f"The mail provider refused the OAuth access token{status}: it has expired or was revoked. "
             "The account needs to be connected again (a fresh token from the CRM's OAuth service).")
 
