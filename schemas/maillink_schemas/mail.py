@@ -75,6 +75,10 @@ class MessageReceived(Event):
     internal_date: datetime | None = Field(default=None, description="Server's INTERNALDATE (UTC).")
     envelope: Envelope
     provider_thread_id: str | None = Field(default=None, description="Provider's thread id where one exists (Gmail X-GM-THRID).")
+    provider_message_id: str | None = Field(default=None, description="Provider's own id of the message where "
+                                            "one exists (Gmail X-GM-MSGID: the same across labels and resyncs).")
+    labels: list[str] | None = Field(default=None, description="Gmail labels (X-GM-LABELS), e.g. \\Inbox, "
+                                     "\\Sent, Work; null where the provider has folders, not labels.")
     snippet: str = Field(default="", description="Start of the plain text, at most 280 characters.")
     has_attachments: bool = False
     bulk: BulkSignals = Field(default_factory=BulkSignals)

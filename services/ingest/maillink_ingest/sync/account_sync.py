@@ -28,11 +28,12 @@ from maillink_schemas.providers import preset
 
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
-from ..domain.folders import FolderPlan, choose
+from ..domain.folders import FolderPlan
 from ..imap.connection import abort_session, list_folders, open_session
 from ..imap.errors import CredentialsUnreadable, ServerUnreachable
 from ..imap.idle import RENEW_S, sleep_or_stop, watch_folder
 from .backoff import retry_delay
+from . import gmail
 from .delivery import Delivery
 from .diagnosis import diagnose
 from .folder_sync import FolderSync
@@ -167,7 +168,8 @@ class _Session:
 
     async def _full_pass(self, client, sync: FolderSync) -> list[FolderPlan]:
         listed = await list_folders(client)
-        plans, missing = choose([(f.name, f.flags) for f in listed], self.account.folders)
+        plans, missing = gmail.choose(client.protocol.capabilities, [(f.name, f.flags) for f in listed],
+                                      self.account.folders)  # All Mail by label on Gmail (ingest-providers)
         self.problems = {name: FolderProblem(folder=name, reason=StatusReason.FOLDER_VANISHED,
                                              error=f"The folder “{name}” does not exist on the server (any more); "
                                                    "the other folders go on syncing.") for name in missing}

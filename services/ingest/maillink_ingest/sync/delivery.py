@@ -30,13 +30,15 @@ class Delivery:
         self._publish = publish
 
     async def deliver(self, account: AccountConfigured, folder: str, uidvalidity: int, in_sent_folder: bool,
-                      fetched: list[Fetched]) -> int:
+                      fetched: list[Fetched], annotate: Callable[[MessageReceived], MessageReceived] | None = None
+                      ) -> int:
         events, blobs = [], {}
         for item in fetched:
             blob = blob_id(item.raw)
             blobs[blob] = item.raw
-            events.append(received_event(account, folder, uidvalidity, item.uid, item.flags, item.internal_date,
-                                         in_sent_folder, item.raw, blob, parse(item.raw)))
+            event = received_event(account, folder, uidvalidity, item.uid, item.flags, item.internal_date,
+                                   in_sent_folder, item.raw, blob, parse(item.raw))
+            events.append(annotate(event) if annotate else event)  # Gmail labels (sync/gmail.py)
         await self._blobs.put_many(blobs)
         await self._publish([(account.account_id, e) for e in events])
         for e in events:

@@ -20,6 +20,7 @@ from ..adapters.folder_state import FolderState, FolderStateStore
 from ..domain.folders import FolderPlan
 from ..imap.connection import Selected, select, uid_search
 from ..imap.fetch import fetch_messages, fetch_sizes
+from . import gmail
 from .delivery import Delivery
 
 log = structlog.get_logger()
@@ -86,17 +87,19 @@ class FolderSync:
         was not fully delivered.
         """
         in_flight: tuple[asyncio.Task, list[int]] | None = None
+        labels = gmail.strategy_for(folder)  # Gmail All Mail: sizes and X-GM-* in one FETCH, by label
         try:
             for start in range(0, len(uids), self.batch_size):
                 batch = uids[start:start + self.batch_size]
-                sizes = await fetch_sizes(self.client, batch)
+                sizes = await (labels.sizes if labels else fetch_sizes)(self.client, batch)
                 for group in _by_size([u for u in batch if u in sizes], sizes, self.max_batch_bytes):
                     # Servers answer in UID order whatever the request order; re-sort for newest first.
                     fetched = sorted(await fetch_messages(self.client, group), key=lambda f: f.uid, reverse=newest_first)
                     if in_flight:
                         await self._settle(state, *in_flight, advance)
                     in_flight = (asyncio.create_task(self.delivery.deliver(
-                        self.account, folder.name, state.uidvalidity, folder.is_sent, fetched)), group)
+                        self.account, folder.name, state.uidvalidity, folder.is_sent, fetched,
+                        labels.annotate if labels else None)), group)
             if in_flight:
                 await self._settle(state, *in_flight, advance)
                 in_flight = None
