@@ -1,7 +1,7 @@
 """Which contract travels on which topic: the source of the exported JSON Schema and AsyncAPI."""
 from pydantic import BaseModel
 
-from . import accounts, crm, mail, matcher, outbound, tracking
+from . import accounts, crm, mail, mailbox, matcher, outbound, tracking
 from .dead_letter import DeadLettered
 from .topics import Topic
 
@@ -15,6 +15,7 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     Topic.MESSAGE_EXPUNGED: mail.MessageExpunged,
     Topic.THREAD_COMMAND: matcher.ThreadCommand,
     Topic.MAILBOX_COMMAND: matcher.MailboxCommand,
+    Topic.MAILBOX_COMMAND_COMPLETED: mailbox.MailboxCommandCompleted,
     Topic.SETTINGS: matcher.MailSettingsChanged,
     Topic.MATCHER_RECHECK: matcher.RecheckRequested,
     Topic.SEND_REQUESTED: outbound.SendRequested,
@@ -35,6 +36,7 @@ TOPIC_KEYS: dict[str, str] = {
     Topic.MESSAGE_UNLINKED: "account id", Topic.MESSAGE_IGNORED: "account id",
     Topic.MESSAGE_EXPUNGED: "account id", Topic.THREAD_COMMAND: "account id",
     Topic.MAILBOX_COMMAND: "account id", Topic.SETTINGS: "user:<id> or company:<id>",
+    Topic.MAILBOX_COMMAND_COMPLETED: "account id",
     Topic.MATCHER_RECHECK: "account id",
     Topic.SEND_REQUESTED: "account id", Topic.TRACKING_REGISTERED: "message key",
     Topic.MESSAGE_SENT: "account id", Topic.SEND_FAILED: "account id",

@@ -78,7 +78,11 @@ class RecheckRequested(Event):
 
 
 class MailboxAction(StrEnum):
-    DELETE = "delete"
+    DELETE = "delete"            # to the provider's Trash (the matcher sends it when sync-back is on)
+    ARCHIVE = "archive"          # out of INBOX, to the provider's Archive (Gmail: the \\Inbox label removed)
+    MARK_READ = "mark_read"      # \\Seen set
+    MARK_UNREAD = "mark_unread"  # \\Seen cleared
+    MOVE = "move"                # to `folder`
 
 
 class MailboxCommand(Event):
@@ -89,3 +93,7 @@ class MailboxCommand(Event):
     message_key: str
     locations: list[MailboxLocation] = Field(default_factory=list, description="Where the message sits.")
     requested_at: datetime | None = None
+    command_id: str | None = Field(default=None, description="Idempotency key: a command with a known id is not "
+                                   "applied again (its first result is published again). Null: event_id.")
+    folder: str | None = Field(default=None, description="For move: the target folder (decoded name, e.g. Projects).")
+    user_id: str | None = Field(default=None, description="The acting user, when a person ordered it (for the log).")

@@ -15,6 +15,8 @@ class Topic(StrEnum):
     # Orders: thread links/visibility/deletes (keyed by account id), mailbox changes for ingest.
     THREAD_COMMAND = "mail.thread.command.v1"
     MAILBOX_COMMAND = "mail.mailbox.command.v1"
+    # What ingest did with each mailbox command (sync-back), keyed by account id.
+    MAILBOX_COMMAND_COMPLETED = "mail.mailbox.command.completed.v1"
     # Per-user and company mail settings: compacted, keyed by user:<id> / company:<id>.
     SETTINGS = "mail.settings.v1"
     # Internal to the matcher: re-resolve messages of a mailbox after a fact changed (account id).

@@ -13,6 +13,7 @@ from maillink_schemas.accounts import AccountConfigured
 from maillink_schemas.mail import MessageReceived
 
 from maillink_runtime.blobs.store import BlobStore
+from ..adapters.locations import LocationStore
 from ..domain.envelope import parse
 from ..domain.identity import blob_id
 from ..domain.received import received_event
@@ -25,9 +26,10 @@ BYTES = Counter("maillink_ingest_bytes_total", "Raw MIME bytes fetched")
 
 
 class Delivery:
-    def __init__(self, blobs: BlobStore, publish: Publish) -> None:
+    def __init__(self, blobs: BlobStore, publish: Publish, locations: LocationStore | None = None) -> None:
         self._blobs = blobs
         self._publish = publish
+        self._locations = locations  # message key -> (folder, uidvalidity, uid), for sync-back commands
 
     async def deliver(self, account: AccountConfigured, folder: str, uidvalidity: int, in_sent_folder: bool,
                       fetched: list[Fetched], annotate: Callable[[MessageReceived], MessageReceived] | None = None
@@ -40,6 +42,9 @@ class Delivery:
                                    in_sent_folder, item.raw, blob, parse(item.raw))
             events.append(annotate(event) if annotate else event)  # Gmail labels (sync/gmail.py)
         await self._blobs.put_many(blobs)
+        if self._locations:
+            await self._locations.record_many(account.account_id, [(folder, uidvalidity, e.location.uid, e.message_key)
+                                                                   for e in events])
         await self._publish([(account.account_id, e) for e in events])
         for e in events:
             MESSAGES.labels(e.direction.value).inc()
