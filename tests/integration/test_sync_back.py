@@ -3,6 +3,7 @@
 Messages are synced with the real FolderSync, so the locations the commands use are the ones
 delivery recorded; the mailbox is then checked with stdlib imaplib, independently of our code.
 """
+import asyncio
 import imaplib
 import uuid
 from datetime import datetime, timezone
@@ -209,3 +210,41 @@ async def test_a_stale_location_is_not_acted_on(world):
     result = await handle(world.command(MailboxAction.DELETE, "gone"), world.deps)
     assert result.outcome == CommandOutcome.NOT_FOUND and world.mailbox()["Trash"] == {}
     assert await world.locations.find(world.account.account_id, world.key("gone")) == []
+
+
+async def test_through_kafka_settings_then_command_then_result(world, namespace):
+    """The consumers (entrypoints/commands.py) on the real broker: settings first, then the command
+    twice (a redelivery), one change in the mailbox and the same result event twice."""
+    from maillink_devtools.kafka_tools import produce, read_topic
+    from maillink_ingest.entrypoints.commands import subscribe_sync_back
+    from maillink_runtime import bus
+    from maillink_schemas.mailbox import MailboxCommandCompleted
+    from tests.conftest import KAFKA
+
+    world.add("via kafka")
+    await world.sync()
+
+    def topic(name):
+        return f"{namespace}{name}"
+
+    settings = MailSettingsChanged(event_id=uuid.uuid4().hex, occurred_at=utcnow(), owner_id=world.account.user_id,
+                                   sync_back=True, version=1)
+    await produce(KAFKA, topic("mail.settings.v1"), [(f"user:{world.account.user_id}".encode(),
+                                                      settings.model_dump_json().encode())])
+    command = world.command(MailboxAction.ARCHIVE, "via kafka", command_id="k-1").model_dump_json().encode()
+    broker = bus.make_broker(KAFKA, "test")
+    subscribe_sync_back(broker, topic, f"{namespace}ingest", world.deps)
+    await broker.start()
+    try:
+        # The command goes in only once the setting is stored: the two topics are not ordered together.
+        for _ in range(200):
+            if await world.deps.settings.enabled(world.account.user_id):
+                break
+            await asyncio.sleep(0.1)
+        await produce(KAFKA, topic("mail.mailbox.command.v1"), [(world.account.account_id.encode(), command)] * 2)
+        results = [MailboxCommandCompleted.model_validate_json(r.value)
+                   for r in await read_topic(KAFKA, topic("mail.mailbox.command.completed.v1"), expect=2)]
+    finally:
+        await broker.stop()
+    assert len(results) == 2 and results[0] == results[1] and results[0].outcome == CommandOutcome.DONE
+    assert set(world.mailbox()["Archive"]) == {"via kafka"}
