@@ -143,3 +143,44 @@ async def test_an_expired_token_puts_the_account_in_needs_reauth():
     assert reports[-1][:2] == (SyncState.NEEDS_REAUTH, StatusReason.TOKEN_EXPIRED)
     assert "OAuth access token" in reports[-1][2] and Refusals.stored == ["token_expired"]
     assert sum(1 for c in server.commands() if c.startswith(b"AUTHENTICATE")) == 1
+
+
+async def test_netease_gets_imap_id_before_select():
+    """NetEase (126/163/yeah.net) refuses SELECT with "Unsafe Login" until ID (RFC 2971) was sent."""
+    identified = []
+
+    async def on_id(session, tag, match):
+        identified.append(match.group(0))
+        session.write(b'* ID ("name" "Coremail Imap" "vendor" "Coremail")', b"{tag} OK ID completed", tag=tag)
+
+    async def on_select(session, tag, match):
+        if identified:
+            session.write(b"* 0 EXISTS", b"* OK [UIDVALIDITY 1] UIDs valid", b"* OK [UIDNEXT 1] next",
+                          b"{tag} OK [READ-WRITE] SELECT completed", tag=tag)
+        else:
+            session.write(b"{tag} NO SELECT Unsafe Login. Please contact kefu@188.com for help", tag=tag)
+
+    from maillink_ingest.imap.connection import select
+    from maillink_ingest.imap.errors import FolderMissing
+    from maillink_schemas.providers import PROVIDERS
+
+    for identify in (False, True):
+        identified.clear()
+        server = ScriptedImap(b"* OK Coremail System IMap Server Ready(163com[20141225])", [
+            (r"CAPABILITY", t.capability(b"* CAPABILITY IMAP4rev1 XLIST SPECIAL-USE ID LITERAL+ STARTTLS "
+                                         b"XAPPLEPUSHSERVICE UIDPLUS X-CM-EXT-1")),
+            (r"LOGIN ", [b"{tag} OK LOGIN completed"]),
+            (r"ID \(", on_id),
+            (r"SELECT ", on_select),
+            (r"LOGOUT", [b"* BYE IMAP4rev1 Server logging out", b"{tag} OK LOGOUT completed"]),
+        ])
+        async with server:
+            endpoint = ImapEndpoint(host="127.0.0.1", port=server.port, security=Security.PLAIN)
+            client = await open_session(endpoint, "someone@163.com", "authcode", timeout=5, identify=identify)
+            if identify:
+                assert (await select(client, "INBOX")).uidvalidity == 1
+            else:
+                with pytest.raises(FolderMissing):
+                    await select(client, "INBOX")
+            await client.logout()
+    assert all(PROVIDERS[p].imap_id_required for p in ("126", "163", "yeah"))

@@ -68,10 +68,12 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
         raise UnsendableCredentials(str(exc)) from exc
     try:
         if endpoint.security == Security.SSL:
-            client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file, ca_pem),
-                                   conn_lost_cb=_lost(on_lost))
+            client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file, ca_pem))
         else:
-            client = FastIMAP4(endpoint.host, endpoint.port, timeout=timeout, conn_lost_cb=_lost(on_lost))
+            client = FastIMAP4(endpoint.host, endpoint.port, timeout=timeout)
+        # aioimaplib's IMAP4_SSL takes no conn_lost_cb; the protocol (made in __init__, before the
+        # socket connects) reads this attribute when the connection is lost, so set it for both.
+        client.protocol.conn_lost_cb = _lost(on_lost)
         await asyncio.wait_for(client.wait_hello_from_server(), timeout)
         if endpoint.security == Security.STARTTLS:
             response = await client.starttls(tls_context(ca_file, ca_pem))

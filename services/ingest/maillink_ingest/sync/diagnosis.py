@@ -18,7 +18,7 @@ import ssl
 from dataclasses import dataclass
 
 import aioimaplib
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from pymongo.errors import ConnectionFailure
 
 from maillink_schemas.accounts import StatusReason as R
@@ -57,7 +57,8 @@ def diagnose(exc: BaseException) -> Diagnosis:
     text = " ".join(filter(None, (getattr(e, "server_text", None) for e in chain)))
     if any(isinstance(e, ConnectionFailure) for e in chain):
         return Diagnosis(R.STORE_UNAVAILABLE, CATCHING_UP.format(what="database"))
-    if any(isinstance(e, KafkaError) and (e.retriable or type(e).__name__ == "KafkaConnectionError") for e in chain):
+    if any(isinstance(e, (KafkaConnectionError, KafkaTimeoutError)) or (isinstance(e, KafkaError) and e.retriable)
+           for e in chain):
         return Diagnosis(R.BROKER_UNAVAILABLE, CATCHING_UP.format(what="message broker"))
     if provider := _provider_limit(text):
         return provider
