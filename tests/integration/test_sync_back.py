@@ -152,7 +152,8 @@ async def test_mark_read_then_unread(world):
     await world.sync_back(True)
     assert (await handle(world.command(MailboxAction.MARK_READ, "flag me"), world.deps)).outcome == CommandOutcome.DONE
     assert "\\Seen" in world.mailbox()["INBOX"]["flag me"]
-    assert (await handle(world.command(MailboxAction.MARK_UNREAD, "flag me"), world.deps)).outcome == CommandOutcome.DONE
+    unread = await handle(world.command(MailboxAction.MARK_UNREAD, "flag me"), world.deps)
+    assert unread.outcome == CommandOutcome.DONE
     assert "\\Seen" not in world.mailbox()["INBOX"]["flag me"]
 
 

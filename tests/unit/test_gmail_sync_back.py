@@ -48,7 +48,8 @@ class Fakes:
 
 def gmail_server() -> ScriptedImap:
     select = [b"* FLAGS (\\Answered \\Flagged \\Draft \\Deleted \\Seen $NotPhishing $Phishing)",
-              b"* OK [UIDVALIDITY 11] UIDs valid.", b"* 5 EXISTS", b"* 0 RECENT", b"* OK [UIDNEXT 6] Predicted next UID.",
+              b"* OK [UIDVALIDITY 11] UIDs valid.", b"* 5 EXISTS", b"* 0 RECENT",
+              b"* OK [UIDNEXT 6] Predicted next UID.",
               b"{tag} OK [READ-WRITE] [Gmail]/All Mail selected. (Success)"]
     return ScriptedImap(t.GMAIL_GREETING, [
         (r"CAPABILITY", t.capability(t.GMAIL_CAPS_PREAUTH)),

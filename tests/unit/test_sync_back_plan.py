@@ -6,7 +6,8 @@ from maillink_schemas.matcher import MailboxAction as A
 
 from maillink_ingest.domain.sync_back import SEEN_OFF, SEEN_ON, UNLABEL_INBOX, Step, Targets, plan, special_folder
 
-INBOX, WORK = MailboxLocation(folder="INBOX", uidvalidity=1, uid=5), MailboxLocation(folder="Work", uidvalidity=2, uid=9)
+INBOX = MailboxLocation(folder="INBOX", uidvalidity=1, uid=5)
+WORK = MailboxLocation(folder="Work", uidvalidity=2, uid=9)
 TRASHED = MailboxLocation(folder="Trash", uidvalidity=3, uid=1)
 ALL = MailboxLocation(folder="[Gmail]/All Mail", uidvalidity=11, uid=4)
 T = Targets(archive="Archive", trash="Trash")
