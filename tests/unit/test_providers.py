@@ -6,7 +6,7 @@ import pytest
 from maillink_schemas.accounts import AuthMethod, Security
 from maillink_schemas.providers import MISSION_PROVIDERS, PROVIDERS, ProviderPreset, detect, preset
 
-from maillink_ingest.domain.providers import UnknownProvider, preset_for, resolve_endpoint
+from maillink_ingest.domain.providers import UnknownProvider, auth_for, preset_for, resolve_endpoint
 
 _HOST = re.compile(r"^[a-z0-9-]+(\.([a-z0-9-]+|\{domain\}))+$")
 
@@ -95,6 +95,12 @@ def test_resolve_endpoint_overrides_win_and_self_hosted_needs_a_host():
         resolve_endpoint(None, "a@unknown.example", {"host": None})
     with pytest.raises(UnknownProvider):
         resolve_endpoint("nope", "a@x.example", {})
+
+
+def test_auth_defaults_to_xoauth2_only_where_nothing_else_is_accepted():
+    assert auth_for(PROVIDERS["outlook"], None) == AuthMethod.XOAUTH2
+    assert auth_for(PROVIDERS["gmail"], None) is None          # app password or token: the request says
+    assert auth_for(PROVIDERS["gmail"], AuthMethod.XOAUTH2) == AuthMethod.XOAUTH2
 
 
 def test_preset_for_and_fallbacks():

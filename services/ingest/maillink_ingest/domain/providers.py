@@ -6,7 +6,7 @@ the request says explicitly wins.
 """
 from collections.abc import Mapping
 
-from maillink_schemas.accounts import ImapEndpoint, Security
+from maillink_schemas.accounts import AuthMethod, ImapEndpoint, Security
 from maillink_schemas.providers import PROVIDERS, ProviderPreset, detect, host_for
 
 
@@ -21,6 +21,12 @@ def preset_for(provider: str | None, email: str) -> ProviderPreset:
     if provider not in PROVIDERS:
         raise UnknownProvider(f"Unknown provider “{provider}”; known: {', '.join(sorted(PROVIDERS))}.")
     return PROVIDERS[provider]
+
+
+def auth_for(chosen: ProviderPreset, requested: AuthMethod | None) -> AuthMethod | None:
+    """What the request asked for; else XOAUTH2 where the provider accepts nothing else (Microsoft
+    365, Outlook.com), so a token is never sent as a LOGIN password; else None (password)."""
+    return requested or (AuthMethod.XOAUTH2 if chosen.auth == [AuthMethod.XOAUTH2] else None)
 
 
 def resolve_endpoint(provider: str | None, email: str, overrides: Mapping[str, object]) -> ImapEndpoint:

@@ -32,7 +32,7 @@ from ..adapters.accounts import AccountStore
 from maillink_runtime.blobs.store import BlobStore
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
-from ..domain.providers import preset_for, resolve_endpoint
+from ..domain.providers import auth_for, preset_for, resolve_endpoint
 from ..sync.diagnosis import CATCHING_UP
 from .account_views import AccountView, account_view
 from .blob_download import IfNoneMatch, blob_response
@@ -171,7 +171,8 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
             return await publish(AccountConfigured(
                 event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=user_id,
                 company_id=company_id, email=body.email,
-                imap=imap, provider=preset_for(body.provider, body.email).id, auth=body.auth,
+                imap=imap, provider=(chosen := preset_for(body.provider, body.email)).id,
+                auth=auth_for(chosen, body.auth),
                 username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
                 folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous)))
 
