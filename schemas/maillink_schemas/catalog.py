@@ -1,7 +1,7 @@
 """Which contract travels on which topic: the source of the exported JSON Schema and AsyncAPI."""
 from pydantic import BaseModel
 
-from . import accounts, crm, mail, outbound, tracking
+from . import accounts, crm, mail, matcher, outbound, tracking
 from .dead_letter import DeadLettered
 from .topics import Topic
 
@@ -10,6 +10,13 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     Topic.ACCOUNT_STATUS: accounts.AccountStatusChanged,
     Topic.MESSAGE_RECEIVED: mail.MessageReceived,
     Topic.MESSAGE_LINKED: mail.MessageLinked,
+    Topic.MESSAGE_UNLINKED: mail.MessageUnlinked,
+    Topic.MESSAGE_IGNORED: mail.MessageIgnored,
+    Topic.MESSAGE_EXPUNGED: mail.MessageExpunged,
+    Topic.THREAD_COMMAND: matcher.ThreadCommand,
+    Topic.MAILBOX_COMMAND: matcher.MailboxCommand,
+    Topic.SETTINGS: matcher.MailSettingsChanged,
+    Topic.MATCHER_RECHECK: matcher.RecheckRequested,
     Topic.SEND_REQUESTED: outbound.SendRequested,
     Topic.TRACKING_REGISTERED: tracking.TrackingRegistered,
     Topic.CRM_PERSONS: crm.PersonUpserted,
@@ -23,6 +30,10 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
 TOPIC_KEYS: dict[str, str] = {
     Topic.ACCOUNT: "account id", Topic.ACCOUNT_STATUS: "account id",
     Topic.MESSAGE_RECEIVED: "account id", Topic.MESSAGE_LINKED: "account id",
+    Topic.MESSAGE_UNLINKED: "account id", Topic.MESSAGE_IGNORED: "account id",
+    Topic.MESSAGE_EXPUNGED: "account id", Topic.THREAD_COMMAND: "account id",
+    Topic.MAILBOX_COMMAND: "account id", Topic.SETTINGS: "user:<id> or company:<id>",
+    Topic.MATCHER_RECHECK: "account id",
     Topic.SEND_REQUESTED: "account id", Topic.TRACKING_REGISTERED: "message key",
     Topic.CRM_PERSONS: "person id", Topic.CRM_ORGANIZATIONS: "organization id",
     Topic.CRM_DEALS: "deal id", Topic.CRM_LEADS: "lead id",

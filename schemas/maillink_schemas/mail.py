@@ -87,8 +87,19 @@ class Visibility(StrEnum):
     SHARED = "shared"
 
 
+class Reason(Contract):
+    """Why the matcher decided what it did, in a code (for programs) and in words (for people)."""
+
+    code: str = Field(description="Stable machine code, e.g. deal.only_open, deal.several_open, blocked.sole_sender.")
+    text: str = Field(description="The reason in words, e.g. \"linked to deal D because it is Jan Novák's only open deal\".")
+
+
 class MessageLinked(Event):
-    """The matcher stored a message and linked it to CRM records. Topic key: account id."""
+    """The matcher's current links of a message. Topic key: account id.
+
+    Links are derived from facts and recomputed when a fact changes, so one message may be
+    published several times: keep the highest `revision` per message_key.
+    """
 
     message_key: str
     account_id: str
@@ -102,3 +113,44 @@ class MessageLinked(Event):
     direction: Direction
     subject: str = ""
     date: datetime | None = None
+    revision: int = Field(default=1, description="Grows each time the message's links or visibility change; "
+                          "consumers keep the highest revision per message_key.")
+    reasons: list[Reason] = Field(default_factory=list, description="Why each link was (or was not) made.")
+
+
+class UnlinkReason(StrEnum):
+    DELETED = "deleted"        # deleted in the Mail tab
+    EXPUNGED = "expunged"      # gone from every synced folder of the mailbox
+    BLOCKED = "blocked"        # now blocked (e.g. a header-variant copy changed who takes part)
+
+
+class MessageUnlinked(Event):
+    """A message the matcher had published as linked no longer is: drop it from every view.
+    Topic key: account id."""
+
+    message_key: str
+    account_id: str
+    user_id: str
+    thread_id: str
+    revision: int = Field(description="The revision this supersedes (a later MessageLinked carries a higher one).")
+    reason: UnlinkReason
+    reasons: list[Reason] = Field(default_factory=list)
+
+
+class MessageIgnored(Event):
+    """A message was recognised and deliberately not linked nor shown (blocklist). Topic key: account id."""
+
+    message_key: str
+    account_id: str
+    user_id: str
+    thread_id: str
+    revision: int = 1
+    reasons: list[Reason] = Field(description="Why, e.g. blocked: the only sender, @spam.example, is on your blocklist.")
+
+
+class MessageExpunged(Event):
+    """A message disappeared from one folder of the mailbox (EXPUNGE, or moved away). Topic key: account id."""
+
+    message_key: str
+    account_id: str
+    location: MailboxLocation = Field(description="The folder position that no longer holds the message.")

@@ -14,4 +14,5 @@ class Scope(StrEnum):
     MAIL_WRITE = "mail:write"           # link, unlink, delete, change visibility
     BLOBS_READ = "blobs:read"           # raw MIME by id, for trusted services (users get signed links)
     SETTINGS_READ = "settings:read"
-    SETTINGS_WRITE = "settings:write"
+    SETTINGS_WRITE = "settings:write"   # one's own mail settings (blocklist, sharing default, linking mode, ...)
+    SETTINGS_ADMIN = "settings:admin"   # the company-wide blocklist of the token's company
