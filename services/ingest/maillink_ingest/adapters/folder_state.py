@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..domain import uid_ranges
+
 INITIAL, INCREMENTAL, UIDINVALID, RECONCILE = "initial", "incremental", "uidinvalid", "reconcile"
 
 
@@ -42,6 +44,12 @@ class FolderState:
     reconcile_gaps: int = 0
     reconcile_gaps_total: int = 0
     reconcile_requested: bool = False
+    # The step to return to when a UIDVALIDITY change turns out to be spurious.
+    resume_state: str = INITIAL
+    # A real UIDVALIDITY change: the initial step re-maps every message known before, not only the window.
+    remap_from: int = 0  # the UIDVALIDITY being re-mapped (0 = none)
+    # When this folder's latest pass began: an expunge waits until every other folder passed after it.
+    pass_started_at: datetime | None = None
     # The latest problem in words (a poison message, a repaired gap), for the status API.
     last_problem: str | None = None
 
@@ -52,6 +60,10 @@ class FolderState:
     @property
     def initial_done(self) -> bool:
         return self.state != INITIAL
+
+    @property
+    def initial_total(self) -> int:  # the name the status API used before the state machine
+        return self.window_total
 
     @property
     def progress_percent(self) -> float:
@@ -80,12 +92,16 @@ def from_document(doc: dict) -> FolderState:
         # (idempotent: same message keys, same event ids).
         doc["state"] = INCREMENTAL if doc.get("initial_done") else INITIAL
         doc.setdefault("initial_top", doc.get("top_uid", 0))
+    doc["delivered"] = uid_ranges.parse(doc.get("delivered") or "")
     return FolderState(**{k: v for k, v in doc.items() if k in _FIELDS})
 
 
 def to_document(state: FolderState) -> dict:
     # The computed progress is stored too, so readers of the document alone see it.
-    return {"_id": state.key, **asdict(state), "initial_done": state.initial_done,
+    # Quirk (FerretDB v1): no nested arrays in documents, so the UID ranges are stored as an IMAP
+    # sequence set ("1:500,502:900"), which is also the most compact text for them.
+    return {"_id": state.key, **asdict(state), "delivered": uid_ranges.format(state.delivered),
+            "initial_done": state.initial_done,
             "progress_percent": state.progress_percent, "eta_seconds": state.eta_seconds(),
             "failed_count": len(state.failed)}
 

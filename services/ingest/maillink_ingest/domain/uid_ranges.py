@@ -45,3 +45,16 @@ def contains(ranges: Ranges, uid: int) -> bool:
 
 def count(ranges: Ranges) -> int:
     return sum(high - low + 1 for low, high in ranges)
+
+
+def format(ranges: Ranges) -> str:
+    """IMAP sequence-set syntax: [[1, 3], [7, 7]] -> '1:3,7'."""
+    return ",".join(f"{low}:{high}" if low != high else str(low) for low, high in ranges)
+
+
+def parse(text: str) -> Ranges:
+    out: Ranges = []
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition(":")
+        out.append([int(low), int(high or low)])
+    return add([], []) if not out else add(out, [])

@@ -28,7 +28,8 @@ _MODSEQ = re.compile(rb"\bMODSEQ \((\d+)\)")
 _INTERNALDATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _FETCH_LINE = re.compile(rb"^\d+ FETCH \(")
-_QUOTED_BODY = re.compile(rb'\bBODY\[\] "((?:[^"\\]|\\.)*)"')
+_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:\s*<([^<>\s]+)>")
+_QUOTED_BODY = re.compile(rb'\bBODY\[[^\]]*\] "((?:[^"\\]|\\.)*)"')
 
 
 class FetchRefused(ProtocolError):
@@ -97,6 +98,15 @@ async def fetch_flags(client: aioimaplib.IMAP4, uids: list[int] | str, changed_s
     response = await client.uid("fetch", uids if isinstance(uids, str) else uid_set(uids), f"(UID FLAGS){modifier}")
     _ok(response, "UID FETCH FLAGS")
     return parse_flag_lines(response.lines)
+
+
+async def fetch_message_ids(client: aioimaplib.IMAP4, uids: list[int] | str) -> dict[int, str | None]:
+    """Message-ID per UID, from the header alone (cheap: a few dozen bytes per message)."""
+    response = await client.uid("fetch", uids if isinstance(uids, str) else uid_set(uids),
+                                "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    _ok(response, "UID FETCH MESSAGE-ID")
+    return {m.uid: (found.group(1).decode(errors="replace") if (found := _MESSAGE_ID.search(m.raw)) else None)
+            for m in parse_fetch_answer(response.lines).messages}
 
 
 def parse_flag_lines(lines: list) -> list[FlagsSeen]:
