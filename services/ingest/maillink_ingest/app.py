@@ -16,6 +16,7 @@ from .adapters.accounts import AccountStore
 from maillink_runtime.blobs.store import open_blob_store
 from .adapters.crypto import CredentialsCipher
 from .adapters.folder_state import FolderStateStore
+from .adapters.locations import LocationStore
 from .adapters.legacy_blobs import LegacyBlobs
 from .entrypoints.assignments import AccountAssignments
 from .entrypoints.http import accounts_router
@@ -33,7 +34,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     blobs = open_blob_store(settings.blob_store_url(), owner=f"{settings.namespace}ingest", legacy=LegacyBlobs(db),
                             endpoint=settings.aws_endpoint_url, region=settings.aws_region,
                             allow_http=settings.aws_allow_http)
-    states, accounts = FolderStateStore(db), AccountStore(db)
+    states, accounts, locations = FolderStateStore(db), AccountStore(db), LocationStore(db)
     cipher = CredentialsCipher(settings.credentials_key)
     link_secrets = service.auth.link_secrets()
     if not link_secrets:
@@ -43,6 +44,12 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     async def publish_received(events):
         await bus.publish_many(broker, received_topic, events)
+
+    async def emit(topic, events):  # changed, expunged, reconciled (sync/delivery.py)
+        await bus.publish_many(broker, settings.topic(topic), events)
+
+    async def dead_letter(key, payload, reason, error, offset):  # poison messages, with their raw reference
+        await bus.dead_letter(broker, received_topic, "ingest", -1, offset, key.encode(), payload, reason, error, 1)
 
     last_state: dict[str, SyncState] = {}
 
@@ -67,7 +74,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             ACCOUNTS.labels(state.value).inc()
             last_state[account.account_id] = state
 
-    deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received), cipher=cipher, report=report,
+    deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received, locations=locations, emit=emit,
+                                                             dead_letter=dead_letter), cipher=cipher, report=report,
                     poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
                     ca_file=settings.imap_ca_file)
     manager = SyncManager(functools.partial(_run, deps=deps))
@@ -78,8 +86,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
         await bus.publish(broker, settings.topic(Topic.ACCOUNT), account, key=account.account_id)
 
     return service.app(
-        topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED],
-        on_start=[states.ensure_indexes, assignments.start],
+        topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED, Topic.MESSAGE_CHANGED,
+                Topic.MESSAGE_EXPUNGED, Topic.FOLDER_RECONCILED],
+        on_start=[states.ensure_indexes, locations.ensure_indexes, assignments.start],
         on_stop=[assignments.stop, manager.stop_all],
         routers=[accounts_router(accounts, states, blobs, cipher, publish_account, link_secrets)],
     )
