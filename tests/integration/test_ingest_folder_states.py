@@ -243,3 +243,18 @@ async def test_deleted_state_is_rebuilt_and_nothing_is_lost_or_duplicated_by_key
     state = await sync_once(acc, db, delivery, reconcile_interval_s=0)
     assert state.reconcile_gaps == 0 and state.delivered == [[1, 3]] and state.state == "incremental"
     assert {e.message_key for e in await events(topic, MessageReceived, 6)} == keys
+
+
+async def test_unparseable_mail_through_dovecot_still_arrives_with_warnings(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    broken = (b"From: Jan <jan@acme.cz>\r\nTo: a@example.com\r\nSubject: =?x-unknown-42?Q?caf=C3=A9?=\r\n"
+              b"Content-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\n"
+              b"please sign\r\n--zz\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; "
+              b"filename=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64\r\n")
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", [broken])
+    await sync_once(account(email, password), db, delivery)
+    (e,) = await events(topic, MessageReceived, 1)
+    assert e.envelope.subject == "café" and e.snippet == "please sign" and e.parse_error
+    assert e.envelope.date == e.internal_date and e.internal_date is not None
+    assert {"no Message-ID", "no Date header; INTERNALDATE used"} <= set(e.parse_warnings)

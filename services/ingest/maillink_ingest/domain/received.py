@@ -1,5 +1,5 @@
 """Builds the mail.message.received.v1 event for one fetched message. Pure."""
-from datetime import datetime
+from datetime import datetime, timezone
 
 from maillink_schemas.accounts import AccountConfigured
 from maillink_schemas.base import deterministic_id, utcnow
@@ -23,7 +23,7 @@ def received_event(account: AccountConfigured, folder: str, uidvalidity: int, ui
     key = message_key(account.account_id, parsed.envelope, raw)
     envelope, truncated = cap_envelope(parsed.envelope)
     if envelope.date is None and internal_date is not None:
-        envelope = envelope.model_copy(update={"date": internal_date})
+        envelope = envelope.model_copy(update={"date": internal_date.astimezone(timezone.utc)})
     addresses = {account.email.lower()}
     bulk = parsed.bulk
     return MessageReceived(
