@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pymongo import ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.database import AsyncDatabase
 
 
@@ -29,6 +30,12 @@ def _id(account_id: str, folder: str, uidvalidity: int, uid: int) -> str:
     return f"{account_id}\x1f{folder}\x1f{uidvalidity}\x1f{uid}"
 
 
+def _document(account_id: str, i: Location) -> dict:
+    return {"account_id": account_id, "folder": i.folder, "uidvalidity": i.uidvalidity, "uid": i.uid,
+            "message_key": i.message_key, "message_id": i.message_id, "flags": list(i.flags),
+            "blob_id": i.blob_id, "gone_at": None}
+
+
 def _location(doc: dict) -> Location:
     return Location(doc["folder"], doc["uidvalidity"], doc["uid"], doc["message_key"], doc.get("message_id"),
                     tuple(doc.get("flags", ())), doc["blob_id"], doc.get("gone_at"))
@@ -39,12 +46,18 @@ class LocationStore:
         self._col = db["locations"]
 
     async def record(self, account_id: str, items: list[Location]) -> None:
-        if items:
-            await self._col.bulk_write([ReplaceOne(
-                {"_id": _id(account_id, i.folder, i.uidvalidity, i.uid)},
-                {"account_id": account_id, "folder": i.folder, "uidvalidity": i.uidvalidity, "uid": i.uid,
-                 "message_key": i.message_key, "message_id": i.message_id, "flags": list(i.flags),
-                 "blob_id": i.blob_id, "gone_at": None}, upsert=True) for i in items], ordered=False)
+        # Measured on FerretDB v1: a batch of upserts cost ~5x the whole rest of delivery, plain inserts
+        # a fraction of it. Redeliveries are rare, so insert, and replace only what already existed.
+        docs = {_id(account_id, i.folder, i.uidvalidity, i.uid): _document(account_id, i) for i in items}
+        if not docs:
+            return
+        try:
+            await self._col.insert_many([{"_id": k, **d} for k, d in docs.items()], ordered=False)
+        except BulkWriteError as exc:
+            existing = [e["op"]["_id"] for e in exc.details.get("writeErrors", []) if e.get("code") == 11000]
+            if len(existing) != len(exc.details.get("writeErrors", [])):
+                raise
+            await self._col.bulk_write([ReplaceOne({"_id": k}, docs[k]) for k in existing], ordered=False)
 
     async def in_folder(self, account_id: str, folder: str, uidvalidity: int | None = None,
                         uids: list[int] | None = None) -> dict[int, Location]:
