@@ -258,3 +258,19 @@ async def test_unparseable_mail_through_dovecot_still_arrives_with_warnings(env,
     assert e.envelope.subject == "café" and e.snippet == "please sign" and e.parse_error
     assert e.envelope.date == e.internal_date and e.internal_date is not None
     assert {"no Message-ID", "no Date header; INTERNALDATE used"} <= set(e.parse_warnings)
+
+
+async def test_a_state_stored_before_the_state_machine_is_migrated_and_audited(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(3, "m"))
+    acc = account(email, password)
+    synced = await sync_once(acc, db, delivery)
+    key = f"{acc.account_id}\x1fINBOX"
+    await db["folder_state"].replace_one({"_id": key}, {  # the shape main stored before this change
+        "_id": key, "account_id": acc.account_id, "folder": "INBOX", "uidvalidity": synced.uidvalidity,
+        "top_uid": 3, "initial_cursor": 1, "initial_done": True, "initial_total": 3, "synced": 3})
+    state = await sync_once(acc, db, delivery)
+    assert (state.state, state.delivered, state.reconcile_gaps, state.top_uid) == ("incremental", [[1, 3]], 3, 3)
+    got = await events(topic, MessageReceived, 6)
+    assert len(got) == 6 and len({e.message_key for e in got}) == 3  # re-verified, never duplicated by key

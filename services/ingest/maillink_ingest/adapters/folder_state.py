@@ -88,8 +88,8 @@ def from_document(doc: dict) -> FolderState:
     doc = {k: v for k, v in doc.items() if k != "_id"}
     if "state" not in doc:
         # Written before the state machine: the flags said it. What was delivered is unknown, so
-        # `delivered` starts empty and the first reconciliation re-delivers the covered range
-        # (idempotent: same message keys, same event ids).
+        # `delivered` starts empty; the incremental step adopts such a state (folder_states._adopt)
+        # and its first reconciliation re-delivers the window (idempotent: same keys, same ids).
         doc["state"] = INCREMENTAL if doc.get("initial_done") else INITIAL
         doc.setdefault("initial_top", doc.get("top_uid", 0))
     doc["delivered"] = uid_ranges.parse(doc.get("delivered") or "")

@@ -37,7 +37,9 @@ async def apply(p, state: FolderState) -> None:
     if not state.delivered or not p.delivery.locations:
         return
     delivered = set(uid_ranges.to_uids(state.delivered))
-    if p.qresync and state.highestmodseq:
+    # Quirk: a server that lost its MODSEQs (restored, or its index rebuilt) reports a HIGHESTMODSEQ
+    # below the stored one and answers "changed since" with nothing: ask the plain way then.
+    if p.qresync and state.highestmodseq and (p.selected.highestmodseq or 0) >= state.highestmodseq:
         gone = sorted(u for low, high in p.vanished for u in delivered if low <= u <= high)
         seen = p.changed
     else:

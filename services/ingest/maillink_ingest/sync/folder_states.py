@@ -68,6 +68,8 @@ async def _remapped(p, state: FolderState) -> set[int]:
 
 
 async def incremental(p, state: FolderState) -> tuple[str, bool]:
+    if not state.window_since:
+        _adopt(p, state)
     await changes.apply(p, state)
     if not (p.selected.uidnext and p.selected.uidnext - 1 <= state.top_uid):
         # "n:*" always matches the highest UID even when it is below n (RFC 3501 6.4.8): filter.
@@ -95,6 +97,16 @@ async def incremental(p, state: FolderState) -> tuple[str, bool]:
         p.now - state.reconciled_at.replace(tzinfo=state.reconciled_at.tzinfo or timezone.utc)
     ).total_seconds() >= p.sync.reconcile_interval_s
     return (RECONCILE, False) if due else (INCREMENTAL, True)
+
+
+def _adopt(p, state: FolderState) -> None:
+    """A state stored before the state machine knew neither its window nor what it delivered. The
+    first-sync window is taken as counting from now (the original began earlier, so this is a part
+    of it) and the next pass audits it: reconciliation re-delivers it (same ids and keys), after
+    which flag changes and expunges are tracked for it too."""
+    state.window_since = (p.now - timedelta(days=p.account.first_sync_days)).strftime("%d-%b-%Y")
+    state.initial_top = state.initial_top or state.top_uid
+    state.reconcile_requested = True
 
 
 async def uidinvalid(p, state: FolderState) -> tuple[str, bool]:

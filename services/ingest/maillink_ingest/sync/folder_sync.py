@@ -63,8 +63,6 @@ class FolderSync:
 
     async def _open(self, folder: FolderPlan, state: FolderState, now: datetime) -> "Pass":
         if self.use_qresync and supports_qresync(self.client) and await enable_qresync(self.client):
-            # Quirk: a server that lost its MODSEQs (HIGHESTMODSEQ went down, or a NOMODSEQ folder)
-            # cannot answer "changed since"; select_qresync then asks for CONDSTORE only.
             q = await select_qresync(self.client, folder.name, state.uidvalidity, state.highestmodseq)
             return Pass(self, folder, q.selected, now, True, q.vanished, q.changed)
         return Pass(self, folder, await select(self.client, folder.name), now, False)
