@@ -49,6 +49,12 @@ class FetchAnswer:
     messages: list[Fetched] = field(default_factory=list)
     bodiless: list[int] = field(default_factory=list)  # answered, but without the message's content
 
+    def __iter__(self):  # iterating an answer iterates its messages, as the plain list it replaced
+        return iter(self.messages)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
 
 @dataclass(frozen=True)
 class FlagsSeen:

@@ -32,10 +32,14 @@ def supports_qresync(client: aioimaplib.IMAP4) -> bool:
 
 
 async def enable_qresync(client: aioimaplib.IMAP4) -> bool:
-    if getattr(client, "_maillink_qresync", False):
-        return True
-    response = await client.enable("QRESYNC")
-    ok = response.result == "OK" and any(b"QRESYNC" in bytes(line) for line in response.lines)
+    """Once per session. ENABLE is only legal before the first SELECT (RFC 5161): a session that
+    already selected a folder keeps the plain fallback until it reconnects."""
+    if (known := getattr(client, "_maillink_qresync", None)) is not None:
+        return known
+    ok = False
+    if client.protocol.state == aioimaplib.AUTH:
+        response = await client.enable("QRESYNC")
+        ok = response.result == "OK" and any(b"QRESYNC" in bytes(line) for line in response.lines)
     client._maillink_qresync = ok
     return ok
 
