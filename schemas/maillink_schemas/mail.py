@@ -84,6 +84,12 @@ class MessageReceived(Event):
     bulk: BulkSignals = Field(default_factory=BulkSignals)
     raw: BlobRef = Field(description="Claim-check reference to the stored raw MIME.")
     parse_error: str | None = Field(default=None, description="Why the MIME could not be fully parsed, if it could not.")
+    parse_warnings: list[str] = Field(default_factory=list, description="What could not be read as written (e.g. "
+                                      "an unknown charset decoded with a fallback, a missing Date replaced by "
+                                      "INTERNALDATE); the raw MIME keeps the original.")
+    truncated: dict[str, int] = Field(default_factory=dict, description="Lists cut to keep the event under the "
+                                      "broker's size limit: field name -> how many entries were left out "
+                                      "(e.g. {\"to\": 39900}). The full data stays in the raw MIME.")
 
 
 class Visibility(StrEnum):
@@ -158,3 +164,32 @@ class MessageExpunged(Event):
     message_key: str
     account_id: str
     location: MailboxLocation = Field(description="The folder position that no longer holds the message.")
+
+
+class MessageChanged(Event):
+    """The flags of a message in one folder changed (seen, flagged, answered…). Topic key: account id."""
+
+    message_key: str
+    account_id: str
+    location: MailboxLocation = Field(description="The folder position whose flags changed.")
+    flags: list[str] = Field(description="The message's flags now in that folder, e.g. \\Seen, \\Flagged.")
+    seen: bool = Field(description="\\Seen is set.")
+    flagged: bool = Field(description="\\Flagged is set.")
+    answered: bool = Field(description="\\Answered is set.")
+    modseq: int | None = Field(default=None, description="The server's MODSEQ of this change (CONDSTORE), if known.")
+
+
+class FolderReconciled(Event):
+    """Ingest audited one folder: the server's UIDs against what it delivered, and the delivered
+    messages against the blob store. Topic key: account id."""
+
+    account_id: str
+    folder: str
+    uidvalidity: int
+    server_messages: int = Field(description="Messages the server holds in the synced range of the folder.")
+    delivered: int = Field(description="Messages ingest had recorded as delivered in that range.")
+    missing: int = Field(description="Messages on the server never delivered (gaps), now re-fetched.")
+    missing_blobs: int = Field(description="Delivered messages whose raw MIME was missing from the blob store.")
+    repaired: int = Field(description="Gaps and missing blobs delivered again during this audit.")
+    vanished: int = Field(description="Delivered messages no longer on the server, reported as expunged.")
+    failed: int = Field(description="Messages that still cannot be fetched or published (see the dead-letter topic).")

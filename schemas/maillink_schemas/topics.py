@@ -12,6 +12,9 @@ class Topic(StrEnum):
     MESSAGE_UNLINKED = "mail.message.unlinked.v1"
     MESSAGE_IGNORED = "mail.message.ignored.v1"
     MESSAGE_EXPUNGED = "mail.message.expunged.v1"
+    MESSAGE_CHANGED = "mail.message.changed.v1"
+    # Ingest's audit of one folder (reconciliation), keyed by account id.
+    FOLDER_RECONCILED = "mail.folder.reconciled.v1"
     # Orders: thread links/visibility/deletes (keyed by account id), mailbox changes for ingest.
     THREAD_COMMAND = "mail.thread.command.v1"
     MAILBOX_COMMAND = "mail.mailbox.command.v1"

@@ -9,6 +9,7 @@ from maillink_schemas.mail import MailboxLocation
 from maillink_schemas.mailbox import CommandOutcome
 from maillink_schemas.matcher import MailboxAction, MailboxCommand
 
+from maillink_ingest.adapters.locations import Location
 from maillink_ingest.imap.connection import open_session
 from maillink_ingest.sync.commands import CommandDeps, handle
 from tests.scripted_imap import ScriptedImap
@@ -22,7 +23,8 @@ class Fakes:
     """Our own store interfaces, in memory."""
 
     def __init__(self, account):
-        self.account, self.known, self.results = account, {ALL}, {}
+        self.account, self.results = account, {}
+        self.known = [Location(ALL.folder, ALL.uidvalidity, ALL.uid, "k", "<m4@x>", (), "b" * 64)]
 
     async def get(self, account_id):
         return self.account
@@ -30,14 +32,11 @@ class Fakes:
     async def enabled(self, user_id):
         return True
 
-    async def find(self, account_id, key):
-        return sorted(self.known, key=lambda loc: loc.folder)
+    async def for_message(self, account_id, key):
+        return list(self.known)
 
-    async def forget(self, account_id, loc):
-        self.known.discard(loc)
-
-    async def record(self, account_id, folder, uidvalidity, uid, key):
-        self.known.add(MailboxLocation(folder=folder, uidvalidity=uidvalidity, uid=uid))
+    async def record(self, account_id, items):
+        self.known.extend(items)
 
     async def result(self, command_id):
         return self.results.get(command_id)

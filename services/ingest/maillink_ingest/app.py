@@ -51,13 +51,20 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def publish_received(events):
         await bus.publish_many(broker, received_topic, events)
 
+    async def emit(topic, events):  # changed, expunged, reconciled (sync/delivery.py)
+        await bus.publish_many(broker, settings.topic(topic), events)
+
+    async def dead_letter(key, payload, reason, error, offset):  # poison messages, with their raw reference
+        await bus.dead_letter(broker, received_topic, "ingest", -1, offset, key.encode(), payload, reason, error, 1)
+
     status_topic = settings.topic(Topic.ACCOUNT_STATUS)
 
     async def publish_status(event) -> None:
         await bus.publish(broker, status_topic, event, key=event.account_id)
 
     report = StatusReporter(accounts, publish_status)
-    deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received, locations), cipher=cipher, report=report,
+    deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received, locations=locations, emit=emit,
+                                                                 dead_letter=dead_letter), cipher=cipher, report=report,
                     refusals=accounts, poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
                     ca_file=settings.imap_ca_file, idle_folders_max=settings.idle_folders_max)
     manager = SyncManager(functools.partial(_run, deps=deps))
@@ -80,7 +87,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
 
     return service.app(
-        topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED, Topic.SETTINGS, Topic.MAILBOX_COMMAND,
+        topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED, Topic.MESSAGE_CHANGED,
+                Topic.MESSAGE_EXPUNGED, Topic.FOLDER_RECONCILED, Topic.SETTINGS, Topic.MAILBOX_COMMAND,
                 Topic.MAILBOX_COMMAND_COMPLETED],
         on_start=[states.ensure_indexes, locations.ensure_indexes, assignments.start],
         on_stop=[assignments.stop, manager.stop_all],

@@ -8,11 +8,11 @@ load (command log, account, sync-back setting, stored locations) -> plan (domain
   after the move) is already where the command wants it, so the re-run changes nothing.
 - Only when the owner's sync-back setting is on (mail.settings.v1); otherwise `skipped`.
 - Every location is verified on the server (UIDVALIDITY and the UID) before it is acted on; a
-  stale one is forgotten, never guessed at.
+  stale one is left to sync (its expunge is noticed there), never guessed at.
 - A server we cannot reach raises, so the consumer retries (and dead-letters after its retries).
 """
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import aioimaplib
@@ -27,7 +27,7 @@ from maillink_schemas.matcher import MailboxCommand
 from maillink_schemas.providers import preset
 
 from ..adapters.command_log import CommandLog
-from ..adapters.locations import LocationStore
+from ..adapters.locations import Location, LocationStore
 from ..adapters.sync_back import SyncBackSettings
 from ..domain.sync_back import Step, Targets, plan, special_folder
 from ..imap import mailbox_ops
@@ -77,7 +77,8 @@ async def _decide_and_apply(cmd: MailboxCommand, deps: CommandDeps):
         return CommandOutcome.FAILED, "This mailbox account is not connected (any more).", []
     if not await deps.settings.enabled(account.user_id):
         return CommandOutcome.SKIPPED, "Sync-back is off: the mailbox itself was not changed.", []
-    known = await deps.locations.find(account.account_id, cmd.message_key) or list(cmd.locations)
+    stored = {_place(loc): loc for loc in await deps.locations.for_message(account.account_id, cmd.message_key)}
+    known = list(stored) or list(cmd.locations)
     if not known:
         return CommandOutcome.NOT_FOUND, "The message's place in the mailbox is not known.", []
     try:
@@ -85,7 +86,7 @@ async def _decide_and_apply(cmd: MailboxCommand, deps: CommandDeps):
     except AuthenticationFailed as exc:
         return CommandOutcome.FAILED, str(exc), known
     try:
-        return await _apply(client, account, cmd, known, deps)
+        return await _apply(client, account, cmd, known, stored, deps)
     except (FolderMissing, ProtocolError) as exc:
         return CommandOutcome.FAILED, str(exc), known
     finally:
@@ -93,14 +94,14 @@ async def _decide_and_apply(cmd: MailboxCommand, deps: CommandDeps):
 
 
 async def _apply(client, account: AccountConfigured, cmd: MailboxCommand, known: list[MailboxLocation],
-                 deps: CommandDeps):
+                 stored: dict[MailboxLocation, Location], deps: CommandDeps):
     listed = [(f.name, f.flags) for f in await list_folders(client)]
     folders = preset(account.provider).folders
     labels = gmail.offers_labels(client.protocol.capabilities)
     targets = Targets(archive=special_folder(listed, "\\Archive", folders.archive or "Archive"),
                       trash=special_folder(listed, "\\Trash", folders.trash),
                       all_mail=special_folder(listed, "\\All", "") or None if labels else None)
-    live = [loc for loc in known if await _verified(client, account, loc, deps)]
+    live = [loc for loc in known if await _verified(client, loc)]
     if not live:
         return CommandOutcome.NOT_FOUND, "The message is no longer in the mailbox.", []
     steps = plan(cmd.action, live, targets, cmd.folder)
@@ -112,23 +113,22 @@ async def _apply(client, account: AccountConfigured, cmd: MailboxCommand, known:
         await mailbox_ops.create(client, missing)  # e.g. no Archive folder yet: made, as mail clients do
     moved = {}
     for step in steps:
-        moved[step.location] = await _run(client, account, step, cmd.message_key, deps)
+        moved[step.location] = await _run(client, account, step, stored.get(step.location), deps)
     where = [moved.get(loc, loc) for loc in live]
     return CommandOutcome.DONE, None, [loc for loc in where if loc is not None]
 
 
-async def _verified(client, account: AccountConfigured, loc: MailboxLocation, deps: CommandDeps) -> bool:
+async def _verified(client, loc: MailboxLocation) -> bool:
+    # Moved, expunged, or its folder reset: not acted on. The stored entry stays for sync, which
+    # notices the expunge itself and publishes it (sync/changes.py).
     try:
         selected = await select(client, loc.folder)
     except FolderMissing:
-        selected = None
-    if selected and selected.uidvalidity == loc.uidvalidity and await mailbox_ops.uid_exists(client, loc.uid):
-        return True
-    await deps.locations.forget(account.account_id, loc)  # moved, expunged, or its folder was reset
-    return False
+        return False
+    return selected.uidvalidity == loc.uidvalidity and await mailbox_ops.uid_exists(client, loc.uid)
 
 
-async def _run(client, account: AccountConfigured, step: Step, message_key: str,
+async def _run(client, account: AccountConfigured, step: Step, stored: Location | None,
                deps: CommandDeps) -> MailboxLocation | None:
     loc = step.location
     await select(client, loc.folder)
@@ -139,9 +139,16 @@ async def _run(client, account: AccountConfigured, step: Step, message_key: str,
     if not step.move_to:
         return loc
     target = await mailbox_ops.move(client, loc.uid, step.move_to, use_move=deps.use_move)
-    await deps.locations.forget(account.account_id, loc)
     if target is None:
         return None  # the server did not say the new UID; the target folder's sync records it
     new = MailboxLocation(folder=step.move_to, uidvalidity=target[0], uid=target[1])
-    await deps.locations.record(account.account_id, new.folder, new.uidvalidity, new.uid, message_key)
+    if stored is not None:
+        # The same message (same key, Message-ID, blob) at its new place, so the next command finds
+        # it at once; the old place is left to sync, which reports the message expunged from there.
+        await deps.locations.record(account.account_id, [replace(stored, folder=new.folder,
+                                                                  uidvalidity=new.uidvalidity, uid=new.uid)])
     return new
+
+
+def _place(loc: Location) -> MailboxLocation:
+    return MailboxLocation(folder=loc.folder, uidvalidity=loc.uidvalidity, uid=loc.uid)
