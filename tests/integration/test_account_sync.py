@@ -159,7 +159,8 @@ async def test_a_missing_folder_is_reported_and_the_others_go_on(env, mailbox):
     append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(1, "i"))
     reports, stop = Reports(), asyncio.Event()
     acc = account(email, password, folders=FolderSelection(folders=["Nowhere", "Projects", "INBOX"]))
-    loop = asyncio.create_task(run_account(acc, deps_for(db, delivery, reports, poll_interval_s=0.3), stop))
+    loop = asyncio.create_task(run_account(acc, deps_for(db, delivery, reports, poll_interval_s=0.3,
+                                                               relist_interval_s=0.3), stop))
     try:
         first = await reports.wait(lambda h: h.state == SyncState.SYNCED)
         assert [(p.folder, p.reason) for p in first.folder_problems] == [("Nowhere", StatusReason.FOLDER_VANISHED)]

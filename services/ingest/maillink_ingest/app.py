@@ -52,7 +52,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
     report = StatusReporter(accounts, publish_status)
     deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received), cipher=cipher, report=report,
                     refusals=accounts, poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
-                    ca_file=settings.imap_ca_file, idle_folders_max=settings.idle_folders_max)
+                    ca_file=settings.imap_ca_file, idle_folders_max=settings.idle_folders_max,
+                    relist_interval_s=settings.relist_interval_s)
     manager = SyncManager(functools.partial(_run, deps=deps), on_stopped=report.forget)
 
     async def forget(account_id: str) -> None:

@@ -11,7 +11,8 @@
 - New mail: every synced folder that supports it has an IDLE watcher of its own (imap/idle.py, up
   to `idle_folders_max` connections); a push syncs only that folder, from its cursor. Every
   `poll_interval_s` a full pass re-lists the folders (so a folder created on the server, or one
-  that vanished, is noticed) and checks the unwatched ones.
+  that vanished, is noticed) and checks the unwatched ones; when every folder is watched, every
+  `relist_interval_s`.
 """
 import asyncio
 import functools
@@ -57,8 +58,9 @@ class SyncDeps:
     batch_size: int = 200
     ca_file: str | None = None
     max_backoff_s: float = 300.0
-    idle_folders_max: int = 10
+    idle_folders_max: int = 5
     idle_renew_s: float = RENEW_S
+    relist_interval_s: float = 300.0  # between full passes when IDLE watches every folder
 
 
 async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event) -> None:
@@ -118,6 +120,12 @@ def _secret(account: AccountConfigured, cipher: CredentialsCipher) -> str:
     return secret
 
 
+def _at_connection_limit(exc: Exception) -> bool:
+    # The provider's per-mailbox connection limit (other mail apps count too): this watcher's
+    # folder falls back to polling rather than fight the user's own clients for a connection.
+    return diagnose(exc).reason == StatusReason.TOO_MANY_CONNECTIONS
+
+
 class _Changes:
     """Folders reported by the watchers since the last look."""
 
@@ -155,7 +163,12 @@ class _Session:
             while not self.stop.is_set():
                 plans = await self._full_pass(client, sync)
                 self._watch([p.name for p in plans] if client.has_capability("IDLE") else [], connect)
-                await self._follow_pushes(sync, {p.name: p for p in plans})
+                # With every folder watched, a full pass only re-lists the folders (new or vanished
+                # ones): an idle account then costs sockets, not polling.
+                everything_watched = all(p.name in self.watchers for p in plans)
+                interval = max(self.deps.poll_interval_s, self.deps.relist_interval_s) if everything_watched \
+                    else self.deps.poll_interval_s
+                await self._follow_pushes(sync, {p.name: p for p in plans}, interval)
         finally:
             for task in self.watchers.values():
                 task.cancel()
@@ -212,12 +225,13 @@ class _Session:
         for name in wanted - set(self.watchers):
             delay = functools.partial(retry_delay, cap_s=self.deps.max_backoff_s)
             self.watchers[name] = asyncio.create_task(
-                watch_folder(connect, name, self.changes.add, renew_s=self.deps.idle_renew_s, retry_delay=delay),
+                watch_folder(connect, name, self.changes.add, renew_s=self.deps.idle_renew_s, retry_delay=delay,
+                             gives_up=_at_connection_limit),
                 name=f"idle:{self.account.account_id}:{name}")
 
-    async def _follow_pushes(self, sync: FolderSync, plans: dict[str, FolderPlan]) -> None:
+    async def _follow_pushes(self, sync: FolderSync, plans: dict[str, FolderPlan], interval: float) -> None:
         """Until the next full pass: sync each folder a watcher reports, and only that one."""
-        deadline = asyncio.get_running_loop().time() + self.deps.poll_interval_s
+        deadline = asyncio.get_running_loop().time() + interval
         while not self.stop.is_set():
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
