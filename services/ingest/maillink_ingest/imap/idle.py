@@ -88,7 +88,8 @@ async def _idle_once(client: aioimaplib.IMAP4, lost: asyncio.Event, renew_s: flo
             if is_change(lines):
                 changed(folder)
     finally:
-        if not lost.is_set() and client.has_pending_idle():
+        # Cancelled (a stop or a revocation): the socket is closed next, no DONE round trip to wait for.
+        if not lost.is_set() and client.has_pending_idle() and not asyncio.current_task().cancelling():
             client.idle_done()
             # The server answers DONE with the IDLE command's tagged OK; the next command must wait for it.
             await asyncio.wait_for(idle, 10)

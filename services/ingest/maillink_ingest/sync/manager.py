@@ -92,6 +92,8 @@ class SyncManager:
         await self.revoke(gone)
 
     async def stop_all(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         await self._stop(list(self._running))
 
     async def _stop(self, account_ids: list[str]) -> None:
