@@ -12,7 +12,7 @@
   to `idle_folders_max` connections); a push syncs only that folder, from its cursor. Every
   `poll_interval_s` a full pass re-lists the folders (so a folder created on the server, or one
   that vanished, is noticed) and checks the unwatched ones; when every folder is watched, every
-  `relist_interval_s`. The connected session itself is sync/session.py.
+  `relist_interval_s` if set (for many idle accounts: a pass then only re-lists folders). The connected session itself is sync/session.py.
 """
 import asyncio
 from dataclasses import dataclass
@@ -54,7 +54,7 @@ class SyncDeps:
     max_backoff_s: float = 300.0
     idle_folders_max: int = 5
     idle_renew_s: float = RENEW_S
-    relist_interval_s: float = 300.0  # between full passes when IDLE watches every folder
+    relist_interval_s: float | None = None  # between full passes when IDLE watches every folder (None: poll's)
 
 
 async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event) -> None:

@@ -75,8 +75,8 @@ class AccountSession:
                 # With every folder watched, a full pass only re-lists the folders (new or vanished
                 # ones): an idle account then costs sockets, not polling.
                 everything_watched = all(p.name in self.watchers for p in plans)
-                interval = max(self.deps.poll_interval_s, self.deps.relist_interval_s) if everything_watched \
-                    else self.deps.poll_interval_s
+                relist = self.deps.relist_interval_s
+                interval = relist if everything_watched and relist is not None else self.deps.poll_interval_s
                 await self._follow_pushes(sync, {p.name: p for p in plans}, interval)
         finally:
             for task in self.watchers.values():
