@@ -159,7 +159,8 @@ async def test_a_missing_folder_is_reported_and_the_others_go_on(env, mailbox):
     append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(1, "i"))
     reports, stop = Reports(), asyncio.Event()
     acc = account(email, password, folders=FolderSelection(folders=["Nowhere", "Projects", "INBOX"]))
-    loop = asyncio.create_task(run_account(acc, deps_for(db, delivery, reports, poll_interval_s=0.3), stop))
+    loop = asyncio.create_task(run_account(acc, deps_for(db, delivery, reports, poll_interval_s=0.3,
+                                                               relist_interval_s=0.3), stop))
     try:
         first = await reports.wait(lambda h: h.state == SyncState.SYNCED)
         assert [(p.folder, p.reason) for p in first.folder_problems] == [("Nowhere", StatusReason.FOLDER_VANISHED)]
@@ -263,3 +264,48 @@ async def test_a_folder_selection_change_takes_effect_without_a_restart(env, mai
     finally:
         await manager.stop_all()
     assert sorted(e.envelope.subject for e in events) == ["inbox 0", "project 0"]
+
+
+async def test_idle_is_reissued_and_still_hears_new_mail(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    reports, stop = Reports(), asyncio.Event()
+    # IDLE re-issued every 0.3 s here (25 minutes in service, inside RFC 2177's 29): several
+    # DONE / IDLE rounds pass before the message lands, and it must still be heard.
+    deps = deps_for(db, delivery, reports, poll_interval_s=3600, idle_renew_s=0.3)
+    loop = asyncio.create_task(run_account(account(email, password), deps, stop))
+    try:
+        await reports.wait(lambda h: h.state == SyncState.SYNCED)
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(append, IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(1, "late"))
+        events = await received(topic, 1)
+    finally:
+        await stopped(loop, stop)
+    assert [e.envelope.subject for e in events] == ["late 0"]
+
+
+def connections(email: str) -> int:
+    out = subprocess.run(["doveadm", "-c", str(DOVECOT_CONF), "who", "-1", email], capture_output=True, text=True,
+                         check=True).stdout
+    return sum(1 for line in out.splitlines() if line.split() and line.split()[0] == email)
+
+
+async def test_idle_connections_are_capped_and_the_other_folders_are_polled(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    conn = imap_admin(email, password)
+    conn.create("Projects")
+    conn.logout()
+    reports, stop = Reports(), asyncio.Event()
+    acc = account(email, password, folders=FolderSelection(folders=["INBOX", "Projects"]))
+    deps = deps_for(db, delivery, reports, poll_interval_s=1, idle_folders_max=1)
+    loop = asyncio.create_task(run_account(acc, deps, stop))
+    try:
+        await reports.wait(lambda h: h.state == SyncState.SYNCED)
+        await asyncio.sleep(0.5)
+        assert connections(email) == 2  # the sync session and one IDLE watcher (INBOX), not one per folder
+        await asyncio.to_thread(append, IMAP_HOST, IMAP_PORT, email, password, "Projects", mails(1, "polled"))
+        events = await received(topic, 1)
+    finally:
+        await stopped(loop, stop)
+    assert [e.envelope.subject for e in events] == ["polled 0"]

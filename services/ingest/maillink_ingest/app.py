@@ -66,8 +66,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
     deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received, locations=locations, emit=emit,
                                                                  dead_letter=dead_letter), cipher=cipher, report=report,
                     refusals=accounts, poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
-                    ca_file=settings.imap_ca_file, idle_folders_max=settings.idle_folders_max)
-    manager = SyncManager(functools.partial(_run, deps=deps))
+                    ca_file=settings.imap_ca_file, idle_folders_max=settings.idle_folders_max,
+                    relist_interval_s=settings.relist_interval_s)
+    manager = SyncManager(functools.partial(_run, deps=deps), on_stopped=report.forget)
 
     async def forget(account_id: str) -> None:
         report.forget(account_id)

@@ -129,12 +129,14 @@ class AccountAssignments:
 
 
 def _newest_per_key(records) -> list:
-    """The record of highest `version` per key (concurrent API calls may land out of version order);
-    tombstones and undecodable records count as newest, so they are applied or dead-lettered."""
+    """The record to apply per key. Among configurations, the highest `version` (concurrent API calls
+    may land out of version order); a tombstone ends everything before it, and a configuration after
+    a tombstone (a mailbox removed, then connected again) starts afresh. Undecodable records count as
+    newest, so they are dead-lettered."""
     newest: dict = {}
-    for record in records:
+    for record in records:  # in offset order
         kept = newest.get(record.key)
-        if kept is None or _version(record) >= _version(kept):
+        if kept is None or not record.value or not kept.value or _version(record) >= _version(kept):
             newest[record.key] = record
     return list(newest.values())
 

@@ -32,8 +32,10 @@ def is_change(lines) -> bool:
 
 
 async def watch_folder(open_conn: OpenSession, folder: str, changed: Callable[[str], None], *,
-                       renew_s: float = RENEW_S, retry_delay: Callable[[int], float]) -> None:
-    """Runs until cancelled (or the folder or the login is gone); calls `changed(folder)` on pushes."""
+                       renew_s: float = RENEW_S, retry_delay: Callable[[int], float],
+                       gives_up: Callable[[Exception], bool] = lambda exc: False) -> None:
+    """Runs until cancelled (or the folder or the login is gone, or `gives_up` says so, e.g. at a
+    provider's connection limit); calls `changed(folder)` on pushes."""
     attempt = 0
     while True:
         lost = asyncio.Event()
@@ -52,8 +54,11 @@ async def watch_folder(open_conn: OpenSession, folder: str, changed: Callable[[s
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001 - a watcher must come back, whatever broke it
-            log.info("idle_watcher_reconnecting", folder=folder, error=repr(exc), attempt=attempt)
             changed(folder)  # something may have arrived while the connection was down
+            if gives_up(exc):
+                log.warning("idle_watcher_gave_up", folder=folder, error=repr(exc))
+                return
+            log.info("idle_watcher_reconnecting", folder=folder, error=repr(exc), attempt=attempt)
         finally:
             if client is not None:
                 abort_session(client)
@@ -83,7 +88,8 @@ async def _idle_once(client: aioimaplib.IMAP4, lost: asyncio.Event, renew_s: flo
             if is_change(lines):
                 changed(folder)
     finally:
-        if not lost.is_set() and client.has_pending_idle():
+        # Cancelled (a stop or a revocation): the socket is closed next, no DONE round trip to wait for.
+        if not lost.is_set() and client.has_pending_idle() and not asyncio.current_task().cancelling():
             client.idle_done()
             # The server answers DONE with the IDLE command's tagged OK; the next command must wait for it.
             await asyncio.wait_for(idle, 10)

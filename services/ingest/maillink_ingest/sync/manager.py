@@ -33,8 +33,10 @@ class _Running:
 
 
 class SyncManager:
-    def __init__(self, runner: Runner, *, stop_grace_s: float = 5.0, suspend_grace_s: float = 10.0) -> None:
+    def __init__(self, runner: Runner, *, stop_grace_s: float = 5.0, suspend_grace_s: float = 10.0,
+                 on_stopped: Callable[[str], None] | None = None) -> None:
         self._runner = runner
+        self._on_stopped = on_stopped  # e.g. the status gauges drop an account no longer synced here
         self._running: dict[str, _Running] = {}
         self._stop_grace_s = stop_grace_s
         self._suspend_grace_s = suspend_grace_s
@@ -90,6 +92,8 @@ class SyncManager:
         await self.revoke(gone)
 
     async def stop_all(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         await self._stop(list(self._running))
 
     async def _stop(self, account_ids: list[str]) -> None:
@@ -105,5 +109,7 @@ class SyncManager:
         _, pending = await asyncio.wait(tasks, timeout=self._stop_grace_s)
         for running in stopping:
             log.info("account_sync_stopped", account_id=running.account.account_id)
+            if self._on_stopped is not None:
+                self._on_stopped(running.account.account_id)
         if pending:
             log.warning("account_sync_stop_slow", accounts=len(pending))

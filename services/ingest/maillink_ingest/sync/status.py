@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from maillink_schemas.accounts import AccountConfigured, AccountStatusChanged, FolderProblem, StatusReason, SyncState
 from maillink_schemas.base import deterministic_id, utcnow
@@ -14,6 +14,7 @@ from ..adapters.accounts import AccountStore
 
 ACCOUNTS = Gauge("maillink_ingest_accounts", "Accounts by sync state", ["state"])
 PROBLEMS = Gauge("maillink_ingest_account_problems", "Accounts (or folders) by the problem they report", ["reason"])
+ERRORS = Counter("maillink_ingest_sync_errors_total", "Sync failures, by what they were", ["kind"])
 log = structlog.get_logger()
 
 
