@@ -122,7 +122,7 @@ class Timers:
 
 
 async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
-    from maillink_ingest.adapters import blobs as blobs_mod
+    from maillink_runtime.blobs import store as blobs_mod
     from maillink_ingest.adapters.crypto import CredentialsCipher
     from maillink_ingest.adapters.folder_state import FolderStateStore
     from maillink_runtime.blobs.settings import BlobSettings
@@ -131,6 +131,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_ingest.imap.connection import close_session, open_session
     from maillink_ingest.sync import delivery as delivery_mod
     from maillink_ingest.sync import folder_sync as folder_sync_mod
+    from maillink_ingest.sync import pipeline as pipeline_mod
     from maillink_runtime import bus, mongo
     from maillink_schemas.accounts import AccountConfigured, ImapEndpoint, Security
 
@@ -172,7 +173,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
         with timers("kafka publish (acks=all)"):
             await bus.publish_many(broker, topic, events)
 
-    folder_sync_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = timed_fetch, timed_parse, timed_put
+    pipeline_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = timed_fetch, timed_parse, timed_put
     try:
         started = time.monotonic()
         session = await open_session(account.imap, USER, PASSWORD)
@@ -185,7 +186,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
         await close_session(session)
         assert state.synced == count, (state.synced, count)
     finally:
-        folder_sync_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = orig_fetch, orig_parse, orig_put
+        pipeline_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = orig_fetch, orig_parse, orig_put
         await broker.stop()
     published = await read_topic(KAFKA, topic, expect=count, timeout=120)
     assert len(published) == count, f"{len(published)} events on {topic}, expected {count}"

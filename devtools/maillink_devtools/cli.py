@@ -3,6 +3,7 @@
   maillink keys init|rotate|retire KID     the local development key set (.run/auth/)
   maillink token --user U --scope S ...    print a signed token for local use
   maillink dlq list|replay TOPIC [filters]  dead letters: show them, re-publish them to their topic
+  maillink accounts add|list|status|pause|resume|update|remove   mailbox accounts, through ingest's API
 """
 import argparse
 import asyncio
@@ -10,9 +11,11 @@ import os
 import sys
 from pathlib import Path
 
+import httpx
+
 from maillink_schemas.scopes import Scope
 
-from . import tokens
+from . import accounts_cli, tokens
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -84,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
     dead.add_argument("--offsets", help="only these source offsets, comma-separated")
     dead.add_argument("--dry-run", action="store_true", help="show what would be re-published")
     dead.set_defaults(run=_dlq)
+    accounts_cli.register(sub, default_url="http://127.0.0.1:8101")
     return top
 
 
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
+    except (FileNotFoundError, KeyError, ValueError, httpx.HTTPError) as exc:
         sys.exit(f"maillink: {exc}")
 
 

@@ -27,13 +27,16 @@ class ServiceProcess:
 class ServiceSet:
     running: dict[str, ServiceProcess] = field(default_factory=dict)
 
-    def start(self, name: str, port: int, env: dict[str, str], log_dir: Path) -> ServiceProcess:
+    def start(self, name: str, port: int, env: dict[str, str], log_dir: Path,
+              service: str | None = None) -> ServiceProcess:
+        """`service` (default: `name`) is which service to run; a distinct `name` runs a second instance."""
+        service = service or name
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
-        prefix = name.upper()
+        prefix = service.upper()
         full_env = {**os.environ, **env, f"{prefix}_HTTP_PORT": str(port)}
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", f"maillink_{name}"], env=full_env, stdout=log,
+            proc = subprocess.Popen([sys.executable, "-m", f"maillink_{service}"], env=full_env, stdout=log,
                                     stderr=subprocess.STDOUT)
         self.running[name] = ServiceProcess(name, port, proc, log_path)
         return self.running[name]

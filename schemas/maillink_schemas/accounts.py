@@ -14,6 +14,15 @@ class Security(StrEnum):
     PLAIN = "plain"
 
 
+class AuthMethod(StrEnum):
+    """How the account logs in (re-exported by providers.py, whose presets list the accepted ones)."""
+
+    PASSWORD = "password"          # IMAP LOGIN, SMTP AUTH PLAIN/LOGIN with the account's password
+    APP_PASSWORD = "app_password"  # the same commands, but the provider refuses the account password:
+    #                                an app-specific password (or "authorization code") is needed
+    XOAUTH2 = "xoauth2"            # OAuth 2 access token (SASL XOAUTH2); the CRM's OAuth service refreshes it
+
+
 class ImapEndpoint(Contract):
     host: str
     port: int = Field(ge=1, le=65535)
@@ -52,6 +61,11 @@ class AccountConfigured(Event):
     provider: str | None = Field(default=None, description="Provider preset id (providers.PROVIDERS), e.g. "
                                  "gmail; null: the generic preset with the account's own hosts.")
     smtp: SmtpEndpoint | None = Field(default=None, description="SMTP submission endpoint; null: the preset's.")
+    auth: AuthMethod | None = Field(default=None, description="How to log in; null: password (IMAP LOGIN). "
+                                    "xoauth2: secret_ciphertext holds an OAuth 2 access token.")
+    ca_pem: str | None = Field(default=None, description="Extra CA certificate(s), PEM, trusted for this account "
+                               "only (a private server's own CA). The content, not a path, so every ingest "
+                               "instance has it. Certificates are verified always; this never turns that off.")
     version: int = Field(default=1, description="Grows with each change, so a stale update is recognisable "
                          "(microseconds since the epoch when set by the API; earlier records counted 1, 2, ...).")
 
@@ -65,9 +79,41 @@ class SyncState(StrEnum):
     STOPPED = "stopped"
 
 
+class StatusReason(StrEnum):
+    """Why an account (or one of its folders) is not simply syncing: the machine-readable half of the words."""
+
+    WRONG_PASSWORD = "wrong_password"
+    APP_PASSWORD_REQUIRED = "app_password_required"
+    TOKEN_EXPIRED = "token_expired"  # an OAuth access token was refused: the CRM's OAuth service sends a new one
+    CREDENTIALS_UNREADABLE = "credentials_unreadable"
+    INSECURE_CONNECTION = "insecure_connection"
+    SERVER_UNREACHABLE = "server_unreachable"
+    TLS_FAILURE = "tls_failure"
+    FOLDER_VANISHED = "folder_vanished"
+    OVER_QUOTA = "over_quota"
+    BANDWIDTH_LIMIT = "bandwidth_limit"
+    THROTTLED = "throttled"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    STORE_UNAVAILABLE = "store_unavailable"
+    BROKER_UNAVAILABLE = "broker_unavailable"
+    SERVER_ERROR = "server_error"
+    UNEXPECTED = "unexpected"
+
+
+class FolderProblem(Contract):
+    folder: str
+    reason: StatusReason
+    error: str = Field(description="What is wrong with this folder, in words a person understands.")
+
+
 class AccountStatusChanged(Event):
     account_id: str
     state: SyncState
     error: str | None = Field(default=None, description="The last error, in words a person understands.")
     messages_synced: int = 0
     updated_at: datetime
+    reason: StatusReason | None = Field(default=None, description="The kind of the last error (absent when none).")
+    retry_at: datetime | None = Field(default=None, description="When the sync tries again by itself (after a "
+                                      "provider's limit or an outage); absent when it is not waiting.")
+    folder_problems: list[FolderProblem] = Field(default_factory=list, description="Folders that fail on their "
+                                                 "own while the others sync.")

@@ -1,7 +1,7 @@
 """Which contract travels on which topic: the source of the exported JSON Schema and AsyncAPI."""
 from pydantic import BaseModel
 
-from . import accounts, bcc, crm, mail, outbound, tracking
+from . import accounts, bcc, crm, mail, mailbox, matcher, outbound, tracking
 from .dead_letter import DeadLettered
 from .topics import Topic
 
@@ -10,6 +10,16 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
     Topic.ACCOUNT_STATUS: accounts.AccountStatusChanged,
     Topic.MESSAGE_RECEIVED: mail.MessageReceived,
     Topic.MESSAGE_LINKED: mail.MessageLinked,
+    Topic.MESSAGE_UNLINKED: mail.MessageUnlinked,
+    Topic.MESSAGE_IGNORED: mail.MessageIgnored,
+    Topic.MESSAGE_EXPUNGED: mail.MessageExpunged,
+    Topic.MESSAGE_CHANGED: mail.MessageChanged,
+    Topic.FOLDER_RECONCILED: mail.FolderReconciled,
+    Topic.THREAD_COMMAND: matcher.ThreadCommand,
+    Topic.MAILBOX_COMMAND: matcher.MailboxCommand,
+    Topic.MAILBOX_COMMAND_COMPLETED: mailbox.MailboxCommandCompleted,
+    Topic.SETTINGS: matcher.MailSettingsChanged,
+    Topic.MATCHER_RECHECK: matcher.RecheckRequested,
     Topic.SEND_REQUESTED: outbound.SendRequested,
     Topic.MESSAGE_SENT: outbound.MessageSent,
     Topic.SEND_FAILED: outbound.SendFailed,
@@ -29,6 +39,12 @@ TOPIC_MODELS: dict[str, type[BaseModel]] = {
 TOPIC_KEYS: dict[str, str] = {
     Topic.ACCOUNT: "account id", Topic.ACCOUNT_STATUS: "account id",
     Topic.MESSAGE_RECEIVED: "account id", Topic.MESSAGE_LINKED: "account id",
+    Topic.MESSAGE_UNLINKED: "account id", Topic.MESSAGE_IGNORED: "account id",
+    Topic.MESSAGE_EXPUNGED: "account id", Topic.MESSAGE_CHANGED: "account id",
+    Topic.FOLDER_RECONCILED: "account id", Topic.THREAD_COMMAND: "account id",
+    Topic.MAILBOX_COMMAND: "account id", Topic.SETTINGS: "user:<id> or company:<id>",
+    Topic.MAILBOX_COMMAND_COMPLETED: "account id",
+    Topic.MATCHER_RECHECK: "account id",
     Topic.SEND_REQUESTED: "account id", Topic.TRACKING_REGISTERED: "message key",
     Topic.TRACKING_OPENED: "message key", Topic.TRACKING_CLICKED: "message key",
     Topic.TRACKING_MILESTONE: "message key",

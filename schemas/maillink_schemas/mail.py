@@ -75,6 +75,10 @@ class MessageReceived(Event):
     internal_date: datetime | None = Field(default=None, description="Server's INTERNALDATE (UTC).")
     envelope: Envelope
     provider_thread_id: str | None = Field(default=None, description="Provider's thread id where one exists (Gmail X-GM-THRID).")
+    provider_message_id: str | None = Field(default=None, description="Provider's own id of the message where "
+                                            "one exists (Gmail X-GM-MSGID: the same across labels and resyncs).")
+    labels: list[str] | None = Field(default=None, description="Gmail labels (X-GM-LABELS), e.g. \\Inbox, "
+                                     "\\Sent, Work; null where the provider has folders, not labels.")
     snippet: str = Field(default="", description="Start of the plain text, at most 280 characters.")
     has_attachments: bool = False
     bulk: BulkSignals = Field(default_factory=BulkSignals)
@@ -84,6 +88,12 @@ class MessageReceived(Event):
                                   "address (company-7f3a+deal-123@…). The matcher links the thread to this deal "
                                   "whatever its automatic rules say (if the deal exists and is open); absent otherwise.")
     company_id: str | None = Field(default=None, description="Company of the owning user, where known (Smart Bcc).")
+    parse_warnings: list[str] = Field(default_factory=list, description="What could not be read as written (e.g. "
+                                      "an unknown charset decoded with a fallback, a missing Date replaced by "
+                                      "INTERNALDATE); the raw MIME keeps the original.")
+    truncated: dict[str, int] = Field(default_factory=dict, description="Lists cut to keep the event under the "
+                                      "broker's size limit: field name -> how many entries were left out "
+                                      "(e.g. {\"to\": 39900}). The full data stays in the raw MIME.")
 
 
 class Visibility(StrEnum):
@@ -91,8 +101,19 @@ class Visibility(StrEnum):
     SHARED = "shared"
 
 
+class Reason(Contract):
+    """Why the matcher decided what it did, in a code (for programs) and in words (for people)."""
+
+    code: str = Field(description="Stable machine code, e.g. deal.only_open, deal.several_open, blocked.sole_sender.")
+    text: str = Field(description="The reason in words, e.g. \"linked to deal D because it is Jan Novák's only open deal\".")
+
+
 class MessageLinked(Event):
-    """The matcher stored a message and linked it to CRM records. Topic key: account id."""
+    """The matcher's current links of a message. Topic key: account id.
+
+    Links are derived from facts and recomputed when a fact changes, so one message may be
+    published several times: keep the highest `revision` per message_key.
+    """
 
     message_key: str
     account_id: str
@@ -106,3 +127,73 @@ class MessageLinked(Event):
     direction: Direction
     subject: str = ""
     date: datetime | None = None
+    revision: int = Field(default=1, description="Grows each time the message's links or visibility change; "
+                          "consumers keep the highest revision per message_key.")
+    reasons: list[Reason] = Field(default_factory=list, description="Why each link was (or was not) made.")
+
+
+class UnlinkReason(StrEnum):
+    DELETED = "deleted"        # deleted in the Mail tab
+    EXPUNGED = "expunged"      # gone from every synced folder of the mailbox
+    BLOCKED = "blocked"        # now blocked (e.g. a header-variant copy changed who takes part)
+
+
+class MessageUnlinked(Event):
+    """A message the matcher had published as linked no longer is: drop it from every view.
+    Topic key: account id."""
+
+    message_key: str
+    account_id: str
+    user_id: str
+    thread_id: str
+    revision: int = Field(description="The revision this supersedes (a later MessageLinked carries a higher one).")
+    reason: UnlinkReason
+    reasons: list[Reason] = Field(default_factory=list)
+
+
+class MessageIgnored(Event):
+    """A message was recognised and deliberately not linked nor shown (blocklist). Topic key: account id."""
+
+    message_key: str
+    account_id: str
+    user_id: str
+    thread_id: str
+    revision: int = 1
+    reasons: list[Reason] = Field(description="Why, e.g. blocked: the only sender, @spam.example, is on your blocklist.")
+
+
+class MessageExpunged(Event):
+    """A message disappeared from one folder of the mailbox (EXPUNGE, or moved away). Topic key: account id."""
+
+    message_key: str
+    account_id: str
+    location: MailboxLocation = Field(description="The folder position that no longer holds the message.")
+
+
+class MessageChanged(Event):
+    """The flags of a message in one folder changed (seen, flagged, answered…). Topic key: account id."""
+
+    message_key: str
+    account_id: str
+    location: MailboxLocation = Field(description="The folder position whose flags changed.")
+    flags: list[str] = Field(description="The message's flags now in that folder, e.g. \\Seen, \\Flagged.")
+    seen: bool = Field(description="\\Seen is set.")
+    flagged: bool = Field(description="\\Flagged is set.")
+    answered: bool = Field(description="\\Answered is set.")
+    modseq: int | None = Field(default=None, description="The server's MODSEQ of this change (CONDSTORE), if known.")
+
+
+class FolderReconciled(Event):
+    """Ingest audited one folder: the server's UIDs against what it delivered, and the delivered
+    messages against the blob store. Topic key: account id."""
+
+    account_id: str
+    folder: str
+    uidvalidity: int
+    server_messages: int = Field(description="Messages the server holds in the synced range of the folder.")
+    delivered: int = Field(description="Messages ingest had recorded as delivered in that range.")
+    missing: int = Field(description="Messages on the server never delivered (gaps), now re-fetched.")
+    missing_blobs: int = Field(description="Delivered messages whose raw MIME was missing from the blob store.")
+    repaired: int = Field(description="Gaps and missing blobs delivered again during this audit.")
+    vanished: int = Field(description="Delivered messages no longer on the server, reported as expunged.")
+    failed: int = Field(description="Messages that still cannot be fetched or published (see the dead-letter topic).")

@@ -1,20 +1,27 @@
 """Raw MIME -> the parsed envelope carried by mail.message.received.v1. Pure; never raises.
+Shared by ingest and bcc-gateway: the message key is computed from what this parser reads.
 
-Shared by ingest and bcc-gateway (moved here from ingest's domain/envelope.py unchanged): the
-message key is computed from this envelope, so both must parse with the same code.
+Parsing never loses mail: whatever cannot be read as written is read leniently, and each such
+step leaves a warning on the event (the raw MIME, kept in the blob store, has the original):
+- MIME the fast parser refuses (bad base64, broken multipart) -> the stdlib's lenient parser;
+- encoded words in an unknown charset -> UTF-8, else Latin-1 (every byte maps to something);
+- unencoded 8-bit bytes in headers -> read as UTF-8 or Latin-1 by the parser, and said so;
+- a missing or unreadable Date -> null here; received.py falls back to INTERNALDATE;
+- a missing Message-ID -> null; the message key is built from content anyway (identity.py).
 """
+import email
 import re
 from dataclasses import dataclass, field
-from email.utils import getaddresses, parsedate_to_datetime
-from datetime import datetime, timezone
+from email import policy
 
 from fast_mail_parser import parse_email
 
 from .mail import Address, BulkSignals, Envelope
 
+from .mime_headers import (CONTROL, addresses_from_header, clean, first_id, header_text, header_warnings, ids,
+                            parse_date)
+
 SNIPPET_CHARS = 280
-_MSGID = re.compile(r"<([^<>\s]+)>")
-_WS = re.compile(r"\s+")
 _TAGS = re.compile(r"<[^>]*>")
 
 
@@ -26,6 +33,7 @@ class ParsedMessage:
     bulk: BulkSignals = field(default_factory=BulkSignals)
     provider_thread_id: str | None = None
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def parse(raw: bytes) -> ParsedMessage:
@@ -33,16 +41,17 @@ def parse(raw: bytes) -> ParsedMessage:
     try:
         mail = parse_email(raw)
     except Exception as exc:  # noqa: BLE001 - broken MIME is still ingested, with the reason
-        return ParsedMessage(Envelope(), error=f"unparseable MIME: {exc}")
+        return _lenient(raw, f"unparseable MIME ({exc}); headers and text read leniently")
+    warnings: list[str] = []
     headers = mail.headers or {}
     envelope = Envelope(
-        message_id=_first_id(_header(headers, "Message-ID")),
-        in_reply_to=_ids(_header(headers, "In-Reply-To")),
-        references=_ids(_header(headers, "References")),
-        subject=_clean(mail.subject or ""),
-        date=_date(mail.date_parsed, _header(headers, "Date")),
+        message_id=first_id(_header(headers, "Message-ID")),
+        in_reply_to=ids(_header(headers, "In-Reply-To")),
+        references=ids(_header(headers, "References")),
+        subject=header_text(mail.subject or "", warnings),
+        date=parse_date(mail.date_parsed, _header(headers, "Date")),
         **{"from": _addresses([mail.from_] if mail.from_ else [])},
-        sender=next(iter(_addresses_from_header(_header(headers, "Sender"))), None),
+        sender=next(iter(addresses_from_header(_header(headers, "Sender"))), None),
         to=_addresses(mail.to), cc=_addresses(mail.cc), bcc=_addresses(mail.bcc),
         reply_to=_addresses(mail.reply_to),
     )
@@ -51,7 +60,41 @@ def parse(raw: bytes) -> ParsedMessage:
         snippet=_snippet(mail.text_plain, mail.text_html),
         has_attachments=any((a.disposition or "").lower() != "inline" for a in mail.attachments or []),
         bulk=_bulk(headers),
+        warnings=tuple(warnings + header_warnings(raw, envelope, _header(headers, "Date"))),
     )
+
+
+def _lenient(raw: bytes, error: str) -> ParsedMessage:
+    """The stdlib's compat32 parser never refuses input: it reads what it can and records defects."""
+    warnings: list[str] = []
+    msg = email.message_from_bytes(raw, policy=policy.compat32)
+
+    def get(name: str) -> str | None:
+        value = msg.get(name)
+        return None if value is None else header_text(str(value), warnings)
+
+    envelope = Envelope(
+        message_id=first_id(get("Message-ID")), in_reply_to=ids(get("In-Reply-To")),
+        references=ids(get("References")), subject=get("Subject") or "", date=parse_date(None, get("Date")),
+        **{"from": addresses_from_header(get("From"))},
+        sender=next(iter(addresses_from_header(get("Sender"))), None),
+        to=addresses_from_header(get("To")), cc=addresses_from_header(get("Cc")),
+        bcc=addresses_from_header(get("Bcc")), reply_to=addresses_from_header(get("Reply-To")),
+    )
+    plain = [_payload_text(p) for p in msg.walk() if p.get_content_type() == "text/plain"]
+    attachments = [p for p in msg.walk() if p.get_filename()]
+    headers = {k: [str(v)] for k, v in msg.items()}
+    return ParsedMessage(envelope=envelope, snippet=_snippet(plain, None), has_attachments=bool(attachments),
+                         bulk=_bulk(headers), error=error,
+                         warnings=tuple(warnings + header_warnings(raw, envelope, get("Date"))))
+
+
+def _payload_text(part) -> str:
+    data = part.get_payload(decode=True) or b""
+    try:
+        return data.decode(part.get_content_charset() or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        return data.decode("latin-1")
 
 
 def _header(headers: dict, name: str) -> str | None:
@@ -61,52 +104,20 @@ def _header(headers: dict, name: str) -> str | None:
     return None
 
 
-def _first_id(value: str | None) -> str | None:
-    ids = _ids(value)
-    if ids:
-        return ids[0]
-    # Some senders omit the angle brackets; keep the bare token rather than lose the id.
-    return value.strip() or None if value and " " not in value.strip() else None
-
-
-def _ids(value: str | None) -> list[str]:
-    return _MSGID.findall(value) if value else []
-
-
-def _clean(text: str) -> str:
-    return _WS.sub(" ", text).strip()
-
-
-def _date(parsed, header: str | None) -> datetime | None:
-    if isinstance(parsed, datetime):
-        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    try:
-        value = parsedate_to_datetime(header) if header else None
-    except (TypeError, ValueError):
-        return None
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def _addresses(items) -> list[Address]:
     out = []
     for item in items or []:
-        email = (getattr(item, "address", None) or "").strip().lower()
-        if "@" in email:
-            out.append(Address(email=email, name=_clean(item.display_name) if item.display_name else None))
+        email_ = (getattr(item, "address", None) or "").strip().lower()
+        if "@" in email_:
+            out.append(Address(email=email_, name=clean(item.display_name) if item.display_name else None))
     return out
-
-
-def _addresses_from_header(value: str | None) -> list[Address]:
-    return [Address(email=a.lower(), name=n or None) for n, a in getaddresses([value or ""]) if "@" in a]
 
 
 def _snippet(plain: list[str] | None, html: list[str] | None) -> str:
     text = " ".join(plain or [])
     if not text.strip() and html:
         text = _TAGS.sub(" ", " ".join(html))
-    return _clean(text)[:SNIPPET_CHARS]
+    return CONTROL.sub("", clean(text))[:SNIPPET_CHARS]
 
 
 def _bulk(headers: dict) -> BulkSignals:

@@ -14,8 +14,9 @@ class Scope(StrEnum):
     MAIL_WRITE = "mail:write"           # link, unlink, delete, change visibility
     BLOBS_READ = "blobs:read"           # raw MIME by id, for trusted services (users get signed links)
     SETTINGS_READ = "settings:read"
-    SETTINGS_WRITE = "settings:write"
     TRACKING_READ = "tracking:read"     # open/click stats of one's own sent messages
+    SETTINGS_WRITE = "settings:write"   # one's own mail settings (blocklist, sharing default, linking mode, ...)
+    SETTINGS_ADMIN = "settings:admin"   # the company-wide blocklist of the token's company
     MAIL_SEND = "mail:send"             # send (and cancel) mail from one's own accounts
     TEMPLATES_READ = "templates:read"   # one's own and the company's shared templates, one's signatures
     TEMPLATES_WRITE = "templates:write" # create, change, delete one's templates and signatures

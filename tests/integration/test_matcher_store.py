@@ -1,31 +1,27 @@
-"""matcher's handler against the real store and broker: store once, publish once, link right."""
-import json
-from datetime import datetime, timezone
-from pathlib import Path
-
+"""matcher's handlers against the real store and broker: store once, publish once, link right,
+indexes that survive a crash between two writes, and re-linking when a person appears."""
 import pytest
 
 from maillink_matcher.adapters.messages import MessageStore
 from maillink_matcher.adapters.projections import CrmProjections
-from maillink_matcher.handlers import MatcherDeps, on_received
+from maillink_matcher.adapters.queries import QueryStore
+from maillink_matcher.adapters.settings import SettingsStore
+from maillink_matcher.domain.visibility import Viewer
+from maillink_matcher.handlers.facts import FactsDeps, handle_facts
+from maillink_matcher.handlers.mail import MailDeps, handle_mail
 from maillink_runtime import bus, mongo
 from maillink_schemas import crm
-from maillink_schemas.mail import MessageLinked, MessageReceived, Visibility
+from maillink_schemas.mail import MessageLinked
+from maillink_schemas.matcher import RecheckRequested
 from tests.conftest import KAFKA, MONGODB_URL
+from tests.unit.matcher_fakes import received
 from maillink_devtools.kafka_tools import read_topic
 
 pytestmark = pytest.mark.integration
-SAMPLE = json.loads((Path(__file__).resolve().parents[2] / "schemas/samples/MessageReceived.json").read_text())
 
 
-def received(key: str, message_id: str, *, refs=(), sender="jan@acme.cz", cc=(), folder="INBOX", uid=1, **extra):
-    doc = json.loads(json.dumps(SAMPLE))
-    doc.update(message_key=key, event_id=f"ev-{key}-{folder}-{uid}", **extra)
-    doc["location"] = {"folder": folder, "uidvalidity": 1, "uid": uid}
-    doc["envelope"].update(message_id=message_id, references=list(refs), in_reply_to=list(refs[-1:]),
-                           cc=[{"email": c} for c in cc])
-    doc["envelope"]["from"] = [{"email": sender}]
-    return MessageReceived.model_validate(doc)
+class Crash(Exception):
+    pass
 
 
 @pytest.fixture
@@ -34,93 +30,152 @@ async def matcher(namespace):
     db = client[f"{namespace.strip('.')}_matcher"]
     broker = bus.make_broker(KAFKA, "test")
     await broker.start()
-    topic = f"{namespace}mail.message.linked.v1"
+    topics = {name: f"{namespace}mail.message.{name}.v1" for name in ("linked", "unlinked", "ignored")}
+    topics["mailbox"] = f"{namespace}mail.mailbox.command.v1"
+    rechecks: list[RecheckRequested] = []
 
-    async def publish(event):
-        await bus.publish(broker, topic, event, key=event.account_id)
+    async def publish(events):
+        for topic, key, event in events:
+            if isinstance(event, RecheckRequested):
+                rechecks.append(event)
+            else:
+                await bus.publish(broker, topic, event, key=key)
 
-    store, crm_ = MessageStore(db), CrmProjections(db)
+    store, projections, settings = MessageStore(db), CrmProjections(db), SettingsStore(db)
     await store.ensure_indexes()
-    yield MatcherDeps(store, crm_, publish), topic, store
+    mail = MailDeps(store, projections, settings, publish, topics)
+    facts = FactsDeps(projections, settings, store, publish, "recheck")
+    yield mail, facts, topics["linked"], db, rechecks
     await broker.stop()
     await client.drop_database(db.name)
     await client.close()
 
 
 async def linked(topic, expect):
-    return [MessageLinked.model_validate_json(r.value) for r in await read_topic(KAFKA, topic, expect=expect, timeout=10)]
+    events = [MessageLinked.model_validate_json(r.value) for r in await read_topic(KAFKA, topic, expect=expect, timeout=10)]
+    latest: dict[str, MessageLinked] = {}
+    for e in events:
+        if e.message_key not in latest or latest[e.message_key].revision < e.revision:
+            latest[e.message_key] = e
+    return events, latest
 
 
 async def test_redelivery_and_second_folder_store_once_and_publish_once(matcher):
-    deps, topic, store = matcher
-    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-jan", emails=["JAN@acme.cz"]))
+    mail, facts, topic, db, _ = matcher
+    await handle_facts([crm.PersonUpserted(person_id="p-jan", emails=["JAN@acme.cz"])], facts)
     first = received("k1", "m1@x")
-    await on_received(first, deps)
-    await on_received(first, deps)                               # redelivery
-    await on_received(received("k1", "m1@x", folder="Sent", uid=9), deps)  # same message, other folder
-    events = await linked(topic, 1)
+    await handle_mail([first], mail)
+    await handle_mail([first], mail)                                            # redelivery
+    await handle_mail([received("k1", "m1@x", folder="Sent", uid=9)], mail)    # same message, other folder
+    events, _ = await linked(topic, 1)
     assert len(events) == 1 and events[0].person_ids == ["p-jan"]
-    doc = await store.get("k1")
+    doc = await db["messages"].find_one({"_id": "k1"})
     assert len(doc["locations"]) == 2
 
 
+async def test_a_person_created_after_their_mail_picks_it_up(matcher):
+    mail, facts, topic, _, rechecks = matcher
+    await handle_mail([received("k1", "m1@x"), received("k2", "m2@x", sender="other@y.org")], mail)
+    await handle_facts([crm.PersonUpserted(person_id="p-jan", name="Jan", emails=["jan@acme.cz"])], facts)
+    assert [r.message_keys for r in rechecks] == [["k1"]]
+    await handle_mail(rechecks, mail)
+    _, latest = await linked(topic, 3)
+    assert latest["k1"].person_ids == ["p-jan"] and latest["k1"].revision == 2
+    assert latest["k2"].person_ids == []
+
+
 async def test_exactly_one_open_deal_links_the_thread_and_replies_stay_on_it(matcher):
-    deps, topic, _ = matcher
-    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]))
-    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p-jan"]))
-    await on_received(received("k1", "root@x"), deps)
-    # A second open deal appears; the thread keeps d1 because it already has it.
-    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d2", person_ids=["p-jan"]))
-    await on_received(received("k2", "reply@x", refs=["root@x"]), deps)
-    # A new thread with two open deals: nothing is linked automatically.
-    await on_received(received("k3", "other@x"), deps)
-    events = {e.message_key: e for e in await linked(topic, 3)}
-    assert events["k1"].deal_id == "d1" and events["k2"].deal_id == "d1" and events["k3"].deal_id is None
-    assert events["k1"].thread_id == events["k2"].thread_id != events["k3"].thread_id
+    mail, facts, topic, _, _ = matcher
+    await handle_facts([crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]),
+                        crm.DealUpserted(deal_id="d1", person_ids=["p-jan"])], facts)
+    await handle_mail([received("k1", "root@x")], mail)
+    await handle_facts([crm.DealUpserted(deal_id="d2", person_ids=["p-jan"])], facts)
+    await handle_mail([received("k2", "reply@x", refs=["root@x"]), received("k3", "other@x")], mail)
+    _, latest = await linked(topic, 3)
+    assert latest["k1"].deal_id == "d1" and latest["k2"].deal_id == "d1" and latest["k3"].deal_id is None
+    assert latest["k1"].thread_id == latest["k2"].thread_id != latest["k3"].thread_id
 
 
 async def test_closed_deals_get_no_new_links_and_stale_crm_versions_are_ignored(matcher):
-    deps, topic, _ = matcher
-    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]))
-    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=2, status="won"))
-    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=1))  # stale replay
-    await on_received(received("k1", "m@x"), deps)
-    (event,) = await linked(topic, 1)
+    mail, facts, topic, _, _ = matcher
+    await handle_facts([crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]),
+                        crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=2, status="won"),
+                        crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=1)], facts)  # stale replay
+    await handle_mail([received("k1", "m@x")], mail)
+    (event,), _ = await linked(topic, 1)
     assert event.deal_id is None and event.person_ids == ["p-jan"]
 
 
 async def test_private_mail_is_never_shown_to_another_user(matcher):
-    deps, _, store = matcher
-    private = MatcherDeps(deps.messages, deps.crm, deps.publish_linked, default_visibility=Visibility.PRIVATE)
-    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]))
-    await on_received(received("k1", "m@x"), private)
-    assert [d["_id"] for d in await store.visible({"person_ids": "p-jan"}, "u1", 10)] == ["k1"]
-    assert await store.visible({"person_ids": "p-jan"}, "admin", 10) == []
+    mail, facts, _, db, _ = matcher
+    from maillink_schemas.matcher import MailSettingsChanged
+    from maillink_schemas.base import utcnow
+    from datetime import timedelta
+    await handle_facts([crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]),
+                        crm.UserUpserted(user_id="u1", company_id="c1"), crm.UserUpserted(user_id="u2", company_id="c1"),
+                        MailSettingsChanged(event_id="s", occurred_at=utcnow() - timedelta(minutes=1), owner_id="u1",
+                                            version=1, sharing_default="private")], facts)
+    await handle_mail([received("k1", "m@x")], mail)
+    queries = QueryStore(db, facts.crm)
+    assert [d["_id"] for d in (await queries.page(Viewer("u1", "c1"), {"person_ids": "p-jan"}, 10))[0]] == ["k1"]
+    assert (await queries.page(Viewer("u2", "c1", is_admin=True), {"person_ids": "p-jan"}, 10))[0] == []
 
 
 async def test_own_alternative_addresses_are_not_linked_as_persons(matcher):
-    deps, topic, _ = matcher
-    await deps.crm.users.upsert(crm.UserUpserted(user_id="u1", emails=["alice@alias.example.com"]))
-    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p-self", emails=["alice@alias.example.com"]))
-    await on_received(received("k1", "m@x", sender="alice@alias.example.com", cc=["nobody@x.org"]), deps)
-    (event,) = await linked(topic, 1)
+    mail, facts, topic, _, _ = matcher
+    await handle_facts([crm.UserUpserted(user_id="u1", emails=["alice@alias.example.com"]),
+                        crm.PersonUpserted(person_id="p-self", emails=["alice@alias.example.com"])], facts)
+    await handle_mail([received("k1", "m@x", sender="alice@alias.example.com", cc=["nobody@x.org"])], mail)
+    (event,), _ = await linked(topic, 1)
     assert event.person_ids == []
 
 
 async def test_address_and_open_deal_indexes_follow_crm_changes(matcher):
-    deps, _, _ = matcher
-    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p1", emails=["old@acme.cz"], version=1))
-    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p1", emails=["new@acme.cz"], version=2))
-    assert await deps.crm.persons_by_address(["old@acme.cz"]) == []
-    assert await deps.crm.persons_by_address(["new@acme.cz"]) == ["p1"]
-    await deps.crm.upsert_person(crm.PersonUpserted(person_id="p1", emails=["new@acme.cz"], version=3, deleted=True))
-    assert await deps.crm.persons_by_address(["new@acme.cz"]) == []
+    _, facts, _, _, _ = matcher
+    c = facts.crm
+    await handle_facts([crm.PersonUpserted(person_id="p1", emails=["old@acme.cz"], version=1),
+                        crm.PersonUpserted(person_id="p1", emails=["new@acme.cz"], version=2)], facts)
+    assert await c.persons_by_address(["old@acme.cz"]) == {}
+    assert await c.persons_by_address(["new@acme.cz"]) == {"new@acme.cz": ("p1",)}
+    await handle_facts([crm.PersonUpserted(person_id="p1", emails=["new@acme.cz"], version=3, deleted=True)], facts)
+    assert await c.persons_by_address(["new@acme.cz"]) == {}
+    await handle_facts([crm.DealUpserted(deal_id="d1", person_ids=["p1", "p2"], version=1)], facts)
+    assert await c.open_items_of("deal", ["p2"]) == {"p2": ("d1",)}
+    await handle_facts([crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=2)], facts)
+    assert await c.open_items_of("deal", ["p2"]) == {}
+    await handle_facts([crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=3, status="lost"),
+                        crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=2)], facts)  # stale: ignored
+    assert await c.open_items_of("deal", ["p1"]) == {}
 
-    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p1", "p2"], version=1))
-    assert await deps.crm.open_deals_of(["p2"]) == {"d1"}
-    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=2))
-    assert await deps.crm.open_deals_of(["p2"]) == set()
-    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=3, status="lost"))
-    assert await deps.crm.open_deals_of(["p1"]) == set() and not await deps.crm.deal_is_open("d1")
-    await deps.crm.upsert_deal(crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=2))  # stale: ignored
-    assert await deps.crm.open_deals_of(["p1"]) == set()
+
+@pytest.mark.parametrize("crash_in", ["after_record", "index_pull", "follow_up"])
+async def test_a_crash_between_two_writes_of_a_crm_update_is_repaired_by_redelivery(matcher, crash_in, monkeypatch):
+    _, facts, _, _, _ = matcher
+    c = facts.crm
+    await handle_facts([crm.DealUpserted(deal_id="d1", person_ids=["p1"], version=1)], facts)
+    moved = crm.DealUpserted(deal_id="d1", person_ids=["p2"], version=2)
+    original = c.open_items["deal"].collection.update_one
+
+    async def failing(query, update, **kw):
+        if crash_in == "after_record" or "$pull" in update:
+            raise Crash()
+        return await original(query, update, **kw)
+
+    async def follow_up(old, new):
+        raise Crash()
+
+    monkeypatch.setattr(c.open_items["deal"].collection, "update_one",
+                        original if crash_in == "follow_up" else failing)
+    with pytest.raises(Crash):
+        await c.deals.apply(moved, follow_up if crash_in == "follow_up" else None)
+    monkeypatch.undo()
+    # The record is already overwritten; on main, the index then stayed wrong for good.
+    assert (await c.deals.collection.find_one({"_id": "d1"}))["person_ids"] == ["p2"]
+    await handle_facts([moved], facts)   # the redelivery
+    assert await c.open_items_of("deal", ["p1", "p2"]) == {"p2": ("d1",)}
+    await handle_facts([crm.DealUpserted(deal_id="d1", person_ids=["p2"], version=3, status="won")], facts)
+    assert await c.open_items_of("deal", ["p1", "p2"]) == {}
+    # The rebuild command derives the same index from the records, whatever the index held.
+    await original({"_id": "p1"}, {"$addToSet": {"ids": "d1"}}, upsert=True)
+    await c.rebuild_indexes()
+    assert await c.open_items_of("deal", ["p1", "p2"]) == {}

@@ -1,7 +1,8 @@
 from datetime import timezone
 
-from maillink_ingest.imap.fetch import parse_fetch_lines, uid_set
-from maillink_ingest.sync.folder_sync import _by_size
+from maillink_ingest.imap.fetch import parse_fetch_answer, parse_fetch_lines, parse_flag_lines, uid_set
+from maillink_ingest.imap.qresync import parse_ranges
+from maillink_ingest.sync.pipeline import _by_size
 
 
 def test_fetch_lines_as_aioimaplib_returns_them():
@@ -26,3 +27,18 @@ def test_uid_set_is_compact():
 def test_batches_are_split_by_size_and_a_big_message_goes_alone():
     sizes = {1: 10, 2: 10, 3: 100, 4: 10}
     assert _by_size([1, 2, 3, 4], sizes, 25) == [[1, 2], [3], [4]]
+
+
+def test_an_item_without_a_literal_is_reported_not_dropped():
+    # A body sent as a quoted string is a message; one sent as NIL is an answer without content.
+    lines = [b'1 FETCH (UID 4 FLAGS () BODY[] "Subject: q\\"x\\"\r\n\r\nhi")', b"2 FETCH (UID 5 FLAGS () BODY[] NIL)",
+             b"3 FETCH (UID 6 BODY[] {2}", bytearray(b"ok"), b")", b"Fetch completed."]
+    answer = parse_fetch_answer(lines)
+    assert [(m.uid, m.raw) for m in answer.messages] == [(4, b'Subject: q"x"\r\n\r\nhi'), (6, b"ok")]
+    assert answer.bodiless == [5]
+
+
+def test_qresync_vanished_ranges_and_flag_lines():
+    assert parse_ranges("3,5:7,9:8") == [(3, 3), (5, 7), (8, 9)]
+    (seen,) = parse_flag_lines([b"2 FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ (6))", b"done"])
+    assert (seen.uid, seen.flags, seen.modseq) == (2, ("\\Flagged", "\\Recent"), 6)

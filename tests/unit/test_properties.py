@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from maillink_ingest.domain.envelope import SNIPPET_CHARS, parse
 from maillink_ingest.imap.fetch import uid_set
-from maillink_ingest.sync.folder_sync import _by_size
+from maillink_ingest.sync.pipeline import _by_size
 
 
 def expand(uid_set_text: str) -> set[int]:

@@ -5,11 +5,11 @@ import structlog
 
 from fastapi import FastAPI
 
-from maillink_runtime import bus
+from maillink_runtime import bus, redact
 from maillink_runtime.kafka_conn import client_options
 from maillink_runtime.service import Service
-from maillink_schemas.accounts import AccountConfigured, AccountStatusChanged, SyncState
-from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.accounts import AccountConfigured
+from maillink_schemas.providers import preset
 from maillink_schemas.topics import Topic
 
 from .adapters.accounts import AccountStore
@@ -17,12 +17,19 @@ from maillink_runtime.blobs.store import open_blob_store
 from .adapters.crypto import CredentialsCipher
 from .adapters.folder_state import FolderStateStore
 from .adapters.legacy_blobs import LegacyBlobs
+from .adapters.command_log import CommandLog
+from .adapters.locations import LocationStore
+from .adapters.sync_back import SyncBackSettings
+from .entrypoints.commands import subscribe_sync_back
 from .entrypoints.assignments import AccountAssignments
-from .entrypoints.http import accounts_router
+from .entrypoints.http import AccountPublisher, accounts_router
+from .imap.connection import open_session
 from .settings import IngestSettings
-from .sync.account_sync import ACCOUNTS, SyncDeps, run_account
+from .sync.account_sync import SyncDeps, run_account
+from .sync.commands import CommandDeps
 from .sync.delivery import Delivery
 from .sync.manager import SyncManager
+from .sync.status import StatusReporter
 
 log = structlog.get_logger()
 
@@ -33,7 +40,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     blobs = open_blob_store(settings.blob_store_url(), owner=f"{settings.namespace}ingest", legacy=LegacyBlobs(db),
                             endpoint=settings.aws_endpoint_url, region=settings.aws_region,
                             allow_http=settings.aws_allow_http)
-    states, accounts = FolderStateStore(db), AccountStore(db)
+    states, accounts, locations = FolderStateStore(db), AccountStore(db), LocationStore(db)
     cipher = CredentialsCipher(settings.credentials_key)
     link_secrets = service.auth.link_secrets()
     if not link_secrets:
@@ -44,46 +51,60 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def publish_received(events):
         await bus.publish_many(broker, received_topic, events)
 
-    last_state: dict[str, SyncState] = {}
+    async def emit(topic, events):  # changed, expunged, reconciled (sync/delivery.py)
+        await bus.publish_many(broker, settings.topic(topic), events)
 
-    async def report(account: AccountConfigured, state: SyncState, error: str | None, synced: int | None) -> None:
-        # Reporting must never take the sync loop down: with Kafka or the store unreachable the
-        # status is logged, and the loop goes on retrying its real work.
-        try:
-            await _report(account, state, error, synced)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("status_report_failed", account_id=account.account_id, state=state.value, error=repr(exc))
+    async def dead_letter(key, payload, reason, error, offset):  # poison messages, with their raw reference
+        await bus.dead_letter(broker, received_topic, "ingest", -1, offset, key.encode(), payload, reason, error, 1)
 
-    async def _report(account: AccountConfigured, state: SyncState, error: str | None, synced: int | None) -> None:
-        await accounts.set_status(account.account_id, state, error, synced)
-        if last_state.get(account.account_id) != state:
-            now = utcnow()
-            await bus.publish(broker, settings.topic(Topic.ACCOUNT_STATUS), AccountStatusChanged(
-                event_id=deterministic_id("status", account.account_id, state.value, now.isoformat()),
-                occurred_at=now, account_id=account.account_id, state=state, error=error,
-                messages_synced=synced or 0, updated_at=now), key=account.account_id)
-            if account.account_id in last_state:
-                ACCOUNTS.labels(last_state[account.account_id].value).dec()
-            ACCOUNTS.labels(state.value).inc()
-            last_state[account.account_id] = state
+    status_topic = settings.topic(Topic.ACCOUNT_STATUS)
 
-    deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received), cipher=cipher, report=report,
-                    poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
-                    ca_file=settings.imap_ca_file)
-    manager = SyncManager(functools.partial(_run, deps=deps))
+    async def publish_status(event) -> None:
+        await bus.publish(broker, status_topic, event, key=event.account_id)
+
+    report = StatusReporter(accounts, publish_status)
+    deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received, locations=locations, emit=emit,
+                                                                 dead_letter=dead_letter), cipher=cipher, report=report,
+                    refusals=accounts, poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
+                    ca_file=settings.imap_ca_file, idle_folders_max=settings.idle_folders_max,
+                    relist_interval_s=settings.relist_interval_s)
+    manager = SyncManager(functools.partial(_run, deps=deps), on_stopped=report.forget)
+
+    async def forget(account_id: str) -> None:
+        report.forget(account_id)
+        await states.delete_account(account_id)
+        await locations.delete_account(account_id)
+        await accounts.forget(account_id)
+
     assignments = AccountAssignments(client_options(settings), settings.topic(Topic.ACCOUNT),
-                                     service.group_id, manager, accounts, broker)
+                                     service.group_id, manager, accounts, broker, forget)
+
+    # Sync-back (sync/commands.py): its own short IMAP session per command, same TLS rules as sync.
+    subscribe_sync_back(broker, settings.topic, service.group_id, CommandDeps(
+        accounts, SyncBackSettings(db), locations, CommandLog(db), functools.partial(connect, deps=deps)))
 
     async def publish_account(account: AccountConfigured) -> None:
         await bus.publish(broker, settings.topic(Topic.ACCOUNT), account, key=account.account_id)
 
+
     return service.app(
-        topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED],
-        on_start=[states.ensure_indexes, assignments.start],
+        topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED, Topic.MESSAGE_CHANGED,
+                Topic.MESSAGE_EXPUNGED, Topic.FOLDER_RECONCILED, Topic.SETTINGS, Topic.MAILBOX_COMMAND,
+                Topic.MAILBOX_COMMAND_COMPLETED],
+        on_start=[states.ensure_indexes, locations.ensure_indexes, assignments.start],
         on_stop=[assignments.stop, manager.stop_all],
-        routers=[accounts_router(accounts, states, blobs, cipher, publish_account, link_secrets)],
+        routers=[accounts_router(accounts, states, blobs, cipher, AccountPublisher(publish_account, assignments.publish_tombstone),
+                                 link_secrets)],
     )
 
 
 async def _run(account, stop, deps):
     await run_account(account, deps, stop)
+
+
+async def connect(account: AccountConfigured, deps: SyncDeps):
+    secret = deps.cipher.decrypt(account.secret_ciphertext)
+    redact.register_secret(secret)  # from here on, no log line of this process can show it
+    return await open_session(account.imap, account.username, secret,
+                              ca_file=deps.ca_file, auth=account.auth, ca_pem=account.ca_pem,
+                              identify=preset(account.provider).imap_id_required)

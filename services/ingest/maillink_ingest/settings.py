@@ -11,8 +11,17 @@ class IngestSettings(ServiceSettings, BlobSettings):
 
     http_port: int = 8101
     credentials_key: str = shared(..., "MAILLINK_CREDENTIALS_KEY",
-                                  "Fernet key that encrypts mailbox credentials at rest (required).")
-    poll_interval_s: float = Field(15.0, description="Longest wait between sync passes; IDLE on INBOX ends it "
-                                   "as soon as the server reports new mail.")
+                                  "Fernet keys that encrypt mailbox credentials at rest (required): one, or several "
+                                  "comma-separated, newest first; the first encrypts, all decrypt (key rotation).")
+    poll_interval_s: float = Field(15.0, description="Time between full passes (folders re-listed, unwatched "
+                                   "folders checked); watched folders are synced as soon as IDLE reports a change.")
+    relist_interval_s: float | None = Field(None, description="Time between full passes when IDLE watches every "
+                                            "synced folder (default: poll_interval_s). Raise it (e.g. 300) for many "
+                                            "idle accounts: IDLE already reports every change of a watched folder, "
+                                            "and such a pass only re-lists folders and checks stored state.")
+    idle_folders_max: int = Field(5, ge=0, le=100, description="IDLE connections per account (one per watched "
+                                  "folder, INBOX first); the other folders are polled. Providers cap connections "
+                                  "per mailbox (Gmail 15, Microsoft 365 about 20, Dovecot's default 10 per user and "
+                                  "IP), and the user's other mail apps count too.")
     batch_size: int = Field(200, ge=1, le=1000, description="Messages per UID FETCH.")
     imap_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust, e.g. a private test server's.")

@@ -1,7 +1,29 @@
+"""`python -m maillink_matcher` runs the service; `python -m maillink_matcher rebuild-indexes`
+re-derives the CRM projection indexes (address -> persons, person -> open deals/leads/projects)
+from the stored records, e.g. after a crash or a manual repair."""
+import asyncio
+import sys
+
+from maillink_runtime import mongo
 from maillink_runtime.serve import serve
 
-from .app import create_app
 from .settings import MatcherSettings
 
+
+async def rebuild(settings: MatcherSettings) -> None:
+    from .adapters.projections import CrmProjections
+    client = mongo.connect(settings.mongodb_url, **mongo.tls_options(settings.mongodb_tls_ca_file,
+                                                                      settings.mongodb_tls_cert_key_file))
+    try:
+        counts = await CrmProjections(client[settings.database("matcher")]).rebuild_indexes()
+        print("rebuilt:", ", ".join(f"{kind} {n}" for kind, n in counts.items()))
+    finally:
+        await client.close()
+
+
 settings = MatcherSettings()
-serve(create_app(settings), settings.http_host, settings.http_port)
+if sys.argv[1:] == ["rebuild-indexes"]:
+    asyncio.run(rebuild(settings))
+else:
+    from .app import create_app
+    serve(create_app(settings), settings.http_host, settings.http_port)

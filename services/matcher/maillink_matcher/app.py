@@ -5,24 +5,45 @@ from maillink_runtime import bus
 from maillink_runtime.auth.links import blob_link
 from maillink_runtime.service import Service
 from maillink_schemas import crm
-from maillink_schemas.mail import MessageLinked, MessageReceived
+from maillink_schemas.accounts import AccountConfigured
+from maillink_schemas.mail import MessageExpunged, MessageReceived
+from maillink_schemas.matcher import MailSettingsChanged, RecheckRequested, ThreadCommand
 from maillink_schemas.topics import Topic
 
 from .adapters.messages import MessageStore
 from .adapters.projections import CrmProjections
+from .adapters.queries import QueryStore
+from .adapters.settings import SettingsStore
+from .entrypoints.commands_http import commands_router
+from .entrypoints.consumers import subscribe_batch
 from .entrypoints.http import query_router
-from .handlers import MatcherDeps, on_received
+from .entrypoints.settings_http import settings_router
+from .handlers.facts import FactsDeps, handle_facts
+from .handlers.mail import MailDeps, handle_mail
 from .settings import MatcherSettings
+
+MAIL_TOPICS = {Topic.MESSAGE_RECEIVED: MessageReceived, Topic.MESSAGE_EXPUNGED: MessageExpunged,
+               Topic.THREAD_COMMAND: ThreadCommand, Topic.MATCHER_RECHECK: RecheckRequested}
+FACT_TOPICS = {Topic.CRM_PERSONS: crm.PersonUpserted, Topic.CRM_ORGANIZATIONS: crm.OrganizationUpserted,
+               Topic.CRM_DEALS: crm.DealUpserted, Topic.CRM_LEADS: crm.LeadUpserted,
+               Topic.CRM_PROJECTS: crm.ProjectUpserted, Topic.CRM_USERS: crm.UserUpserted,
+               Topic.ACCOUNT: AccountConfigured, Topic.SETTINGS: MailSettingsChanged}
+OUTPUT_TOPICS = [Topic.MESSAGE_LINKED, Topic.MESSAGE_UNLINKED, Topic.MESSAGE_IGNORED, Topic.MAILBOX_COMMAND]
 
 
 def create_app(settings: MatcherSettings) -> FastAPI:
     service = Service("matcher", settings)
     broker, db = service.broker, service.db
-    messages, projections = MessageStore(db), CrmProjections(db)
-    linked_topic = settings.topic(Topic.MESSAGE_LINKED)
+    messages, projections, user_settings = MessageStore(db), CrmProjections(db), SettingsStore(db)
+    queries = QueryStore(db, projections)
+    topic = settings.topic
 
-    async def publish_linked(event: MessageLinked) -> None:
-        await bus.publish(broker, linked_topic, event, key=event.account_id)
+    async def publish(events) -> None:
+        by_topic: dict[str, list] = {}
+        for name, key, event in events:
+            by_topic.setdefault(name, []).append((key, event))
+        for name, keyed in by_topic.items():
+            await bus.publish_many(broker, name, keyed)
 
     secrets = service.auth.link_secrets()
     if not secrets:
@@ -34,30 +55,35 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         base = settings.blob_urls.get(raw.get("owner", ""))
         return blob_link(base, secrets[0], raw["blob_id"], viewer, settings.link_ttl_s) if base else None
 
-    deps = MatcherDeps(messages, projections, publish_linked, settings.default_visibility)
+    mail = MailDeps(messages, projections, user_settings, publish,
+                    {"linked": topic(Topic.MESSAGE_LINKED), "unlinked": topic(Topic.MESSAGE_UNLINKED),
+                     "ignored": topic(Topic.MESSAGE_IGNORED), "mailbox": topic(Topic.MAILBOX_COMMAND)},
+                    settings.default_visibility)
+    facts = FactsDeps(projections, user_settings, messages, publish, topic(Topic.MATCHER_RECHECK))
 
-    async def on_message_received(event: MessageReceived, _msg) -> None:
-        await on_received(event, deps)
+    async def on_mail(items) -> None:
+        await handle_mail(items, mail)
 
-    async def on_person(event: crm.PersonUpserted, _msg) -> None:
-        await projections.upsert_person(event)
+    async def on_facts(items) -> None:
+        await handle_facts(items, facts)
 
-    async def on_deal(event: crm.DealUpserted, _msg) -> None:
-        await projections.upsert_deal(event)
+    subscribe_batch(broker, {topic(t): m for t, m in MAIL_TOPICS.items()}, service.group_id, "mail", on_mail,
+                    retries=settings.handler_retries, max_records=settings.batch_size)
+    subscribe_batch(broker, {topic(t): m for t, m in FACT_TOPICS.items()}, service.group_id, "facts", on_facts,
+                    retries=settings.handler_retries, max_records=settings.batch_size)
 
-    async def on_user(event: crm.UserUpserted, _msg) -> None:
-        await projections.users.upsert(event)
+    async def send_command(command: ThreadCommand) -> None:
+        await bus.publish(broker, topic(Topic.THREAD_COMMAND), command, key=command.account_id)
 
-    for topic, model, handler in (
-        (Topic.MESSAGE_RECEIVED, MessageReceived, on_message_received),
-        (Topic.CRM_PERSONS, crm.PersonUpserted, on_person),
-        (Topic.CRM_DEALS, crm.DealUpserted, on_deal),
-        (Topic.CRM_USERS, crm.UserUpserted, on_user),
-    ):
-        bus.subscribe(broker, settings.topic(topic), service.group_id, model, handler, retries=settings.handler_retries)
+    async def send_settings(event: MailSettingsChanged) -> None:
+        await bus.publish(broker, topic(Topic.SETTINGS), event, key=f"{event.scope}:{event.owner_id}")
+
+    async def ensure_indexes() -> None:
+        await messages.ensure_indexes()
 
     return service.app(
-        topics=[Topic.MESSAGE_RECEIVED, Topic.MESSAGE_LINKED, Topic.CRM_PERSONS, Topic.CRM_DEALS, Topic.CRM_USERS],
-        on_start=[messages.ensure_indexes],
-        routers=[query_router(messages, raw_link)],
+        topics=[*MAIL_TOPICS, *FACT_TOPICS, *OUTPUT_TOPICS],
+        on_start=[ensure_indexes],
+        routers=[query_router(queries, raw_link), commands_router(queries, send_command),
+                 settings_router(user_settings, send_settings)],
     )

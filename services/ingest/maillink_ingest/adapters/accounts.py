@@ -1,5 +1,7 @@
-"""ingest's copy of account configuration (credentials encrypted) and each account's sync status."""
+"""ingest's copy of account configuration (credentials encrypted) and each account's sync status,
+including the one fact that must survive a rebalance: "these credentials were refused"."""
 import asyncio
+import hashlib
 from datetime import datetime, timezone
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -47,11 +49,60 @@ class AccountStore:
         doc = await self._accounts.find_one({"_id": account_id})
         return AccountConfigured.model_validate(doc) if doc else None
 
-    async def set_status(self, account_id: str, state: SyncState, error: str | None, synced: int | None = None) -> None:
-        update = {"state": state.value, "error": error, "updated_at": datetime.now(timezone.utc)}
+    async def set_status(self, account_id: str, state: SyncState, error: str | None, synced: int | None = None,
+                         **more) -> None:
+        update = {"state": state.value, "error": error, "updated_at": datetime.now(timezone.utc), **more}
         if synced is not None:
             update["messages_synced"] = synced
         await self._status.update_one({"_id": account_id}, {"$set": update}, upsert=True)
 
+    async def refused(self, account: AccountConfigured, reason: str, words: str) -> None:
+        """Remembers that the server refused these credentials (this version, this ciphertext)."""
+        fact = {"version": account.version, "ciphertext_sha256": _digest(account.secret_ciphertext),
+                "reason": reason, "words": words}
+        await self._status.update_one({"_id": account.account_id}, {"$set": {"refused": fact}}, upsert=True)
+
+    async def refusal(self, account: AccountConfigured) -> dict | None:
+        """The stored refusal that still applies to `account`, or None when these are new credentials.
+
+        Only new credentials lift it: a higher version *and* a different ciphertext. A replay, a
+        rebalance or a folder change carries the same ciphertext and must not try the refused
+        password again (providers lock accounts out after a few failures). Quirk: Fernet ciphertexts
+        are randomised, so re-entering the same password, or a re-encryption pass, counts as new and
+        costs one login attempt, which is what a person re-entering it expects."""
+        doc = await self._status.find_one({"_id": account.account_id}, {"refused": 1})
+        fact = (doc or {}).get("refused")
+        if not fact:
+            return None
+        if account.version > fact["version"] and _digest(account.secret_ciphertext) != fact["ciphertext_sha256"]:
+            return None
+        return fact
+
+    async def accepted(self, account_id: str) -> None:
+        await self._status.update_one({"_id": account_id}, {"$unset": {"refused": ""}})
+
+    async def forget(self, account_id: str) -> None:
+        await self._accounts.delete_one({"_id": account_id})
+        await self._status.delete_one({"_id": account_id})
+
+    async def for_owner(self, user_id: str | None, company_id: str | None) -> list[AccountConfigured]:
+        query = {"user_id": user_id} if user_id else {"company_id": company_id}
+        return [AccountConfigured.model_validate(d) async for d in self._accounts.find(query).sort("email", 1)]
+
+    async def all(self) -> list[AccountConfigured]:
+        return [AccountConfigured.model_validate(d) async for d in self._accounts.find({})]
+
+    async def wait_removed(self, account_id: str, timeout_s: float, poll_s: float = 0.05) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while await self._accounts.find_one({"_id": account_id}, {"_id": 1}) is not None:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(poll_s)
+        return True
+
     async def status(self, account_id: str) -> dict | None:
         return await self._status.find_one({"_id": account_id})
+
+
+def _digest(ciphertext: str) -> str:
+    return hashlib.sha256(ciphertext.encode()).hexdigest()

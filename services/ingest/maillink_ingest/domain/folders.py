@@ -11,6 +11,9 @@ _SKIP_FLAGS = {"\\Trash", "\\Junk", "\\Drafts", "\\Noselect", "\\NonExistent"}
 class FolderPlan:
     name: str
     is_sent: bool
+    # Gmail (sync/gmail.py): All Mail synced by label; `labels` are the selected ones (None: all but drafts).
+    by_label: bool = False
+    labels: frozenset[str] | None = None
 
 
 def choose(listed: list[tuple[str, frozenset[str]]], selection: FolderSelection) -> tuple[list[FolderPlan], list[str]]:

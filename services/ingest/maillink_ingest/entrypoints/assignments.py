@@ -5,6 +5,14 @@ partitions it is assigned. On every assignment the partitions are replayed from 
 (the topic is compacted, so that is the current configuration of every account on them); on
 revocation those accounts' loops stop here and start on the instance that received them.
 
+aiokafka 0.14 (checked in its source: coordinator/assignors/ has range, roundrobin and sticky, and
+the group coordinator always revokes every partition in `_on_join_prepare`) has no cooperative
+protocol: cooperative-sticky is not available. What it has is the eager StickyPartitionAssignor,
+which hands each member back the partitions it had. So a revocation only suspends its accounts'
+loops (see sync/manager.py) and the assignment that follows stops those that moved: a rebalance
+costs the accounts that stay no reconnect, and the callback returns at once, far inside
+max.poll.interval.ms.
+
 Offsets are never committed: the replay is the state. With no committed offset, every assignment
 starts at auto_offset_reset=earliest by itself, so the listener does not seek (a seek inside the
 rebalance callback was a suspect in a stall seen once in the e2e test).
@@ -13,7 +21,8 @@ import asyncio
 import json
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
@@ -31,28 +40,40 @@ class _Replay(ConsumerRebalanceListener):
         self._a = assignments
 
     async def on_partitions_revoked(self, revoked):
-        await self._a.manager.revoke({tp.partition for tp in revoked})
+        self._a.manager.suspend({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned):
-        log.info("account_partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
+        partitions = sorted(tp.partition for tp in assigned)
+        log.info("account_partitions_assigned", partitions=partitions)
+        await self._a.manager.assigned(partitions)
 
 
 class AccountAssignments:
     def __init__(self, kafka_options: dict, topic: str, group_id: str, manager: SyncManager, accounts: AccountStore,
-                 broker: KafkaBroker) -> None:
+                 broker: KafkaBroker, forget) -> None:
         self.topic, self.group_id = topic, group_id
         self.manager, self._accounts, self._broker = manager, accounts, broker
+        self._forget = forget  # async (account_id) -> None: deletes credentials, status and folder state
         self._kafka_options = kafka_options  # kafka_conn.client_options(settings): servers, TLS, SASL
         self.consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
         # aiokafka binds to the running loop, so the consumer is made here, not in __init__.
         self.consumer = AIOKafkaConsumer(**self._kafka_options, group_id=self.group_id,
-                                         enable_auto_commit=False, auto_offset_reset="earliest")
+                                         enable_auto_commit=False, auto_offset_reset="earliest",
+                                         partition_assignment_strategy=(StickyPartitionAssignor,))
         self.consumer.subscribe([self.topic], listener=_Replay(self))
         await self.consumer.start()
         self._task = asyncio.create_task(self._run(), name="account-assignments")
+        # FastStream encodes a None body as b"", which compaction keeps: a real tombstone (null
+        # value) needs the plain producer.
+        self._producer = AIOKafkaProducer(**self._kafka_options, acks="all")
+        await self._producer.start()
+
+    async def publish_tombstone(self, account_id: str) -> None:
+        await self._producer.send_and_wait(self.topic, value=None, key=account_id.encode())
 
     async def stop(self) -> None:
         if self._task:
@@ -60,6 +81,8 @@ class AccountAssignments:
             await asyncio.gather(self._task, return_exceptions=True)
         if self.consumer:
             await self.consumer.stop()
+        if self._producer:
+            await self._producer.stop()
 
     async def _run(self) -> None:
         while True:
@@ -86,8 +109,15 @@ class AccountAssignments:
                 delay = min(delay * 2, 30)
 
     async def _apply(self, record) -> None:
-        if record.value is None:
-            return  # tombstone: an account removed for good; its loop stopped with enabled=false before
+        if not record.value:  # None; b"" is what FastStream sends for None, so it counts too
+            # Tombstone: the account was removed. This consumer is the one writer of the account's
+            # documents (see adapters/accounts.py), so it stops the loop and forgets everything:
+            # credentials, status and folder state. A replay meets the tombstone again: harmless.
+            account_id = record.key.decode()
+            await self.manager.remove(account_id)
+            await self._forget(account_id)
+            log.info("account_removed", account_id=account_id)
+            return
         try:
             account = AccountConfigured.model_validate_json(record.value)
         except ValidationError as exc:
@@ -99,12 +129,14 @@ class AccountAssignments:
 
 
 def _newest_per_key(records) -> list:
-    """The record of highest `version` per key (concurrent API calls may land out of version order);
-    tombstones and undecodable records count as newest, so they are applied or dead-lettered."""
+    """The record to apply per key. Among configurations, the highest `version` (concurrent API calls
+    may land out of version order); a tombstone ends everything before it, and a configuration after
+    a tombstone (a mailbox removed, then connected again) starts afresh. Undecodable records count as
+    newest, so they are dead-lettered."""
     newest: dict = {}
-    for record in records:
+    for record in records:  # in offset order
         kept = newest.get(record.key)
-        if kept is None or _version(record) >= _version(kept):
+        if kept is None or not record.value or not kept.value or _version(record) >= _version(kept):
             newest[record.key] = record
     return list(newest.values())
 

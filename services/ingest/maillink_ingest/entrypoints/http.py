@@ -1,61 +1,48 @@
 """Accounts admin, sync status/progress and raw-message download.
 
 Who may do what (the caller comes from the verified token, see runtime/auth):
-- a user connects, changes and reads only their own accounts (`accounts:write` / `accounts:read`);
+- a user connects, changes, pauses, removes and reads only their own accounts (`accounts:write` /
+  `accounts:read`);
 - a CRM service with `accounts:admin` manages the accounts of its own company's users;
 - raw MIME needs `blobs:read` (trusted services), or a link the query API signed for this viewer.
 """
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+from pymongo.errors import ConnectionFailure
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import BaseModel, Field, field_validator
 
 from maillink_runtime import redact
 from maillink_runtime.auth import Principal, acting_user, require
 from maillink_runtime.auth.dependencies import principal
 from maillink_runtime.auth.links import link_is_valid
 from maillink_runtime.net import is_loopback
-from maillink_schemas.accounts import AccountConfigured, FolderSelection, ImapEndpoint, Security
+from maillink_schemas.accounts import AccountConfigured, Security
 from maillink_schemas.base import deterministic_id, utcnow
-from maillink_schemas.headers import single_line
 from maillink_schemas.scopes import Scope
 
 from ..adapters.accounts import AccountStore
 from maillink_runtime.blobs.store import BlobStore
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
+from ..domain.providers import auth_for, preset_for, resolve_endpoint
+from ..sync.diagnosis import CATCHING_UP
+from .account_requests import Accepted, ChangeAccount, ConnectAccount, Removed
+from .account_views import AccountView, account_view
 from .blob_download import IfNoneMatch, blob_response
 
-class ConnectAccount(BaseModel):
-    user_id: str | None = Field(None, min_length=1, description="Only for a CRM service with accounts:admin: the "
-                                "user (of its company) whose mailbox this is. Users connect their own mailbox.")
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    password: str = Field(min_length=1, description="Password, app password or OAuth2 token. Never logged or returned.")
-    imap_host: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")
-    imap_port: int = Field(993, ge=1, le=65535)
-    security: Security = Security.SSL
-    username: str | None = Field(None, min_length=1)
-    folders: FolderSelection = Field(default_factory=FolderSelection)
-    first_sync_days: int = Field(3, ge=1, le=730)
-
-    @field_validator("email")
-    @classmethod
-    def lower(cls, v: str) -> str:
-        return v.strip().lower()
-
-    @field_validator("password", "username")
-    @classmethod
-    def one_line(cls, v: str | None) -> str | None:
-        # CR/LF would end the IMAP command line early (command injection); NUL ends SASL fields.
-        return single_line(v) if v is not None else v
+log = structlog.get_logger()
 
 
-class Accepted(BaseModel):
-    account_id: str
-    version: int = Field(description="The version now configured; a later change gets a higher one.")
-    applied: bool = Field(description="false: accepted durably, but the sync service has not picked it up yet "
-                          "(GET /accounts/{id} may answer 404 for a moment).")
+@dataclass(frozen=True)
+class AccountPublisher:
+    publish: Callable[[AccountConfigured], Awaitable[None]]
+    remove: Callable[[str], Awaitable[None]]  # a tombstone on the compacted account topic
 
 
 def _owner(caller: Principal, requested_user: str | None) -> tuple[str, str | None]:
@@ -81,51 +68,97 @@ def _next_version(previous: AccountConfigured | None) -> int:
     return max(time.time_ns() // 1000, (previous.version + 1) if previous else 1)
 
 
+@asynccontextmanager
+async def _store_errors():
+    # An outage of our own store is not the caller's fault and loses nothing: say so, in words
+    # (the exception's repr, with addresses and errno, goes to the log only).
+    try:
+        yield
+    except ConnectionFailure as exc:
+        log.warning("store_unavailable", error=repr(exc))
+        raise HTTPException(503, CATCHING_UP.format(what="database")) from None
+
+
 def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: BlobStore, cipher: CredentialsCipher,
-                    publish_account, link_secrets: list[bytes], apply_wait_s: float = 5.0) -> APIRouter:
+                    publisher: AccountPublisher, link_secrets: list[bytes], apply_wait_s: float = 5.0) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/accounts", status_code=202, response_model=Accepted)
-    async def connect(body: ConnectAccount, caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Accepted:
-        if body.security == Security.PLAIN and not is_loopback(body.imap_host):
-            raise HTTPException(422, "Plain-text IMAP is only allowed to a local test server; use security 'ssl' "
-                                     "or 'starttls'.")
-        user_id, company_id = _owner(caller, body.user_id)
-        redact.register_secret(body.password)
-        account_id = deterministic_id("account", user_id, body.email)
-        previous = await accounts.get(account_id)
-        if previous is not None and not _may_manage(caller, previous):
-            raise HTTPException(403, "This mailbox account belongs to another company.")
-        account = AccountConfigured(
-            event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=user_id,
-            company_id=company_id, email=body.email,
-            imap=ImapEndpoint(host=body.imap_host, port=body.imap_port, security=body.security),
-            username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
-            folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous),
-        )
-        # Durable once Kafka (acks=all) has it. The account consumer is the only writer of the
-        # stored copy; waiting (briefly) for it makes the status readable as soon as we answer.
-        await publish_account(account)
-        applied = await accounts.wait_applied(account_id, account.version, timeout_s=apply_wait_s)
-        return Accepted(account_id=account_id, version=account.version, applied=applied)
-
-    @router.get("/accounts/{account_id}")
-    async def status(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> dict:
+    async def managed(account_id: str, caller: Principal) -> AccountConfigured:
         account = await accounts.get(account_id)
         if account is None:
             raise HTTPException(404, f"No account {account_id}.")
         if not _may_manage(caller, account):
             raise HTTPException(403, "This mailbox account belongs to another user.")
-        status = await accounts.status(account_id) or {}
-        folders = await states.for_account(account_id)
-        return {
-            "account_id": account_id, "email": account.email, "user_id": account.user_id,
-            "state": status.get("state", "pending"), "error": status.get("error"),
-            "messages_synced": sum(f.synced for f in folders),
-            "folders": [{"folder": f.folder, "synced": f.synced, "initial_done": f.initial_done,
-                         "initial_total": f.initial_total, "uidvalidity": f.uidvalidity} for f in folders],
-            "updated_at": status.get("updated_at"),
-        }
+        return account
+
+    async def publish(account: AccountConfigured) -> Accepted:
+        # Durable once Kafka (acks=all) has it. The account consumer is the only writer of the
+        # stored copy; waiting (briefly) for it makes the status readable as soon as we answer.
+        await publisher.publish(account)
+        applied = await accounts.wait_applied(account.account_id, account.version, timeout_s=apply_wait_s)
+        return Accepted(account_id=account.account_id, version=account.version, applied=applied)
+
+    @router.post("/accounts", status_code=202, response_model=Accepted)
+    async def connect(body: ConnectAccount, caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Accepted:
+        try:  # the provider preset fills what the request leaves out (domain/providers.py)
+            imap = resolve_endpoint(body.provider, body.email, {"host": body.imap_host, "port": body.imap_port,
+                                                                "security": body.security})
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if imap.security == Security.PLAIN and not is_loopback(imap.host):
+            raise HTTPException(422, "Plain-text IMAP is only allowed to a local test server; use security 'ssl' "
+                                     "or 'starttls'.")
+        user_id, company_id = _owner(caller, body.user_id)
+        redact.register_secret(body.password)
+        account_id = deterministic_id("account", user_id, body.email)
+        async with _store_errors():
+            previous = await accounts.get(account_id)
+            if previous is not None and not _may_manage(caller, previous):
+                raise HTTPException(403, "This mailbox account belongs to another company.")
+            return await publish(AccountConfigured(
+                event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=user_id,
+                company_id=company_id, email=body.email,
+                imap=imap, provider=(chosen := preset_for(body.provider, body.email)).id,
+                auth=auth_for(chosen, body.auth),
+                username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
+                folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous)))
+
+    @router.patch("/accounts/{account_id}", status_code=202, response_model=Accepted)
+    async def change(account_id: str, body: ChangeAccount,
+                     caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Accepted:
+        async with _store_errors():
+            account = await managed(account_id, caller)
+            update = body.model_dump(exclude_none=True, exclude={"password"})
+            if body.password is not None:
+                redact.register_secret(body.password)
+                update["secret_ciphertext"] = cipher.encrypt(body.password)
+            return await publish(AccountConfigured.model_validate({
+                **account.model_dump(), **update, "event_id": str(uuid.uuid4()), "occurred_at": utcnow(),
+                "version": _next_version(account)}))
+
+    @router.delete("/accounts/{account_id}", status_code=202, response_model=Removed)
+    async def remove(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Removed:
+        async with _store_errors():
+            await managed(account_id, caller)
+            await publisher.remove(account_id)
+            return Removed(account_id=account_id,
+                           applied=await accounts.wait_removed(account_id, timeout_s=apply_wait_s))
+
+    @router.get("/accounts", response_model=list[AccountView])
+    async def listing(caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> list[AccountView]:
+        async with _store_errors():
+            if caller.has(Scope.ACCOUNTS_ADMIN) and caller.company_id and not caller.user_id:
+                owned = await accounts.for_owner(None, caller.company_id)
+            else:
+                owned = await accounts.for_owner(acting_user(caller), None)
+            return [account_view(a, await accounts.status(a.account_id), await states.for_account(a.account_id))
+                    for a in owned]
+
+    @router.get("/accounts/{account_id}", response_model=AccountView)
+    async def status(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> AccountView:
+        async with _store_errors():
+            account = await managed(account_id, caller)
+            return account_view(account, await accounts.status(account_id), await states.for_account(account_id))
 
     @router.get("/blobs/{blob_id}")
     async def blob(blob_id: str = Path(pattern=r"^[0-9a-f]{64}$"), caller: Principal = Depends(principal),

@@ -2,6 +2,7 @@
 import asyncio
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aioimaplib
@@ -11,11 +12,12 @@ from maillink_runtime.imap import UnsendableCredentials as _Unsendable
 from maillink_runtime.imap.login import login, login_words
 from maillink_runtime.imap.mailbox_names import mailbox_arg, parse_list
 from maillink_runtime.net import is_loopback
-from maillink_schemas.accounts import ImapEndpoint, Security
+from maillink_schemas.accounts import AuthMethod, ImapEndpoint, Security
 
 from .errors import (AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable,
-                     UnsendableCredentials)
+                     TlsFailure, UnsendableCredentials)
 from .fast_reader import FastIMAP4, FastIMAP4_SSL  # aioimaplib with a linear, non-recursive reader
+from .oauth import authenticate_xoauth2
 
 log = structlog.get_logger()
 _SELECT_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
@@ -36,16 +38,27 @@ class Selected:
     highestmodseq: int | None
 
 
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    # Certificates are always verified; a private CA (test servers) can be added, never skipped.
+def tls_context(ca_file: str | None, ca_pem: str | None = None) -> ssl.SSLContext:
+    # Certificates are always verified; a private CA (test servers, an account's own) can be added, never skipped.
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if ca_file:
         ctx.load_verify_locations(ca_file)
+    if ca_pem:
+        ctx.load_verify_locations(cadata=ca_pem)
     return ctx
 
 
+def server_text(response) -> str:
+    """A response's lines as text, for diagnosis and logs (never shown to a person as such)."""
+    return b" ".join(bytes(line) for line in response.lines)[:500].decode("utf-8", "replace")
+
+
 async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca_file: str | None = None,
-                       timeout: float = 30) -> aioimaplib.IMAP4:
+                       timeout: float = 30, on_lost: Callable[[], None] | None = None,
+                       auth: AuthMethod | None = None, ca_pem: str | None = None,
+                       identify: bool = False) -> aioimaplib.IMAP4:
+    """`on_lost` is called as soon as the socket closes: aioimaplib does not wake a pending IDLE
+    (or any waiting command) by itself, so whoever waits must watch for this."""
     where = f"{endpoint.host}:{endpoint.port}"
     if endpoint.security == Security.PLAIN and not is_loopback(endpoint.host):
         raise InsecureConnection(f"Refusing to send the password unencrypted to {where}; use SSL/TLS.")
@@ -55,25 +68,51 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
         raise UnsendableCredentials(str(exc)) from exc
     try:
         if endpoint.security == Security.SSL:
-            client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file))
+            client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file, ca_pem))
         else:
             client = FastIMAP4(endpoint.host, endpoint.port, timeout=timeout)
+        # aioimaplib's IMAP4_SSL takes no conn_lost_cb; the protocol (made in __init__, before the
+        # socket connects) reads this attribute when the connection is lost, so set it for both.
+        client.protocol.conn_lost_cb = _lost(on_lost)
         await asyncio.wait_for(client.wait_hello_from_server(), timeout)
         if endpoint.security == Security.STARTTLS:
-            response = await client.starttls(tls_context(ca_file))
+            response = await client.starttls(tls_context(ca_file, ca_pem))
             if response.result != "OK":
-                raise ServerUnreachable(f"The mail server at {where} refused to start TLS.")
+                raise TlsFailure(f"The mail server at {where} refused to start TLS.", server_text(response))
     except ssl.SSLCertVerificationError as exc:
-        raise ServerUnreachable(f"The TLS certificate of {where} could not be verified ({exc.verify_message}).") from exc
+        raise TlsFailure(f"The TLS certificate of {where} could not be verified ({exc.verify_message}).") from exc
+    except ssl.SSLError as exc:
+        raise TlsFailure(f"The TLS connection to {where} failed ({exc.reason}).") from exc
     except (OSError, asyncio.TimeoutError, aioimaplib.Abort) as exc:
         raise ServerUnreachable(f"The mail server at {where} could not be reached ({type(exc).__name__}).") from exc
-    response = await login(client, username, secret)
-    if response.result != "OK":
+    if auth == AuthMethod.XOAUTH2:
+        await authenticate_xoauth2(client, username, secret)  # a refused token: TokenRejected -> needs_reauth
+        response = None
+    else:
+        response = await login(client, username, secret)
+    if response is not None and response.result != "OK":
         await _quietly_logout(client)
         raise AuthenticationFailed(f"The mail server at {where} rejected the username or password "
                                    "(it may have changed, or an app password may be required). "
-                                   "Please enter the credentials again.")
+                                   "Please enter the credentials again.", server_text(response))
+    if identify:
+        # Quirk (NetEase 126/163/yeah.net, providers.imap_id_required): SELECT is refused with
+        # "Unsafe Login" until the client has sent ID (RFC 2971).
+        await client.id(name="maillink", version="1")
     return client
+
+
+def _lost(on_lost: Callable[[], None] | None):
+    if on_lost is None:
+        return None
+    return lambda exc: on_lost()
+
+
+def abort_session(client: aioimaplib.IMAP4) -> None:
+    """Closes the socket now, without LOGOUT: for a stop that must not wait for the server."""
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
 
 
 async def _quietly_logout(client: aioimaplib.IMAP4) -> None:
@@ -100,7 +139,8 @@ async def list_folders(client: aioimaplib.IMAP4) -> list[FolderInfo]:
 async def select(client: aioimaplib.IMAP4, folder: str) -> Selected:
     response = await client.select(mailbox_arg(folder))
     if response.result != "OK":
-        raise FolderMissing(f"The folder “{folder}” no longer exists on the server (or cannot be opened).")
+        raise FolderMissing(f"The folder “{folder}” no longer exists on the server (or cannot be opened).",
+                            server_text(response))
     codes, exists = {}, 0
     for line in response.lines:
         for name, value in _SELECT_CODE.findall(bytes(line)):
@@ -125,4 +165,4 @@ async def uid_search(client: aioimaplib.IMAP4, criteria: str) -> list[int]:
 
 def _ok(response, what: str) -> None:
     if response.result != "OK":
-        raise ProtocolError(f"The server refused {what}: {b' '.join(map(bytes, response.lines))[:200]!r}")
+        raise ProtocolError(f"The server refused {what}.", server_text(response))

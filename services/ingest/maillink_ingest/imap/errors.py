@@ -1,10 +1,14 @@
-"""Sync failures, each with a message a person understands (shown by the status API)."""
+"""Sync failures. `str(exc)` is a first explanation; sync/diagnosis.py turns any failure (these, or a
+store or broker outage) into the words the status API shows. `server_text` keeps what the server
+said (its NO/BAD line), for the diagnosis and the logs only."""
 
 
 class SyncError(Exception):
-    """Base: `str(exc)` is the human explanation."""
-
     retryable = True
+
+    def __init__(self, message: str, server_text: str | None = None) -> None:
+        super().__init__(message)
+        self.server_text = server_text
 
 
 class AuthenticationFailed(SyncError):
@@ -17,7 +21,16 @@ class UnsendableCredentials(AuthenticationFailed):
     pass
 
 
+class CredentialsUnreadable(AuthenticationFailed):
+    # None of the deployment's keys decrypts them (a key retired too early, or a corrupt record).
+    pass
+
+
 class ServerUnreachable(SyncError):
+    pass
+
+
+class TlsFailure(ServerUnreachable):
     pass
 
 

@@ -3,21 +3,37 @@
 aioimaplib returns, per message, the line that opens the FETCH (ending in the literal's size),
 the literal itself as a bytearray, then the closing line. Item order is the server's choice, so
 metadata is looked for on both the opening and the closing line.
+
+Quirks handled here, because each one used to lose mail silently:
+- a FETCH item may carry its body as a quoted string or NIL instead of a literal (servers do this
+  for empty or unavailable bodies): it is reported as `bodiless`, never skipped without a trace;
+- a server may leave a requested UID out of the answer altogether (expunged meanwhile, or a bug):
+  the caller compares what it asked for with `FetchAnswer.seen` and what was delivered;
+- a server may answer NO for a whole set because of one message (Gmail: "Some messages could not
+  be FETCHed"): `FetchRefused` lets the caller narrow it down to that message.
 """
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import aioimaplib
 
 from .connection import _ok
+from .errors import ProtocolError
 
 ITEMS = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
 _UID = re.compile(rb"\bUID (\d+)")
 _FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
+_MODSEQ = re.compile(rb"\bMODSEQ \((\d+)\)")
 _INTERNALDATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _FETCH_LINE = re.compile(rb"^\d+ FETCH \(")
+_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:\s*<([^<>\s]+)>")
+_QUOTED_BODY = re.compile(rb'\bBODY\[[^\]]*\] "((?:[^"\\]|\\.)*)"')
+
+
+class FetchRefused(ProtocolError):
+    """The server answered NO (or BAD) to a UID FETCH."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,25 @@ class Fetched:
     flags: tuple[str, ...]
     internal_date: datetime | None
     raw: bytes
+
+
+@dataclass
+class FetchAnswer:
+    messages: list[Fetched] = field(default_factory=list)
+    bodiless: list[int] = field(default_factory=list)  # answered, but without the message's content
+
+    def __iter__(self):  # iterating an answer iterates its messages, as the plain list it replaced
+        return iter(self.messages)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
+@dataclass(frozen=True)
+class FlagsSeen:
+    uid: int
+    flags: tuple[str, ...]
+    modseq: int | None
 
 
 def uid_set(uids: list[int]) -> str:
@@ -54,31 +89,77 @@ async def fetch_sizes(client: aioimaplib.IMAP4, uids: list[int]) -> dict[int, in
     return sizes
 
 
-async def fetch_messages(client: aioimaplib.IMAP4, uids: list[int]) -> list[Fetched]:
+async def fetch_messages(client: aioimaplib.IMAP4, uids: list[int]) -> FetchAnswer:
     response = await client.uid("fetch", uid_set(uids), ITEMS)
-    _ok(response, "UID FETCH")
-    return parse_fetch_lines(response.lines)
+    if response.result != "OK":
+        raise FetchRefused(f"The server refused to send message(s) {uid_set(uids)}: "
+                           f"{b' '.join(map(bytes, response.lines))[:200].decode(errors='replace')}")
+    return parse_fetch_answer(response.lines)
+
+
+async def fetch_flags(client: aioimaplib.IMAP4, uids: list[int] | str, changed_since: int | None = None
+                      ) -> list[FlagsSeen]:
+    """FLAGS (and MODSEQ with CONDSTORE) of a UID set; `changed_since` only asks for what changed."""
+    modifier = f" (CHANGEDSINCE {changed_since})" if changed_since else ""
+    response = await client.uid("fetch", uids if isinstance(uids, str) else uid_set(uids), f"(UID FLAGS){modifier}")
+    _ok(response, "UID FETCH FLAGS")
+    return parse_flag_lines(response.lines)
+
+
+async def fetch_message_ids(client: aioimaplib.IMAP4, uids: list[int] | str) -> dict[int, str | None]:
+    """Message-ID per UID, from the header alone (cheap: a few dozen bytes per message)."""
+    response = await client.uid("fetch", uids if isinstance(uids, str) else uid_set(uids),
+                                "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    _ok(response, "UID FETCH MESSAGE-ID")
+    return {m.uid: (found.group(1).decode(errors="replace") if (found := _MESSAGE_ID.search(m.raw)) else None)
+            for m in parse_fetch_answer(response.lines).messages}
+
+
+def parse_flag_lines(lines: list) -> list[FlagsSeen]:
+    out = []
+    for line in lines:
+        line = bytes(line) if isinstance(line, (bytes, bytearray)) else b""
+        if _FETCH_LINE.match(line) and (u := _UID.search(line)) and (f := _FLAGS.search(line)):
+            m = _MODSEQ.search(line)
+            out.append(FlagsSeen(int(u.group(1)), tuple(f.group(1).decode().split()), int(m.group(1)) if m else None))
+    return out
 
 
 def parse_fetch_lines(lines: list) -> list[Fetched]:
-    out, i = [], 0
+    return parse_fetch_answer(lines).messages
+
+
+def parse_fetch_answer(lines: list) -> FetchAnswer:
+    answer, i = FetchAnswer(), 0
     while i < len(lines):
         line = lines[i]
-        if isinstance(line, bytes) and _FETCH_LINE.match(line) and i + 1 < len(lines) \
-                and isinstance(lines[i + 1], bytearray):
-            raw = bytes(lines[i + 1])
-            meta = line + (bytes(lines[i + 2]) if i + 2 < len(lines) else b"")
-            uid = _UID.search(meta)
-            if uid:
-                flags = _FLAGS.search(meta)
-                idate = _INTERNALDATE.search(meta)
-                out.append(Fetched(int(uid.group(1)),
-                                   tuple(flags.group(1).decode().split()) if flags else (),
+        if isinstance(line, bytes) and _FETCH_LINE.match(line):
+            if i + 1 < len(lines) and isinstance(lines[i + 1], bytearray):
+                meta = line + (bytes(lines[i + 2]) if i + 2 < len(lines) else b"")
+                _add(answer, meta, bytes(lines[i + 1]))
+                i += 3
+                continue
+            # No literal: the body came quoted, as NIL, or not at all.
+            quoted = _QUOTED_BODY.search(line)
+            _add(answer, line, _unquote(quoted.group(1)) if quoted else None)
+        i += 1
+    return answer
+
+
+def _add(answer: FetchAnswer, meta: bytes, raw: bytes | None) -> None:
+    uid = _UID.search(meta)
+    if not uid:
+        return
+    if raw is None:
+        answer.bodiless.append(int(uid.group(1)))
+        return
+    flags, idate = _FLAGS.search(meta), _INTERNALDATE.search(meta)
+    answer.messages.append(Fetched(int(uid.group(1)), tuple(flags.group(1).decode().split()) if flags else (),
                                    _internaldate(idate.group(1).decode()) if idate else None, raw))
-            i += 3
-        else:
-            i += 1
-    return out
+
+
+def _unquote(value: bytes) -> bytes:
+    return re.sub(rb"\\(.)", rb"\1", value)
 
 
 def _internaldate(value: str) -> datetime | None:

@@ -1,32 +1,44 @@
-"""One mailbox account's sync loop: connect, sync each folder, wait, repeat.
+"""One mailbox account's sync loop: connect, sync every folder, then react to pushes; repeat.
 
-Transient failures (server unreachable, protocol hiccups) retry with exponential backoff. A
-credentials failure moves the account to needs_reauth and ends the loop cleanly: no crash loop,
-and the stored folder state lets it resume where it stopped once new credentials arrive.
+- Each folder fails on its own: a vanished folder or a refused command is reported in words for
+  that folder, and the others go on (sync/diagnosis.py decides what is folder-local).
+- Failures that end the session (server unreachable, a provider's limit, our store or broker
+  down) retry with jittered backoff (sync/backoff.py); the first retry after a working session is
+  immediate, and a provider that names its wait gets at least that.
+- Refused credentials move the account to needs_reauth and end the loop. The refusal is stored
+  with the credentials it applies to, so no rebalance or restart, here or on another instance,
+  tries them again; only new credentials do (adapters/accounts.py `refusal`).
+- New mail: every synced folder that supports it has an IDLE watcher of its own (imap/idle.py, up
+  to `idle_folders_max` connections); a push syncs only that folder, from its cursor. Every
+  `poll_interval_s` a full pass re-lists the folders (so a folder created on the server, or one
+  that vanished, is noticed) and checks the unwatched ones; when every folder is watched, every
+  `relist_interval_s` if set (for many idle accounts: a pass then only re-lists folders). The connected session itself is sync/session.py.
 """
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 import structlog
-from prometheus_client import Counter, Gauge
 
 from maillink_runtime import redact
-from maillink_schemas.accounts import AccountConfigured, SyncState
+from maillink_schemas.accounts import AccountConfigured, StatusReason, SyncState
 
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
-from ..domain.folders import choose
-from ..imap.connection import close_session, list_folders, open_session
-from ..imap.errors import AuthenticationFailed, InsecureConnection, SyncError
-from ..imap.idle import sleep_or_stop, wait_for_change
+from ..imap.errors import CredentialsUnreadable
+from ..imap.idle import RENEW_S, sleep_or_stop
+from .backoff import retry_delay
 from .delivery import Delivery
-from .folder_sync import FolderSync
+from .diagnosis import diagnose
+from .session import AccountSession
+from .status import ERRORS, Health, ReportStatus
 
-ReportStatus = Callable[[AccountConfigured, SyncState, str | None, int | None], Awaitable[None]]
 
-ACCOUNTS = Gauge("maillink_ingest_accounts", "Accounts by sync state", ["state"])
-ERRORS = Counter("maillink_ingest_sync_errors_total", "Sync attempts that failed", ["kind"])
+class Refusals(Protocol):
+    async def refusal(self, account: AccountConfigured) -> dict | None: ...
+    async def refused(self, account: AccountConfigured, reason: str, words: str) -> None: ...
+    async def accepted(self, account_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -35,76 +47,68 @@ class SyncDeps:
     delivery: Delivery
     cipher: CredentialsCipher
     report: ReportStatus
+    refusals: Refusals
     poll_interval_s: float = 15.0
     batch_size: int = 200
     ca_file: str | None = None
     max_backoff_s: float = 300.0
+    idle_folders_max: int = 5
+    idle_renew_s: float = RENEW_S
+    relist_interval_s: float | None = None  # between full passes when IDLE watches every folder (None: poll's)
 
 
 async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event) -> None:
-    structlog.contextvars.bind_contextvars(account_id=account.account_id)
-    log = structlog.get_logger()
-    backoff = 1.0
+    with structlog.contextvars.bound_contextvars(account_id=account.account_id):
+        await _run(account, deps, stop, structlog.get_logger())
+
+
+async def _run(account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event, log) -> None:
+    attempt, checked = 0, False
+
+    def healthy() -> None:
+        nonlocal attempt
+        attempt = 0
+
     while not stop.is_set():
         try:
-            await deps.report(account, SyncState.CONNECTING, None, None)
-            client = await open_session(account.imap, account.username, _secret(account, deps.cipher),
-                                        ca_file=deps.ca_file)
-            try:
-                await _sync_until_stopped(client, account, deps, stop, log)
-            finally:
-                await close_session(client)
-        except (AuthenticationFailed, InsecureConnection) as exc:
-            ERRORS.labels(type(exc).__name__).inc()
-            log.warning("sync_stopped", reason=str(exc))
-            await deps.report(account, SyncState.NEEDS_REAUTH, str(exc), None)
-            return
-        except SyncError as exc:
-            ERRORS.labels(type(exc).__name__).inc()
-            log.warning("sync_failed", reason=str(exc), retry_in_s=backoff)
-            await deps.report(account, SyncState.ERROR, str(exc), None)
+            if not checked:
+                if refusal := await deps.refusals.refusal(account):
+                    log.info("sync_waits_for_new_credentials", reason=refusal["reason"])
+                    await deps.report(account, Health(SyncState.NEEDS_REAUTH, StatusReason(refusal["reason"]),
+                                                      refusal["words"]))
+                    return
+                checked = True
+            await deps.report(account, Health(SyncState.CONNECTING))
+            await AccountSession(account, deps, stop, log, healthy, _secret(account, deps.cipher)).run()
         except (asyncio.CancelledError, GeneratorExit):
             raise
-        except Exception as exc:  # noqa: BLE001 - the loop must survive anything and say what happened
-            ERRORS.labels("unexpected").inc()
-            log.exception("sync_crashed")
-            await deps.report(account, SyncState.ERROR, f"Unexpected error while syncing ({type(exc).__name__}); "
-                                                        "it will be retried automatically.", None)
-        else:
-            continue
-        await sleep_or_stop(stop, backoff)
-        backoff = min(backoff * 2, deps.max_backoff_s)
+        except Exception as exc:  # noqa: BLE001 - the loop survives anything and says what happened
+            found = diagnose(exc)
+            ERRORS.labels(found.reason.value).inc()
+            log.warning("sync_failed", reason=found.reason.value, error=repr(exc),
+                        server=getattr(exc, "server_text", None), attempt=attempt)
+            if found.needs_new_credentials:
+                await _quietly(deps.refusals.refused(account, found.reason.value, found.words), log)
+                await deps.report(account, Health(found.state, found.reason, found.words))
+                return
+            delay = retry_delay(attempt, floor_s=found.retry_after_s, cap_s=deps.max_backoff_s)
+            await deps.report(account, Health(found.state, found.reason, found.words,
+                                              retry_at=datetime.now(timezone.utc) + timedelta(seconds=delay)))
+            attempt += 1
+            await sleep_or_stop(stop, delay)
+
+
+async def _quietly(awaitable, log) -> None:
+    try:
+        await awaitable
+    except Exception as exc:  # noqa: BLE001 - a store outage must not hide the real state
+        log.warning("refusal_not_stored", error=repr(exc))
 
 
 def _secret(account: AccountConfigured, cipher: CredentialsCipher) -> str:
     try:
         secret = cipher.decrypt(account.secret_ciphertext)
-        redact.register_secret(secret)  # from here on, no log line of this process can show it
-        return secret
     except ValueError as exc:
-        # The deployment's key changed (or the record is corrupt): only new credentials can help.
-        raise AuthenticationFailed("The stored credentials cannot be decrypted with this deployment's key. "
-                                   "Please enter the credentials again.") from exc
-
-
-async def _sync_until_stopped(client, account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event, log) -> None:
-    listed = await list_folders(client)
-    plans, missing = choose([(f.name, f.flags) for f in listed], account.folders)
-    if missing:
-        log.warning("folders_missing", folders=missing)
-    folder_sync = FolderSync(client, account, deps.states, deps.delivery, batch_size=deps.batch_size)
-    # New mail lands in INBOX: that is the folder IDLE watches; the others are checked each pass.
-    watched = next((p.name for p in plans if p.name.upper() == "INBOX"), plans[0].name if plans else "INBOX")
-    initial_reported = False
-    while not stop.is_set():
-        for plan in plans:
-            if not initial_reported:
-                await deps.report(account, SyncState.INITIAL_SYNC, None, None)
-                initial_reported = True
-            structlog.contextvars.bind_contextvars(folder=plan.name)
-            await folder_sync.run(plan)
-        structlog.contextvars.unbind_contextvars("folder")
-        synced = sum(s.synced for s in await deps.states.for_account(account.account_id))
-        await deps.report(account, SyncState.SYNCED, None, synced)
-        await wait_for_change(client, watched, stop, deps.poll_interval_s)
-
+        raise CredentialsUnreadable("The stored credentials cannot be decrypted with this deployment's keys.") from exc
+    redact.register_secret(secret)  # from here on, no log line of this process can show it
+    return secret

@@ -1,45 +1,120 @@
-"""Turns fetched messages into stored blobs and published events, in that order.
+"""Turns fetched messages into stored blobs and published events, in that order; and publishes
+what sync learns about delivered messages (flag changes, expunges, audits, dead letters).
 
 The claim-check blob is durable before the event that references it is published, and the folder
 state is saved only after the broker acknowledged the events. Handlers are idempotent, so being
 killed between any two of these steps is harmless: the batch is fetched and delivered again, the
 blobs are already there, and the repeated events carry the same ids and message keys.
-"""
-from collections.abc import Awaitable, Callable
 
+A message whose event cannot be published (still over the size limit after capping) is a poison
+message: its blob is stored, it goes to the dead-letter topic with the raw reference and the
+reason, and the batch goes on without it.
+"""
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
 from prometheus_client import Counter
+from pydantic import BaseModel
 
 from maillink_schemas.accounts import AccountConfigured
-from maillink_schemas.mail import MessageReceived
+from maillink_schemas.mail import BlobRef, MessageReceived
+from maillink_schemas.topics import Topic
 
 from maillink_runtime.blobs.store import BlobStore
+from ..adapters.locations import Location, LocationStore
+from ..domain.bounds import MAX_EVENT_BYTES
 from ..domain.envelope import parse
 from ..domain.identity import blob_id
 from ..domain.received import received_event
 from ..imap.fetch import Fetched
 
 Publish = Callable[[list[tuple[str, MessageReceived]]], Awaitable[None]]
+# Publishes other events of ingest: (topic, [(key, event)]).
+Emit = Callable[[Topic, list[tuple[str, BaseModel]]], Awaitable[None]]
+# (key, payload, reason, error, offset) -> the record is on mail.message.received.v1.dlq.
+DeadLetter = Callable[[str, bytes, str, str, int], Awaitable[None]]
 
 MESSAGES = Counter("maillink_ingest_messages_total", "Messages fetched and published", ["direction"])
 BYTES = Counter("maillink_ingest_bytes_total", "Raw MIME bytes fetched")
+POISON = Counter("maillink_ingest_poison_messages_total",
+                 "Messages that could not be fetched or published, recorded and dead-lettered", ["reason"])
+log = structlog.get_logger()
+
+
+@dataclass
+class Delivered:
+    uids: list[int] = field(default_factory=list)
+    poison: dict[int, str] = field(default_factory=dict)
+
+    def __int__(self) -> int:
+        return len(self.uids)
 
 
 class Delivery:
-    def __init__(self, blobs: BlobStore, publish: Publish) -> None:
+    def __init__(self, blobs: BlobStore, publish: Publish, *, locations: LocationStore | None = None,
+                 emit: Emit | None = None, dead_letter: DeadLetter | None = None) -> None:
         self._blobs = blobs
         self._publish = publish
+        self.locations = locations
+        self._emit = emit
+        self._dead_letter = dead_letter
 
     async def deliver(self, account: AccountConfigured, folder: str, uidvalidity: int, in_sent_folder: bool,
-                      fetched: list[Fetched]) -> int:
-        events, blobs = [], {}
+                      fetched: list[Fetched], annotate: Callable[[MessageReceived], MessageReceived] | None = None
+                      ) -> Delivered:
+        events, blobs, located, result = [], {}, [], Delivered()
         for item in fetched:
             blob = blob_id(item.raw)
             blobs[blob] = item.raw
-            events.append(received_event(account, folder, uidvalidity, item.uid, item.flags, item.internal_date,
-                                         in_sent_folder, item.raw, blob, parse(item.raw)))
+            event = received_event(account, folder, uidvalidity, item.uid, item.flags, item.internal_date,
+                                   in_sent_folder, item.raw, blob, parse(item.raw))
+            event = annotate(event) if annotate else event  # Gmail labels, X-GM-MSGID/THRID (sync/gmail.py)
+            size = len(event.model_dump_json())
+            if size > MAX_EVENT_BYTES:
+                result.poison[item.uid] = f"event too large for the broker ({size} bytes after capping)"
+                continue
+            events.append(event)
+            located.append(Location(folder, uidvalidity, item.uid, event.message_key, event.envelope.message_id,
+                                    tuple(event.flags), blob))
         await self._blobs.put_many(blobs)
         await self._publish([(account.account_id, e) for e in events])
+        if self.locations:
+            await self.locations.record(account.account_id, located)
         for e in events:
             MESSAGES.labels(e.direction.value).inc()
         BYTES.inc(sum(len(r) for r in blobs.values()))
-        return len(events)
+        result.uids = [e.location.uid for e in events]
+        by_uid = {f.uid: f for f in fetched}
+        for uid, reason in result.poison.items():
+            raw = by_uid[uid].raw
+            await self.poisoned(account, folder, uidvalidity, uid, reason,
+                                BlobRef(blob_id=blob_id(raw), size=len(raw), owner="ingest"))
+        return result
+
+    async def poisoned(self, account: AccountConfigured, folder: str, uidvalidity: int, uid: int, reason: str,
+                       raw: BlobRef | None = None) -> None:
+        """Records a message that cannot be fetched or published: metric, log, dead-letter topic."""
+        kind = "too_large" if "too large" in reason else "fetch_refused" if "refused" in reason else "no_content"
+        POISON.labels(kind).inc()
+        log.error("message_poisoned", folder=folder, uid=uid, reason=reason)
+        if self._dead_letter is None:
+            return
+        payload = json.dumps({"account_id": account.account_id, "folder": folder, "uidvalidity": uidvalidity,
+                              "uid": uid, "raw": raw.model_dump() if raw else None, "reason": reason}).encode()
+        # The dead-letter record's id is derived from its offset: a stable number unique to this location.
+        offset = int.from_bytes(hashlib.sha256(f"{account.account_id}\x1f{folder}\x1f{uidvalidity}\x1f{uid}".encode())
+                                .digest()[:7], "big")
+        await self._dead_letter(account.account_id, payload, kind, reason, offset)
+
+    async def emit(self, topic: Topic, events: list[tuple[str, BaseModel]]) -> None:
+        if not events:
+            return
+        if self._emit is None:
+            raise RuntimeError(f"ingest is not wired to publish {topic}")
+        await self._emit(topic, events)
+
+    async def blob_exists(self, blob: str) -> bool:
+        return await self._blobs.exists(blob)

@@ -1,28 +1,31 @@
-"""One folder's sync, as a state machine whose state is stored after every batch.
+"""One folder's sync: load its stored state, SELECT, and run the state machine's handlers.
 
-  (no state) or UIDVALIDITY changed -> initial
-  initial      newest first, within the first-sync window, UIDs <= top_uid; resumes at initial_cursor
-  incremental  UIDs above top_uid, oldest first
-A UIDVALIDITY reset restarts the folder: UIDs mean nothing any more, but message keys are derived
-from content, so whatever is fetched again maps to the records that already exist.
+The states and their handlers are in folder_states.py (a table, as nylas' `state_handlers`):
+  initial      newest first, within the first-sync window (UIDs <= initial_top)      -> incremental
+  incremental  flag changes and expunges (QRESYNC, or the plain fallback), then new UIDs
+               above top_uid, oldest first; when an audit is due                       -> reconcile
+  uidinvalid   UIDVALIDITY changed: spurious (state kept) -> incremental; real -> initial (re-map)
+  reconcile    server UIDs vs delivered, delivered vs blobs; gaps re-delivered        -> incremental
+The state is saved after every step and every delivered batch. Handlers are idempotent, so it is
+okay to be killed between the end of a step and the save: the step runs again.
 """
-import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import aioimaplib
 import structlog
 
 from maillink_schemas.accounts import AccountConfigured
 
-from ..adapters.folder_state import FolderState, FolderStateStore
+from ..adapters.folder_state import INCREMENTAL, INITIAL, UIDINVALID, FolderState, FolderStateStore
 from ..domain.folders import FolderPlan
-from ..imap.connection import Selected, select, uid_search
-from ..imap.fetch import fetch_messages, fetch_sizes
+from ..imap.connection import Selected, select
+from ..imap.fetch import FlagsSeen
+from ..imap.qresync import enable_qresync, select_qresync, supports_qresync
 from .delivery import Delivery
 
 log = structlog.get_logger()
+MAX_STEPS = 5  # uidinvalid -> initial -> incremental -> reconcile -> incremental, at most, per pass
 
 
 @dataclass(frozen=True)
@@ -33,94 +36,60 @@ class FolderSync:
     delivery: Delivery
     batch_size: int = 200
     max_batch_bytes: int = 16 * 1024 * 1024
+    reconcile_interval_s: float = 6 * 3600
+    use_qresync: bool = True  # False forces the plain fallback (servers without CONDSTORE/QRESYNC)
 
     async def run(self, folder: FolderPlan, now: datetime | None = None) -> FolderState:
-        selected = await select(self.client, folder.name)
-        state = await self.states.load(self.account.account_id, folder.name)
-        if state is None or state.uidvalidity != selected.uidvalidity:
-            if state is not None:
-                log.warning("uidvalidity_changed", folder=folder.name, old=state.uidvalidity, new=selected.uidvalidity)
-            # Quirk: a server that omits UIDNEXT leaves top_uid at 0; nothing is lost, the whole folder
-            # then comes in through the incremental step, without the first-sync window.
-            state = FolderState(self.account.account_id, folder.name, uidvalidity=selected.uidvalidity,
-                                top_uid=max(selected.uidnext - 1, 0))
+        from .folder_states import STATE_HANDLERS
+        now = now or datetime.now(timezone.utc)
+        state = await self.states.load(self.account.account_id, folder.name) \
+            or FolderState(self.account.account_id, folder.name)
+        p = await self._open(folder, state, now)
+        with structlog.contextvars.bound_contextvars(folder=folder.name):
+            if state.uidvalidity and state.uidvalidity != p.selected.uidvalidity and state.state != UIDINVALID:
+                state.resume_state, state.state = state.state, UIDINVALID
+            elif not state.uidvalidity:
+                state.state, state.uidvalidity = INITIAL, p.selected.uidvalidity
+            state.pass_started_at = now
+            for _ in range(MAX_STEPS):
+                step = state.state
+                state.state, pass_done = await STATE_HANDLERS[step](p, state)
+                await self.states.save(state)
+                if pass_done:
+                    break
+            state.uidnext, state.exists = p.selected.uidnext, p.selected.exists
             await self.states.save(state)
-        if not state.initial_done:
-            await self._initial(folder, state, now or datetime.now(timezone.utc))
-        await self._incremental(folder, state, selected)
         return state
 
-    async def _initial(self, folder: FolderPlan, state: FolderState, now: datetime) -> None:
-        since = (now - timedelta(days=self.account.first_sync_days)).strftime("%d-%b-%Y")
-        # SINCE compares INTERNALDATE (arrival at the server), which is what "recent" means here.
-        uids = await uid_search(self.client, f"UID 1:{state.top_uid} SINCE {since}") if state.top_uid else []
-        uids = sorted((u for u in uids if u <= state.top_uid and (not state.initial_cursor or u < state.initial_cursor)),
-                      reverse=True)
-        state.initial_total = state.synced + len(uids)
-        log.info("initial_sync", folder=folder.name, pending=len(uids), since=since)
-
-        def advance(group: list[int]) -> None:
-            state.initial_cursor = min(group)
-
-        await self._pipeline(folder, state, uids, advance, newest_first=True)
-        state.initial_done = True
-        await self.states.save(state)
-
-    async def _incremental(self, folder: FolderPlan, state: FolderState, selected: Selected) -> None:
-        if selected.uidnext and selected.uidnext - 1 <= state.top_uid:
-            return
-        # "n:*" always matches the highest UID even when it is below n (RFC 3501 6.4.8): filter.
-        uids = sorted(u for u in await uid_search(self.client, f"UID {state.top_uid + 1}:*") if u > state.top_uid)
-
-        def advance(group: list[int]) -> None:
-            state.top_uid = max(group)
-
-        await self._pipeline(folder, state, uids, advance, newest_first=False)
-
-    async def _pipeline(self, folder: FolderPlan, state: FolderState, uids: list[int],
-                        advance: Callable[[list[int]], None], newest_first: bool) -> None:
-        """Fetches group n+1 over IMAP while group n is parsed, stored and published.
-
-        At most two size-bounded groups are in memory. The state advances strictly in order and
-        only after a group's events were acknowledged, so a crash resumes at the first group that
-        was not fully delivered.
-        """
-        in_flight: tuple[asyncio.Task, list[int]] | None = None
-        try:
-            for start in range(0, len(uids), self.batch_size):
-                batch = uids[start:start + self.batch_size]
-                sizes = await fetch_sizes(self.client, batch)
-                for group in _by_size([u for u in batch if u in sizes], sizes, self.max_batch_bytes):
-                    # Servers answer in UID order whatever the request order; re-sort for newest first.
-                    fetched = sorted(await fetch_messages(self.client, group), key=lambda f: f.uid, reverse=newest_first)
-                    if in_flight:
-                        await self._settle(state, *in_flight, advance)
-                    in_flight = (asyncio.create_task(self.delivery.deliver(
-                        self.account, folder.name, state.uidvalidity, folder.is_sent, fetched)), group)
-            if in_flight:
-                await self._settle(state, *in_flight, advance)
-                in_flight = None
-        finally:
-            if in_flight:
-                in_flight[0].cancel()
-                await asyncio.gather(in_flight[0], return_exceptions=True)
-
-    async def _settle(self, state: FolderState, task: asyncio.Task, group: list[int],
-                      advance: Callable[[list[int]], None]) -> None:
-        state.synced += await task
-        advance(group)
-        await self.states.save(state)
+    async def _open(self, folder: FolderPlan, state: FolderState, now: datetime) -> "Pass":
+        if self.use_qresync and supports_qresync(self.client) and await enable_qresync(self.client):
+            q = await select_qresync(self.client, folder.name, state.uidvalidity, state.highestmodseq)
+            return Pass(self, folder, q.selected, now, True, q.vanished, q.changed)
+        return Pass(self, folder, await select(self.client, folder.name), now, False)
 
 
-def _by_size(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
-    """Splits a batch so one FETCH never holds much more than `limit` bytes (one big message goes alone)."""
-    groups, current, total = [], [], 0
-    for uid in uids:
-        if current and total + sizes[uid] > limit:
-            groups.append(current)
-            current, total = [], 0
-        current.append(uid)
-        total += sizes[uid]
-    if current:
-        groups.append(current)
-    return groups
+@dataclass
+class Pass:
+    """One pass over one folder: what SELECT said, and how changes are learnt."""
+    sync: FolderSync
+    folder: FolderPlan
+    selected: Selected
+    now: datetime
+    qresync: bool
+    vanished: list[tuple[int, int]] = field(default_factory=list)
+    changed: list[FlagsSeen] = field(default_factory=list)
+
+    @property
+    def client(self) -> aioimaplib.IMAP4:
+        return self.sync.client
+
+    @property
+    def account(self) -> AccountConfigured:
+        return self.sync.account
+
+    @property
+    def delivery(self) -> Delivery:
+        return self.sync.delivery
+
+
+__all__ = ["FolderSync", "Pass", "INCREMENTAL"]

@@ -1,67 +1,110 @@
-"""The messages index, threads and message-id -> thread map, in matcher's own database."""
-from pymongo import DESCENDING
-from pymongo.errors import DuplicateKeyError
+"""Messages, threads and the Message-ID -> thread map, in matcher's own database.
+
+The mailbox's single writer (handlers/mail.py, one consumer per partition of the account-keyed
+topics) is the only code that writes here, so writes are plain replaces by `_id`: FerretDB v1 on
+SQLite neither makes filtered updates atomic nor pushes down anything but `_id` equality, so hot
+paths read by `_id` only. Order of a flush: messages, then threads, then refs. A crash between
+them is repaired by the redelivered batch, because a message's stored thread id takes part in
+placing it again (domain/threads.py).
+"""
+import asyncio
+
+from pymongo import DESCENDING, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from maillink_schemas.base import deterministic_id
 
+_CONCURRENCY = 64
+
+
+async def by_ids(collection, ids: list[str], projection: dict | None = None) -> dict[str, dict]:
+    """One `_id` lookup each, a few at a time: an `$in` on `_id` is a full scan on the embedded store."""
+    found: dict[str, dict] = {}
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def one(doc_id: str) -> None:
+        async with gate:
+            doc = await collection.find_one({"_id": doc_id}, projection)
+        if doc is not None:
+            found[doc_id] = doc
+
+    await asyncio.gather(*(one(i) for i in dict.fromkeys(ids)))
+    return found
+
+
+def ref_key(account_id: str, message_id: str) -> str:
+    return deterministic_id(account_id, message_id)
+
 
 class MessageStore:
     def __init__(self, db: AsyncDatabase) -> None:
-        self._messages = db["messages"]
-        self._threads = db["threads"]
-        self._refs = db["thread_refs"]
+        self.messages = db["messages"]
+        self.threads = db["threads"]
+        self.refs = db["thread_refs"]
+        self.outbox = db["outbox"]
 
     async def get(self, message_key: str) -> dict | None:
-        return await self._messages.find_one({"_id": message_key})
+        return await self.messages.find_one({"_id": message_key})
 
-    async def insert_if_absent(self, doc: dict, location: dict | None) -> dict:
-        """Stores the message once; a later sighting only adds where else it sits. Returns the stored doc."""
-        # Not an upsert with $setOnInsert: FerretDB v1 drops null fields and empty arrays from a
-        # $setOnInsert document. A plain insert keeps the document whole; losing the race to a
-        # concurrent insert of the same key is the idempotent case.
-        try:
-            await self._messages.insert_one({**doc, "locations": [location] if location else []})
-        except DuplicateKeyError:
-            if location:
-                await self.add_location(doc["_id"], location)
-        return await self._messages.find_one({"_id": doc["_id"]})
+    async def messages_by_key(self, keys: list[str]) -> dict[str, dict]:
+        return await by_ids(self.messages, keys)
 
-    async def add_location(self, message_key: str, location: dict) -> None:
-        await self._messages.update_one({"_id": message_key}, {"$addToSet": {"locations": location}})
+    async def refs_by_key(self, keys: list[str]) -> dict[str, str]:
+        return {k: d["thread_id"] for k, d in (await by_ids(self.refs, keys)).items()}
 
-    async def mark_published(self, message_key: str) -> None:
-        await self._messages.update_one({"_id": message_key}, {"$set": {"published": True}})
+    async def threads_by_id(self, ids: list[str]) -> dict[str, dict]:
+        """Thread documents, following merges: the result maps each asked id to its live thread."""
+        found = await by_ids(self.threads, ids)
+        live: dict[str, dict] = {}
+        for thread_id in ids:
+            doc, hops = found.get(thread_id), 0
+            while doc and doc.get("merged_into") and hops < 20:
+                target = doc["merged_into"]
+                doc = found.get(target) or await self.threads.find_one({"_id": target}) or {"_id": target}
+                found[target], hops = doc, hops + 1
+            live[thread_id] = doc or {"_id": thread_id}
+        return live
 
-    # --- threads -------------------------------------------------------------------------
-    async def thread_of_references(self, account_id: str, ids: list[str]) -> str | None:
-        # One _id lookup each, nearest ancestor first (an $in read scans on the embedded store).
-        for message_id in ids[:20]:
-            doc = await self._refs.find_one({"_id": deterministic_id(account_id, message_id)})
-            if doc:
-                return doc["thread_id"]
-        return None
+    async def keys_in_threads(self, thread_ids: list[str]) -> list[str]:
+        cursor = self.messages.find({"thread_id": {"$in": list(thread_ids)}}, {"_id": 1})
+        return [d["_id"] async for d in cursor]
 
-    async def remember_message_id(self, account_id: str, message_id: str, thread_id: str) -> None:
-        key = deterministic_id(account_id, message_id)
-        await self._refs.update_one({"_id": key}, {"$setOnInsert": {"thread_id": thread_id}}, upsert=True)
+    async def flush(self, messages: list[dict], threads: list[dict], refs: list[dict]) -> None:
+        for collection, docs in ((self.messages, messages), (self.threads, threads), (self.refs, refs)):
+            if docs:
+                await collection.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs],
+                                            ordered=False)
 
-    async def thread_deal(self, thread_id: str) -> str | None:
-        doc = await self._threads.find_one({"_id": thread_id}, {"deal_id": 1})
-        return doc.get("deal_id") if doc else None
+    # --- the outbox: revisions written but not yet published, per mailbox ----------------------
+    async def pending(self, account_ids: set[str]) -> dict[str, list[str]]:
+        return {k: d.get("keys", []) for k, d in (await by_ids(self.outbox, sorted(account_ids))).items() if d.get("keys")}
 
-    async def set_thread_deal_if_unset(self, thread_id: str, deal_id: str) -> None:
-        await self._threads.update_one({"_id": thread_id}, {"$setOnInsert": {"deal_id": deal_id}}, upsert=True)
+    async def set_pending(self, keys: dict[str, list[str]]) -> None:
+        await self.outbox.bulk_write([ReplaceOne({"_id": a}, {"_id": a, "keys": sorted(set(k))}, upsert=True)
+                                      for a, k in keys.items()], ordered=False)
 
-    # --- queries -------------------------------------------------------------------------
-    async def visible(self, criteria: dict, viewer: str, limit: int) -> list[dict]:
-        # Private mail is visible to its owner only: no other user, not even an admin.
-        query = {**criteria, "deleted": False, "$or": [{"visibility": "shared"}, {"user_id": viewer}]}
-        cursor = self._messages.find(query, {"locations": 0}).sort("sort_date", DESCENDING).limit(limit)
-        return [d async for d in cursor]
+    async def clear_pending(self, account_ids: list[str]) -> None:
+        await self.outbox.bulk_write([ReplaceOne({"_id": a}, {"_id": a, "keys": []}, upsert=True) for a in account_ids],
+                                     ordered=False)
+
+    async def mark_published(self, revisions: dict[str, int]) -> None:
+        if revisions:
+            await self.messages.bulk_write([UpdateOne({"_id": k}, {"$set": {"published_revision": r}})
+                                            for k, r in revisions.items()], ordered=False)
 
     async def ensure_indexes(self) -> None:
-        await self._messages.create_index([("person_ids", 1), ("sort_date", -1)])
-        await self._messages.create_index([("deal_id", 1), ("sort_date", -1)])
-        await self._messages.create_index([("user_id", 1), ("sort_date", -1)])
-        await self._messages.create_index("thread_id")
+        # What a real MongoDB uses for the query API and for finding affected messages; FerretDB
+        # v1 on SQLite accepts them but only ever pushes `_id` equality down.
+        for keys in (["person_ids", "sort_date"], ["organization_ids", "sort_date"], ["deal_id", "sort_date"],
+                     ["lead_id", "sort_date"], ["project_id", "sort_date"], ["user_id", "sort_date"]):
+            await self.messages.create_index([(keys[0], 1), (keys[1], DESCENDING), ("_id", DESCENDING)])
+        await self.messages.create_index([("thread_id", 1), ("sort_date", DESCENDING)])
+        await self.messages.create_index("addresses")
+        await self.messages.create_index([("user_id", 1), ("arrived_at", 1)])
+        await self.messages.create_index([("company_id", 1), ("arrived_at", 1)])
+
+    # --- reads for the facts consumer: which messages a changed fact affects ------------------
+    async def affected(self, query: dict) -> list[tuple[str, str]]:
+        """(account id, message key) of the messages matching `query`."""
+        cursor = self.messages.find(query, {"_id": 1, "account_id": 1})
+        return [(d["account_id"], d["_id"]) async for d in cursor]

@@ -1,96 +1,101 @@
-"""The query API: conversations of a person or deal, and a user's Mail tab.
-
-The viewer is always the token's acting user, never a parameter. Private mail is shown to its
-owner only, whatever else the token says (MISSION.md §15). Each message carries a short-lived
-link to its raw MIME, signed for this viewer (runtime/auth/links.py).
-"""
-from collections.abc import Callable
-from datetime import datetime
+"""The query API: the Mail tab, the conversations of a person, organization, deal, lead or project,
+and one thread. The viewer is always the token's acting user, never a parameter; what they see is
+decided by `domain.visibility.can_see` (adapters/queries.py). Each message carries a short-lived
+link to its raw MIME, signed for this viewer (runtime/auth/links.py)."""
+from enum import StrEnum
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
 
 from maillink_runtime.auth import Principal, acting_user, require
-from maillink_schemas.mail import Address, Direction, Visibility
 from maillink_schemas.scopes import Scope
 
-from ..adapters.messages import MessageStore
-
-RawLink = Callable[[dict, str], str | None]
-
-
-class MessageView(BaseModel):
-    message_key: str = Field(description="Identity of the message record.")
-    thread_id: str
-    subject: str = ""
-    date: datetime | None = None
-    direction: Direction
-    from_: list[Address] = Field(default_factory=list, alias="from")
-    to: list[Address] = Field(default_factory=list)
-    cc: list[Address] = Field(default_factory=list)
-    snippet: str = ""
-    has_attachments: bool = False
-    person_ids: list[str] = Field(default_factory=list)
-    deal_id: str | None = None
-    visibility: Visibility
-    user_id: str = Field(description="Owner of the mailbox the message came from.")
-    account_id: str
-    source: str = "imap"
-    raw_url: str | None = Field(default=None, description="Short-lived link to the raw MIME, signed for this viewer; "
-                                "call it with the viewer's own token.")
-
-    model_config = {"serialize_by_alias": True, "validate_by_name": True}
+from ..adapters.queries import QueryStore
+from ..domain.facts import KINDS
+from .views import Conversations, RawLink, Suggestion, ThreadDetail, group_by_thread, message_view
 
 
-class ThreadView(BaseModel):
-    thread_id: str
-    subject: str = ""
-    last_date: datetime | None = Field(default=None, description="Date of the thread's newest message shown.")
-    message_count: int
-    messages: list[MessageView] = Field(description="Newest first.")
+class MailFilter(StrEnum):
+    ALL = "all"            # linked and unlinked (never the ignored)
+    LINKED = "linked"
+    UNLINKED = "unlinked"
+    IGNORED = "ignored"    # blocked mail, so the user can check the blocklist
 
 
-class Conversations(BaseModel):
-    threads: list[ThreadView] = Field(description="Newest first, by each thread's latest message.")
-
-
-def _message_view(doc: dict, raw_url: str | None) -> MessageView:
-    return MessageView.model_validate({**doc, "message_key": doc["_id"], "raw_url": raw_url})
-
-
-def group_by_thread(docs: list[dict], raw_link: RawLink = lambda doc, viewer: None, viewer: str = "") -> list[ThreadView]:
-    """Threads newest first (by their latest message), each thread's messages newest first."""
-    threads: dict[str, dict] = {}
-    for doc in docs:  # already sorted newest first
-        thread = threads.setdefault(doc["thread_id"], {"thread_id": doc["thread_id"], "subject": doc.get("subject", ""),
-                                                        "last_date": doc.get("sort_date"), "messages": []})
-        thread["messages"].append(_message_view(doc, raw_link(doc, viewer)))
-    return [ThreadView(**t, message_count=len(t["messages"])) for t in threads.values()]
-
-
-def query_router(messages: MessageStore, raw_link: RawLink) -> APIRouter:
+def query_router(queries: QueryStore, raw_link: RawLink) -> APIRouter:
     router = APIRouter(tags=["query"])
     reader = Depends(require(Scope.MAIL_READ))
-    limit_q = Query(200, ge=1, le=1000)
+    limit_q = Query(100, ge=1, le=500, description="Messages per page.")
+    cursor_q = Query(None, description="next_cursor of the previous page.")
 
-    async def conversations(criteria: dict, caller: Principal, limit: int) -> Conversations:
-        viewer = acting_user(caller)
-        docs = await messages.visible(criteria, viewer, limit)
-        return Conversations(threads=group_by_thread(docs, raw_link, viewer))
+    async def conversations(criteria: dict, caller: Principal, limit: int, cursor: str | None,
+                            statuses: tuple[str, ...] = ("active",)) -> Conversations:
+        viewer = await queries.viewer(acting_user(caller), caller.company_id)
+        try:
+            docs, next_cursor = await queries.page(viewer, criteria, limit, cursor, statuses)
+        except ValueError as exc:
+            raise HTTPException(422, "invalid cursor") from exc
+        return Conversations(threads=group_by_thread(docs, raw_link, viewer.user_id), next_cursor=next_cursor)
 
     @router.get("/persons/{person_id}/conversations", response_model=Conversations)
-    async def person_conversations(person_id: str, caller: Principal = reader, limit: int = limit_q):
-        return await conversations({"person_ids": person_id}, caller, limit)
+    async def person_conversations(person_id: str, caller: Principal = reader, limit: int = limit_q,
+                                   cursor: str | None = cursor_q):
+        return await conversations({"person_ids": person_id}, caller, limit, cursor)
 
-    @router.get("/deals/{deal_id}/conversations", response_model=Conversations)
-    async def deal_conversations(deal_id: str, caller: Principal = reader, limit: int = limit_q):
-        return await conversations({"deal_id": deal_id}, caller, limit)
+    @router.get("/organizations/{organization_id}/conversations", response_model=Conversations)
+    async def organization_conversations(organization_id: str, caller: Principal = reader, limit: int = limit_q,
+                                         cursor: str | None = cursor_q):
+        persons = await queries.persons_of_organization(organization_id)
+        return await conversations({"person_ids": {"$in": persons}}, caller, limit, cursor)
+
+    for kind in KINDS:
+        def route(kind=kind.value):
+            async def record_conversations(record_id: str, caller: Principal = reader, limit: int = limit_q,
+                                           cursor: str | None = cursor_q):
+                return await conversations({f"{kind}_id": record_id}, caller, limit, cursor)
+            record_conversations.__name__ = f"{kind}_conversations"
+            router.get(f"/{kind}s/{{record_id}}/conversations", response_model=Conversations,
+                       summary=f"Conversations of a {kind}")(record_conversations)
+        route()
+
+    async def mail_tab(caller: Principal, filter_: MailFilter, folder: str | None, limit: int, cursor: str | None):
+        criteria: dict = {"user_id": acting_user(caller)}
+        if filter_ in (MailFilter.LINKED, MailFilter.UNLINKED):
+            criteria["linked"] = filter_ == MailFilter.LINKED
+        if folder:
+            criteria["locations.folder"] = folder
+        statuses = ("ignored",) if filter_ == MailFilter.IGNORED else ("active",)
+        return await conversations(criteria, caller, limit, cursor, statuses)
+
+    @router.get("/mail", response_model=Conversations, summary="The acting user's Mail tab")
+    async def my_mail(caller: Principal = reader, filter: MailFilter = MailFilter.ALL,  # noqa: A002 - query name
+                      folder: str | None = None, limit: int = limit_q, cursor: str | None = cursor_q):
+        return await mail_tab(caller, filter, folder, limit, cursor)
 
     @router.get("/users/{user_id}/mail", response_model=Conversations)
-    async def mail_tab(user_id: str, caller: Principal = reader, limit: int = limit_q):
+    async def user_mail(user_id: str, caller: Principal = reader, filter: MailFilter = MailFilter.ALL,  # noqa: A002
+                        folder: str | None = None, limit: int = limit_q, cursor: str | None = cursor_q):
         # The Mail tab is the user's own mailbox: only that user may open it, admins included.
         if acting_user(caller) != user_id:
             raise HTTPException(403, "The Mail tab can only be opened by its own user.")
-        return await conversations({"user_id": user_id}, caller, limit)
+        return await mail_tab(caller, filter, folder, limit, cursor)
+
+    @router.get("/threads/{thread_id}", response_model=ThreadDetail)
+    async def thread(thread_id: str, caller: Principal = reader, limit: int = limit_q, cursor: str | None = cursor_q):
+        viewer = await queries.viewer(acting_user(caller), caller.company_id)
+        live = await queries.thread_doc(thread_id) or {"_id": thread_id}
+        docs, next_cursor = await queries.page(viewer, {"thread_id": live["_id"]}, limit, cursor, ("active", "ignored"))
+        if not docs:
+            raise HTTPException(404, "No such thread, or none of it is visible to you.")
+        owner = docs[0]["user_id"]
+        suggestions: list[Suggestion] = []
+        if owner == viewer.user_id:
+            for kind, ids in (docs[0].get("suggestions") or {}).items():
+                titles = await queries.titles(kind, ids)
+                suggestions += [Suggestion(kind=kind, record_id=i, title=titles.get(i, "")) for i in ids]
+        links = live.get("links") or {}
+        return ThreadDetail(thread_id=live["_id"], subject=docs[-1].get("subject", ""), owner_id=owner,
+                            deal_id=links.get("deal"), lead_id=links.get("lead"), project_id=links.get("project"),
+                            visibility=live.get("visibility"), suggestions=suggestions, next_cursor=next_cursor,
+                            messages=[message_view(d, raw_link(d, viewer.user_id)) for d in docs])
 
     return router

@@ -1,0 +1,113 @@
+"""Where each delivered message sits: (folder, UIDVALIDITY, UID) -> message key, Message-ID, flags, blob.
+
+Ingest's own record of what it published. It turns a server's "UID 7 vanished" or "UID 7 is
+\\Seen now" into events about a message key, lets a UIDVALIDITY change be checked against the
+Message-IDs seen before, and lets reconciliation find delivered messages whose blob is missing.
+A location that left the server is kept with `gone_at` until its expunge event is published
+(see sync/changes.py for why that waits).
+"""
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo import ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError
+from pymongo.asynchronous.database import AsyncDatabase
+
+
+@dataclass(frozen=True)
+class Location:
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_key: str
+    message_id: str | None
+    flags: tuple[str, ...]
+    blob_id: str
+    gone_at: datetime | None = None
+
+
+def _id(account_id: str, folder: str, uidvalidity: int, uid: int) -> str:
+    return f"{account_id}\x1f{folder}\x1f{uidvalidity}\x1f{uid}"
+
+
+def _document(account_id: str, i: Location) -> dict:
+    return {"account_id": account_id, "folder": i.folder, "uidvalidity": i.uidvalidity, "uid": i.uid,
+            "message_key": i.message_key, "message_id": i.message_id, "flags": list(i.flags),
+            "blob_id": i.blob_id, "gone_at": None}
+
+
+def _location(doc: dict) -> Location:
+    return Location(doc["folder"], doc["uidvalidity"], doc["uid"], doc["message_key"], doc.get("message_id"),
+                    tuple(doc.get("flags", ())), doc["blob_id"], doc.get("gone_at"))
+
+
+class LocationStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._col = db["locations"]
+
+    async def record(self, account_id: str, items: list[Location]) -> None:
+        # Measured on FerretDB v1: a batch of upserts cost ~5x the whole rest of delivery, plain inserts
+        # a fraction of it. Redeliveries are rare, so insert, and replace only what already existed.
+        docs = {_id(account_id, i.folder, i.uidvalidity, i.uid): _document(account_id, i) for i in items}
+        if not docs:
+            return
+        try:
+            await self._col.insert_many([{"_id": k, **d} for k, d in docs.items()], ordered=False)
+        except BulkWriteError as exc:
+            existing = [e["op"]["_id"] for e in exc.details.get("writeErrors", []) if e.get("code") == 11000]
+            if len(existing) != len(exc.details.get("writeErrors", [])):
+                raise
+            await self._col.bulk_write([ReplaceOne({"_id": k}, docs[k]) for k in existing], ordered=False)
+
+    async def in_folder(self, account_id: str, folder: str, uidvalidity: int | None = None,
+                        uids: list[int] | None = None) -> dict[int, Location]:
+        query: dict = {"account_id": account_id, "folder": folder, "gone_at": None}
+        if uidvalidity is not None:
+            query["uidvalidity"] = uidvalidity
+        if uids is not None:
+            query["uid"] = {"$in": uids}
+        return {d["uid"]: _location(d) async for d in self._col.find(query)}
+
+    async def for_message(self, account_id: str, message_key: str) -> list[Location]:
+        """Every current location of one message (sync-back commands address messages by key)."""
+        docs = self._col.find({"account_id": account_id, "message_key": message_key, "gone_at": None})
+        return sorted([_location(d) async for d in docs], key=lambda loc: (loc.folder, loc.uidvalidity, loc.uid))
+
+    async def other_generations(self, account_id: str, folder: str, uidvalidity: int) -> list[Location]:
+        return [_location(d) async for d in self._col.find(
+            {"account_id": account_id, "folder": folder, "uidvalidity": {"$ne": uidvalidity}, "gone_at": None})]
+
+    async def relabel(self, account_id: str, folder: str, old: int, new: int) -> None:
+        """A spurious UIDVALIDITY change: the same messages at the same UIDs, under the new number."""
+        moved = [loc for loc in (await self.in_folder(account_id, folder, old)).values()]
+        await self.record(account_id, [Location(loc.folder, new, loc.uid, loc.message_key, loc.message_id,
+                                                loc.flags, loc.blob_id) for loc in moved])
+        await self.forget(account_id, moved)
+
+    async def set_flags(self, account_id: str, changes: list[tuple[Location, tuple[str, ...]]]) -> None:
+        if changes:
+            await self._col.bulk_write([UpdateOne({"_id": _id(account_id, loc.folder, loc.uidvalidity, loc.uid)},
+                                                  {"$set": {"flags": list(flags)}}) for loc, flags in changes],
+                                       ordered=False)
+
+    async def mark_gone(self, account_id: str, locations: list[Location], at: datetime) -> None:
+        if locations:
+            await self._col.bulk_write([UpdateOne({"_id": _id(account_id, loc.folder, loc.uidvalidity, loc.uid)},
+                                                  {"$set": {"gone_at": at}}) for loc in locations], ordered=False)
+
+    async def gone(self, account_id: str, folder: str) -> list[Location]:
+        return [_location(d) async for d in self._col.find(
+            {"account_id": account_id, "folder": folder, "gone_at": {"$ne": None}})]
+
+    async def forget(self, account_id: str, locations: list[Location]) -> None:
+        if locations:
+            await self._col.delete_many({"_id": {"$in": [_id(account_id, loc.folder, loc.uidvalidity, loc.uid)
+                                                         for loc in locations]}})
+
+    async def delete_account(self, account_id: str) -> None:
+        """A removed account's locations go with its credentials and folder state."""
+        await self._col.delete_many({"account_id": account_id})
+
+    async def ensure_indexes(self) -> None:
+        await self._col.create_index([("account_id", 1), ("folder", 1), ("uidvalidity", 1)])
+        await self._col.create_index([("account_id", 1), ("message_key", 1)])  # sync-back: by message key

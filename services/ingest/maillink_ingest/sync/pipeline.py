@@ -1,0 +1,126 @@
+"""Delivering a list of UIDs: fetch, recover what the server left out, deliver, settle.
+
+A UID is *settled* when it was delivered, proven gone (a UID SEARCH no longer lists it), or
+recorded as poison (failed, with its reason; reconciliation retries it). The folder state only
+moves over settled UIDs, so a server that omits a message from a FETCH answer can no longer make
+us skip it silently.
+
+Group n+1 is fetched over IMAP while group n is parsed, stored and published. At most two
+size-bounded groups are in memory. State advances strictly in order and only after a group's
+events were acknowledged, so a crash resumes at the first group that was not fully delivered.
+"""
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from ..adapters.folder_state import FolderState
+from ..domain import uid_ranges
+from ..imap.connection import uid_search
+from ..imap.fetch import Fetched, FetchRefused, fetch_messages, fetch_sizes, uid_set
+from . import gmail
+
+log = structlog.get_logger()
+NO_CONTENT = "the server answered the FETCH without the message's content, twice"
+
+
+@dataclass
+class GroupFetch:
+    messages: list[Fetched] = field(default_factory=list)
+    poison: dict[int, str] = field(default_factory=dict)
+    gone: list[int] = field(default_factory=list)
+
+    def merge(self, other: "GroupFetch") -> "GroupFetch":
+        return GroupFetch(self.messages + other.messages, {**self.poison, **other.poison}, self.gone + other.gone)
+
+
+async def fetch_group(client, group: list[int], retry: bool = True) -> GroupFetch:
+    try:
+        answer = await fetch_messages(client, group)
+    except FetchRefused as exc:
+        # Quirk (Gmail): one unfetchable message makes the whole FETCH answer NO. Halve until the
+        # refusing message stands alone; the others are fetched normally.
+        if len(group) == 1:
+            return GroupFetch(poison={group[0]: str(exc)})
+        half = len(group) // 2
+        return (await fetch_group(client, group[:half], retry)).merge(await fetch_group(client, group[half:], retry))
+    result = GroupFetch(answer.messages)
+    got = {m.uid for m in answer.messages}
+    missing = [u for u in group if u not in got]
+    if not missing:
+        return result
+    if retry:
+        log.warning("fetch_items_missing", uids=uid_set(missing), bodiless=uid_set(answer.bodiless))
+        return result.merge(await fetch_group(client, missing, retry=False))
+    still_there = set(await uid_search(client, f"UID {uid_set(missing)}"))
+    return result.merge(GroupFetch(poison={u: NO_CONTENT for u in missing if u in still_there},
+                                   gone=[u for u in missing if u not in still_there]))
+
+
+async def deliver_uids(p, state: FolderState, uids: list[int], newest_first: bool,
+                       on_settled: Callable[[list[int]], None] = lambda group: None) -> None:
+    in_flight: tuple[asyncio.Task, list[int], GroupFetch] | None = None
+    labels = gmail.strategy_for(p.folder)  # Gmail All Mail (ingest-providers): X-GM-* with the sizes, by label
+    try:
+        for start in range(0, len(uids), p.sync.batch_size):
+            batch = uids[start:start + p.sync.batch_size]
+            sizes = await (labels.sizes if labels else fetch_sizes)(p.client, batch)
+            if labels and labels.skipped:
+                # Without a selected label (or a draft): settled like delivered, so neither the cursor nor
+                # reconciliation asks for them again. A label selected later applies to new mail.
+                state.delivered = uid_ranges.add(state.delivered, sorted(labels.skipped & set(batch)))
+                batch = [u for u in batch if u not in labels.skipped]
+            # A UID without a size answer is fetched anyway: the recovery proves it gone or poison.
+            groups = _by_size([u for u in batch if u in sizes], sizes, p.sync.max_batch_bytes)
+            groups += [[u for u in batch if u not in sizes]] if len(sizes) < len(batch) else []
+            for group in groups:
+                got = await fetch_group(p.client, group)
+                # Servers answer in UID order whatever the request order; re-sort for newest first.
+                got.messages.sort(key=lambda f: f.uid, reverse=newest_first)
+                if in_flight:
+                    await _settle(p, state, *in_flight, on_settled)
+                in_flight = (asyncio.create_task(p.delivery.deliver(
+                    p.account, p.folder.name, state.uidvalidity, p.folder.is_sent, got.messages,
+                    labels.annotate if labels else None)), group, got)
+        if in_flight:
+            await _settle(p, state, *in_flight, on_settled)
+            in_flight = None
+    finally:
+        if in_flight:
+            in_flight[0].cancel()
+            await asyncio.gather(in_flight[0], return_exceptions=True)
+
+
+async def _settle(p, state: FolderState, task: asyncio.Task, group: list[int], got: GroupFetch,
+                  on_settled: Callable[[list[int]], None]) -> None:
+    delivered = await task
+    poison = {**got.poison, **delivered.poison}
+    for uid, reason in got.poison.items():
+        await p.delivery.poisoned(p.account, p.folder.name, state.uidvalidity, uid, reason)
+    state.delivered = uid_ranges.add(state.delivered, delivered.uids)
+    state.synced += len(delivered.uids)
+    for uid in delivered.uids + got.gone:
+        state.failed.pop(str(uid), None)
+    for uid, reason in poison.items():
+        state.failed[str(uid)] = reason
+    if poison:
+        state.last_problem = (f"{len(poison)} message(s) could not be fetched or published "
+                              f"(UID {uid_set(list(poison))}: {next(iter(poison.values()))}); "
+                              "they are on the dead-letter topic and will be retried by reconciliation.")
+    on_settled(group)
+    await p.sync.states.save(state)
+
+
+def _by_size(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
+    """Splits a batch so one FETCH never holds much more than `limit` bytes (one big message goes alone)."""
+    groups, current, total = [], [], 0
+    for uid in uids:
+        if current and total + sizes[uid] > limit:
+            groups.append(current)
+            current, total = [], 0
+        current.append(uid)
+        total += sizes[uid]
+    if current:
+        groups.append(current)
+    return groups

@@ -1,0 +1,101 @@
+"""The query API's reads, built from `domain.visibility.can_see`: the store narrows the candidates
+with a filter that can only be wider than can_see (own mail, or shared mail of the viewer's
+company that is linked), and can_see decides each one. Newest first, paginated with a cursor on
+(sort_date, key), so a page never repeats or skips a message when new mail arrives."""
+import base64
+import json
+from datetime import datetime
+
+from pymongo import DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ..domain.facts import KINDS, Record
+from ..domain.resolve import record_from
+from ..domain.visibility import Shown, Viewer, can_see
+from .projections import CrmProjections
+
+_VISIBLE_STATUSES = ("active", "ignored")
+
+
+def encode_cursor(doc: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps([doc["sort_date"].isoformat(), doc["_id"]]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    date, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    return datetime.fromisoformat(date), key
+
+
+def linked_refs(doc: dict) -> tuple[tuple[str, str], ...]:
+    refs = [("person", p) for p in doc.get("person_ids", [])]
+    refs += [(kind.value, doc[f"{kind.value}_id"]) for kind in KINDS if doc.get(f"{kind.value}_id")]
+    return tuple(refs)
+
+
+def shown(doc: dict) -> Shown:
+    return Shown(doc["user_id"], doc.get("company_id"), doc.get("status") or "active", doc.get("visibility", "private"),
+                 linked_refs(doc))
+
+
+def candidate_filter(viewer: Viewer) -> dict:
+    """Every message can_see could allow, and as few others as possible."""
+    others = {"status": "active", "visibility": "shared", "linked": True, "company_id": viewer.company_id}
+    return {"$or": [{"user_id": viewer.user_id, "status": {"$in": list(_VISIBLE_STATUSES)}}, others]
+            if viewer.company_id else [{"user_id": viewer.user_id, "status": {"$in": list(_VISIBLE_STATUSES)}}]}
+
+
+class QueryStore:
+    def __init__(self, db: AsyncDatabase, crm: CrmProjections) -> None:
+        self.messages = db["messages"]
+        self.threads = db["threads"]
+        self._crm = crm
+
+    async def viewer(self, user_id: str, token_company: str | None) -> Viewer:
+        user = (await self._crm.records("user", [user_id])).get(user_id) or {}
+        if user.get("deleted"):
+            user = {}
+        return Viewer(user_id, user.get("company_id") or token_company, frozenset(user.get("groups", [])),
+                      frozenset(user.get("visible_record_ids", [])), bool(user.get("is_admin")))
+
+    async def _records(self, refs: set[tuple[str, str]], cache: dict[tuple[str, str], Record]) -> None:
+        by_kind: dict[str, list[str]] = {}
+        for kind, record_id in refs - cache.keys():
+            by_kind.setdefault(kind, []).append(record_id)
+        for kind, ids in by_kind.items():
+            found = await self._crm.records(kind, ids)
+            for record_id in ids:
+                if record_id in found:
+                    cache[(kind, record_id)] = record_from(kind, found[record_id])
+
+    async def page(self, viewer: Viewer, criteria: dict, limit: int, cursor: str | None = None,
+                   statuses: tuple[str, ...] = ("active",)) -> tuple[list[dict], str | None]:
+        """Up to `limit` messages matching `criteria` that `viewer` can see, newest first."""
+        query = {"$and": [criteria, candidate_filter(viewer), {"status": {"$in": list(statuses)}}]}
+        if cursor:
+            date, key = decode_cursor(cursor)
+            query["$and"].append({"$or": [{"sort_date": {"$lt": date}}, {"sort_date": date, "_id": {"$lt": key}}]})
+        found: list[dict] = []
+        records: dict[tuple[str, str], Record] = {}
+        async for doc in self.messages.find(query, {"addresses": 0, "state": 0}).sort([("sort_date", DESCENDING), ("_id", DESCENDING)]):
+            await self._records(set(linked_refs(doc)), records)
+            if can_see(viewer, shown(doc), records):
+                found.append(doc)
+                if len(found) > limit:
+                    break
+        return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
+
+    async def thread_doc(self, thread_id: str) -> dict | None:
+        doc, hops = await self.threads.find_one({"_id": thread_id}), 0
+        while doc and doc.get("merged_into") and hops < 20:
+            doc, hops = await self.threads.find_one({"_id": doc["merged_into"]}), hops + 1
+        return doc
+
+    async def message(self, message_key: str) -> dict | None:
+        return await self.messages.find_one({"_id": message_key})
+
+    async def titles(self, kind: str, ids: list[str]) -> dict[str, str]:
+        found = await self._crm.records(kind, ids)
+        return {i: (d.get("title") or d.get("name") or i) for i, d in found.items()}
+
+    async def persons_of_organization(self, organization_id: str) -> list[str]:
+        return await self._crm.persons_of_organization(organization_id)

@@ -1,0 +1,104 @@
+"""The facts consumer: CRM projections, connected accounts and mail settings. It stores each fact
+(adapters/projections.py makes that crash-safe) and then asks the mailbox's single writer to
+re-check exactly the messages the change affects (RecheckRequested, keyed by account id).
+
+What is retroactive follows the product's rules (docs/matcher.md):
+- a person appears, gains or loses an address, or changes organization: their messages are re-checked;
+- a user's own addresses change (crm.users, a connected account): that user's messages are re-checked;
+- deals, leads, projects: nothing old is re-checked; a thread decides when a message arrives;
+- settings: they apply from the time they took effect; only messages that arrived after that time
+  are re-checked (the settings event may be consumed after such mail).
+"""
+from dataclasses import dataclass
+
+from maillink_schemas import crm
+from maillink_schemas.accounts import AccountConfigured
+from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.matcher import MailSettingsChanged, RecheckRequested, SettingsScope
+
+from ..adapters.messages import MessageStore
+from ..adapters.projections import CrmProjections
+from ..adapters.settings import SettingsStore
+from ..ports import Publish
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class FactsDeps:
+    crm: CrmProjections
+    settings: SettingsStore
+    messages: MessageStore
+    publish: Publish
+    recheck_topic: str
+
+
+async def recheck(deps: FactsDeps, query: dict, cause: str) -> int:
+    by_account: dict[str, list[str]] = {}
+    for account_id, key in await deps.messages.affected(query):
+        by_account.setdefault(account_id, []).append(key)
+    events = []
+    for account_id, keys in sorted(by_account.items()):
+        for i in range(0, len(keys), _CHUNK):
+            chunk = sorted(keys)[i:i + _CHUNK]
+            events.append((deps.recheck_topic, account_id, RecheckRequested(
+                event_id=deterministic_id("recheck", cause, account_id, *chunk), occurred_at=utcnow(),
+                account_id=account_id, message_keys=chunk, cause=cause)))
+    await deps.publish(events)
+    return sum(len(v) for v in by_account.values())
+
+
+async def on_person(event: crm.PersonUpserted, deps: FactsDeps) -> None:
+    async def follow_up(old: set[str], new: set[str]) -> None:
+        changed = old ^ new   # addresses, and "org:<id>" keys (adapters/projections.py)
+        addresses = sorted(k for k in changed if not k.startswith("org:"))
+        query = {"addresses": {"$in": addresses}}
+        if len(addresses) != len(changed):
+            query = {"$or": [query, {"person_ids": event.person_id}]}
+        if changed:
+            await recheck(deps, query, f"person {event.person_id} changed addresses or organization")
+
+    await deps.crm.persons.apply(event, follow_up)
+
+
+async def on_user(event: crm.UserUpserted, deps: FactsDeps) -> None:
+    async def follow_up(old: set[str], new: set[str]) -> None:
+        if old != new:  # own addresses or company changed
+            await recheck(deps, {"user_id": event.user_id}, f"user {event.user_id}'s own addresses changed")
+
+    await deps.crm.users.apply(event, follow_up)
+
+
+async def on_account(event: AccountConfigured, deps: FactsDeps) -> None:
+    if await deps.settings.set_account(event.user_id, event.account_id, event.email if event.enabled else None,
+                                       event.company_id):
+        await recheck(deps, {"user_id": event.user_id}, f"user {event.user_id}'s accounts changed")
+        await deps.settings.done(event.user_id)
+
+
+async def on_settings(event: MailSettingsChanged, deps: FactsDeps) -> None:
+    entry = await deps.settings.add(event)
+    field = "user_id" if event.scope == SettingsScope.USER else "company_id"
+    await recheck(deps, {field: event.owner_id, "arrived_at": {"$gte": entry["effective_at"]}},
+                  f"{event.scope} {event.owner_id} settings version {event.version}")
+
+
+async def on_record(event: crm.CrmRecord, deps: FactsDeps) -> None:
+    projection = {crm.OrganizationUpserted: deps.crm.organizations, crm.DealUpserted: deps.crm.deals,
+                  crm.LeadUpserted: deps.crm.leads, crm.ProjectUpserted: deps.crm.projects}[type(event)]
+    await projection.apply(event)
+
+
+async def handle_facts(items: list, deps: FactsDeps) -> None:
+    # In order: a later version of a record in the same batch must land last.
+    for item in items:
+        if isinstance(item, crm.PersonUpserted):
+            await on_person(item, deps)
+        elif isinstance(item, crm.UserUpserted):
+            await on_user(item, deps)
+        elif isinstance(item, AccountConfigured):
+            await on_account(item, deps)
+        elif isinstance(item, MailSettingsChanged):
+            await on_settings(item, deps)
+        else:
+            await on_record(item, deps)
