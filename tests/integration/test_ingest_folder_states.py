@@ -275,3 +275,23 @@ async def test_a_state_stored_before_the_state_machine_is_migrated_and_audited(e
     assert (state.state, state.delivered, state.reconcile_gaps, state.top_uid) == ("incremental", [[1, 3]], 3, 3)
     got = await events(topic, MessageReceived, 6)
     assert len(got) == 6 and len({e.message_key for e in got}) == 3  # re-verified, never duplicated by key
+
+
+async def test_without_message_ids_the_same_uidnext_and_count_mean_spurious(env, mailbox):
+    db, delivery, topic = env
+    email, password = mailbox
+    bare = [f"From: jan@acme.cz\r\nSubject: bare {i}\r\nDate: Fri, 27 Nov 2026 08:00:0{i} +0000\r\n\r\nbody {i}\r\n"
+            .encode() for i in range(3)]
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", bare)
+    acc = account(email, password)
+    await sync_once(acc, db, delivery)
+    states = FolderStateStore(db)
+    state = await states.load(acc.account_id, "INBOX")
+    state.uidvalidity -= 1
+    await states.save(state)
+    state = await sync_once(acc, db, delivery)
+    assert state.state == "incremental" and len(await events(topic, MessageReceived, 4, timeout=5)) == 3
+    state.uidvalidity, state.exists = state.uidvalidity - 1, 2  # the figures differ too: a real change
+    await states.save(state)
+    await sync_once(acc, db, delivery)
+    assert len(await events(topic, MessageReceived, 6)) == 6  # re-mapped (same keys, new locations)
