@@ -69,7 +69,10 @@ class MailBatch:
                 self.touched[key] = None
         ref_keys = [_ref(i.account_id, m) for i in items if isinstance(i, MessageReceived) for m in mentioned_ids(i.envelope)]
         self.refs.update(await self.deps.store.refs_by_key(ref_keys))
-        await self._load_threads([*self.refs.values(), *(d["thread_id"] for d in self.docs.values() if d.get("thread_id"))])
+        candidates = [root_thread_id(i.account_id, i.envelope, i.provider_thread_id, i.message_key)
+                      for i in items if isinstance(i, MessageReceived)]
+        await self._load_threads([*self.refs.values(), *candidates,
+                                  *(d["thread_id"] for d in self.docs.values() if d.get("thread_id"))])
 
     async def _load_threads(self, ids) -> None:
         missing = [i for i in dict.fromkeys(ids) if i not in self.alias]
