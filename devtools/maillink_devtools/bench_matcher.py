@@ -37,6 +37,15 @@ KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 CACHE = Path(os.environ.get("MAILLINK_CACHE_DIR", Path.home() / ".cache/maillink"))
 SAMPLE = json.loads((ROOT / "schemas/samples/MessageReceived.json").read_text())
 ACCOUNTS = 50
+QUERIES = int(os.environ.get("BENCH_MATCHER_QUERIES", "30"))
+
+
+class Progress(dict):
+    """The results, each printed as soon as it is measured (a long run shows where it is)."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        print(f"  {self.get('store')}: {key} = {value}", flush=True)
 
 
 # --- stores ---------------------------------------------------------------------------------
@@ -193,7 +202,7 @@ async def run(store: str, scale: float, port: int) -> dict:
            "MATCHER_BATCH_SIZE": "1000"}
     group = f"{namespace}maillink-matcher"
     topic = lambda name: f"{namespace}{name}"  # noqa: E731
-    result: dict = {"store": store, "scale": scale, "persons": n_persons, "deals": n_deals, "events": n_events}
+    result = Progress(store=store, scale=scale, persons=n_persons, deals=n_deals, events=n_events)
     procs = None
     try:
         procs = start_matcher(env, port + 2, work / "logs")
@@ -230,7 +239,7 @@ async def run(store: str, scale: float, port: int) -> dict:
         latencies = []
         async with httpx.AsyncClient(base_url=procs.running["matcher"].url, timeout=60,
                                      headers={"Authorization": f"Bearer {token}"}) as client:
-            for _ in range(50):
+            for _ in range(QUERIES):
                 t = time.monotonic()
                 response = await client.get(f"/persons/{heavy['person_id']}/conversations", params={"limit": 50})
                 latencies.append((time.monotonic() - t) * 1000)
