@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 
 .PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
-        schemas bench bench-ingest bench-tracker bench-bcc clean
+        schemas bench bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher clean
 
 run: install            ## install, start infrastructure + all five services, seed the demo, show it working
 	bash scripts/run.sh
@@ -38,7 +38,7 @@ infra-status:
 schemas: install        ## regenerate JSON Schema + AsyncAPI from the pydantic contracts
 	$(PY) -m maillink_schemas.export schemas/generated
 
-bench: bench-ingest bench-imap-reader bench-tracker bench-bcc
+bench: bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher
 
 bench-ingest: install   ## initial-sync throughput vs mbsync and raw imaplib (20,000 messages)
 	bash scripts/bench-ingest.sh
@@ -53,6 +53,9 @@ bench-imap-reader: install   ## aioimaplib's response reader alone, stock 2.0.3 
 bench-tracker: install  ## the open pixel under wrk vs nginx serving the same GIF; every counted request = one event
 	bash deploy/local/infra.sh start
 	$(PY) -m maillink_devtools.bench_tracker
+
+bench-matcher: install  ## matcher throughput vs raw Kafka and raw bulk insert; query p99; re-link time; SQLite vs PostgreSQL
+	bash scripts/bench-matcher.sh $(BENCH_ARGS)
 
 clean: stop
 	rm -rf .run

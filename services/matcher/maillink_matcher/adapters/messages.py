@@ -15,6 +15,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from maillink_schemas.base import deterministic_id
 
 _CONCURRENCY = 64
+# FerretDB v1.24 (SQLite) keeps one pooled connection per statement of an update command until
+# the whole command ends, then needs one more for its transaction: an update command of ~100
+# statements exhausts the pool and deadlocks the server (found by the benchmark; a goroutine dump
+# shows every connection held by one MsgUpdate). So bulk writes go in small commands.
+_BULK = 40
+
+
+async def bulk(collection, operations: list) -> None:
+    for i in range(0, len(operations), _BULK):
+        await collection.bulk_write(operations[i:i + _BULK], ordered=False)
 
 
 async def by_ids(collection, ids: list[str], projection: dict | None = None) -> dict[str, dict]:
@@ -72,25 +82,23 @@ class MessageStore:
     async def flush(self, messages: list[dict], threads: list[dict], refs: list[dict]) -> None:
         for collection, docs in ((self.messages, messages), (self.threads, threads), (self.refs, refs)):
             if docs:
-                await collection.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs],
-                                            ordered=False)
+                await bulk(collection, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs])
 
     # --- the outbox: revisions written but not yet published, per mailbox ----------------------
     async def pending(self, account_ids: set[str]) -> dict[str, list[str]]:
         return {k: d.get("keys", []) for k, d in (await by_ids(self.outbox, sorted(account_ids))).items() if d.get("keys")}
 
     async def set_pending(self, keys: dict[str, list[str]]) -> None:
-        await self.outbox.bulk_write([ReplaceOne({"_id": a}, {"_id": a, "keys": sorted(set(k))}, upsert=True)
-                                      for a, k in keys.items()], ordered=False)
+        await bulk(self.outbox, [ReplaceOne({"_id": a}, {"_id": a, "keys": sorted(set(k))}, upsert=True)
+                                 for a, k in keys.items()])
 
     async def clear_pending(self, account_ids: list[str]) -> None:
-        await self.outbox.bulk_write([ReplaceOne({"_id": a}, {"_id": a, "keys": []}, upsert=True) for a in account_ids],
-                                     ordered=False)
+        await bulk(self.outbox, [ReplaceOne({"_id": a}, {"_id": a, "keys": []}, upsert=True) for a in account_ids])
 
     async def mark_published(self, revisions: dict[str, int]) -> None:
         if revisions:
-            await self.messages.bulk_write([UpdateOne({"_id": k}, {"$set": {"published_revision": r}})
-                                            for k, r in revisions.items()], ordered=False)
+            await bulk(self.messages, [UpdateOne({"_id": k}, {"$set": {"published_revision": r}})
+                                       for k, r in revisions.items()])
 
     async def ensure_indexes(self) -> None:
         # What a real MongoDB uses for the query API and for finding affected messages; FerretDB

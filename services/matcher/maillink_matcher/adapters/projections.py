@@ -135,6 +135,9 @@ class CrmProjections:
         return list((await self.address_persons.lookup([f"org:{organization_id}"])).get(f"org:{organization_id}", ()))
 
     async def open_items_of(self, kind: str, person_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        # A CRM without leads (or projects) at all costs one cheap count instead of a lookup per person.
+        if not person_ids or not await self.open_items[kind].collection.estimated_document_count():
+            return {}
         return await self.open_items[kind].lookup(person_ids)
 
     async def records(self, kind: str, ids: list[str]) -> dict[str, dict]:

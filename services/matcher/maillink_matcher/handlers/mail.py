@@ -69,7 +69,10 @@ class MailBatch:
                 self.touched[key] = None
         ref_keys = [_ref(i.account_id, m) for i in items if isinstance(i, MessageReceived) for m in mentioned_ids(i.envelope)]
         self.refs.update(await self.deps.store.refs_by_key(ref_keys))
-        await self._load_threads([*self.refs.values(), *(d["thread_id"] for d in self.docs.values() if d.get("thread_id"))])
+        candidates = [root_thread_id(i.account_id, i.envelope, i.provider_thread_id, i.message_key)
+                      for i in items if isinstance(i, MessageReceived)]
+        await self._load_threads([*self.refs.values(), *candidates,
+                                  *(d["thread_id"] for d in self.docs.values() if d.get("thread_id"))])
 
     async def _load_threads(self, ids) -> None:
         missing = [i for i in dict.fromkeys(ids) if i not in self.alias]
@@ -82,7 +85,18 @@ class MailBatch:
         return self.threads[self.alias[thread_id]]
 
     async def _load_members(self, thread_ids: list[str]) -> list[str]:
-        keys = set(await self.deps.store.keys_in_threads(thread_ids))
+        # A thread lists its messages (`members`), so finding them is an `_id` read; only a thread
+        # stored before that field existed needs the (scanning, on SQLite) query.
+        keys: set[str] = set()
+        unlisted = []
+        for thread_id in thread_ids:
+            doc = self.threads.get(self.alias.get(thread_id, thread_id)) or {}
+            if "members" in doc:
+                keys.update(doc["members"])
+            elif len(doc) > 1:
+                unlisted.append(thread_id)
+        if unlisted:
+            keys.update(await self.deps.store.keys_in_threads(unlisted))
         keys |= {k for k, d in self.docs.items() if d.get("thread_id") in thread_ids}
         missing = [k for k in keys if k not in self.docs]
         self.docs.update(await self.deps.store.messages_by_key(missing))
@@ -117,6 +131,8 @@ class MailBatch:
         winner = await self.thread(placement.thread_id)
         winner.setdefault("account_id", doc["account_id"])
         winner.setdefault("user_id", doc["user_id"])
+        if doc["_id"] not in winner.setdefault("members", []):
+            winner["members"].append(doc["_id"])
         self.threads_touched.add(winner["_id"])
         for loser in sorted(placement.merged):
             await self._merge(loser, winner)
@@ -135,13 +151,15 @@ class MailBatch:
         winner["user_decided"] = sorted({*winner.get("user_decided", []), *loser.get("user_decided", [])})
         if winner.get("visibility") is None and loser.get("visibility"):
             winner["visibility"] = loser["visibility"]
+        # Both sides are re-resolved: the merged thread may carry a deal, lead, project or
+        # visibility that one side did not have.
+        members = await self._load_members([loser_id, winner["_id"]])
+        winner["members"] = sorted({*winner.get("members", []), *members})
         self.threads[loser_id] = {"_id": loser_id, "merged_into": winner["_id"]}
         self.alias[loser_id] = winner["_id"]
         self.threads_touched.add(loser_id)
         MERGES.inc()
-        # Both sides are re-resolved: the merged thread may carry a deal, lead, project or
-        # visibility that one side did not have.
-        for key in await self._load_members([loser_id, winner["_id"]]):
+        for key in members:
             self.docs[key]["thread_id"] = winner["_id"]
             self._touch(key)
 
