@@ -96,6 +96,14 @@ def remove(args) -> None:
     print(f"{removed['account_id']} removed" + ("" if removed["applied"] else " (being applied)"))
 
 
+def reconcile(args) -> None:
+    with _client(args) as client:
+        marked = _check(client.post(f"/accounts/{args.account_id}/reconcile"))
+    folders = marked["folders"]
+    print(f"{marked['account_id']}: reconciliation requested for {len(folders)} folder(s)"
+          + (f" ({', '.join(folders)}); each runs it on its next pass" if folders else " (nothing synced yet)"))
+
+
 def status(args) -> None:
     with _client(args) as client:
         view = _check(client.get(f"/accounts/{args.account_id}"))
@@ -136,7 +144,7 @@ def print_status(view: dict) -> None:
 
 
 def register(sub, default_url: str) -> None:
-    accounts = sub.add_parser("accounts", help="mailbox accounts: add, list, status, pause, resume, update, remove")
+    accounts = sub.add_parser("accounts", help="mailbox accounts: add, list, status, pause, resume, update, reconcile, remove")
     accounts.add_argument("--url", default=os.environ.get("MAILLINK_INGEST_URL", default_url),
                           help="ingest's base URL (default: %(default)s)")
     accounts.add_argument("--token", help="bearer token (default: MAILLINK_TOKEN, or one minted for --user)")
@@ -168,6 +176,10 @@ def register(sub, default_url: str) -> None:
         if name == "update":
             p.add_argument("--password-stdin", action="store_true")
         p.set_defaults(run=change)
+    reconcile_p = actions.add_parser("reconcile", help="audit every folder now: server UIDs vs delivered, "
+                                                       "delivered vs stored blobs; gaps are repaired")
+    reconcile_p.add_argument("account_id")
+    reconcile_p.set_defaults(run=reconcile)
     remove_p = actions.add_parser("remove", help="stop syncing and delete credentials and folder state")
     remove_p.add_argument("account_id")
     remove_p.set_defaults(run=remove)

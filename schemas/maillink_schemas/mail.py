@@ -162,12 +162,24 @@ class MessageIgnored(Event):
     reasons: list[Reason] = Field(description="Why, e.g. blocked: the only sender, @spam.example, is on your blocklist.")
 
 
+class ExpungeReason(StrEnum):
+    EXPUNGED = "expunged"  # expunged on the server, or moved to a folder that is not synced
+    FOLDER_UNSELECTED = "folder_unselected"  # the folder left the account's selection: no longer synced
+    FOLDER_VANISHED = "folder_vanished"  # the folder no longer exists on the server
+
+
 class MessageExpunged(Event):
-    """A message disappeared from one folder of the mailbox (EXPUNGE, or moved away). Topic key: account id."""
+    """A message is no longer in one synced folder of the mailbox: expunged or moved away on the server,
+    or its folder is no longer synced (unselected, or gone from the server). Topic key: account id."""
 
     message_key: str
     account_id: str
     location: MailboxLocation = Field(description="The folder position that no longer holds the message.")
+    reason: ExpungeReason | None = Field(
+        default=None, description="Why: 'expunged' (or absent: events before this field) when the server "
+                                  "removed it from the folder; 'folder_unselected' when the folder left the "
+                                  "account's selection; 'folder_vanished' when the folder is gone from the "
+                                  "server. Either way the location no longer counts as synced.")
 
 
 class MessageChanged(Event):

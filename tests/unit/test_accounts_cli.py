@@ -42,3 +42,17 @@ def test_status_follows_the_first_sync_until_it_is_done(capsys):
     final = accounts_cli._follow(client, "a1", first, interval=0)
     assert final["state"] == "synced"
     assert "3/3" in capsys.readouterr().out  # the bar's last frame: done/total
+
+
+def test_reconcile_posts_to_the_account_and_names_the_folders(monkeypatch, capsys):
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path))
+        return httpx.Response(202, json={"account_id": "a1", "folders": ["INBOX", "Sent"]})
+
+    monkeypatch.setattr(accounts_cli, "_client", lambda a: httpx.Client(base_url="http://ingest",
+                                                                        transport=httpx.MockTransport(answer)))
+    accounts_cli.reconcile(argparse.Namespace(account_id="a1"))
+    assert seen == [("POST", "/accounts/a1/reconcile")]
+    assert "2 folder(s) (INBOX, Sent)" in capsys.readouterr().out

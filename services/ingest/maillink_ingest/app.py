@@ -65,9 +65,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     report = StatusReporter(accounts, publish_status)
     deps = SyncDeps(states=states, delivery=Delivery(blobs, publish_received, locations=locations, emit=emit,
                                                                  dead_letter=dead_letter), cipher=cipher, report=report,
-                    refusals=accounts, poll_interval_s=settings.poll_interval_s, batch_size=settings.batch_size,
-                    ca_file=settings.imap_ca_file, idle_folders_max=settings.idle_folders_max,
-                    relist_interval_s=settings.relist_interval_s)
+                    refusals=accounts, **sync_options(settings))
     manager = SyncManager(functools.partial(_run, deps=deps), on_stopped=report.forget)
 
     async def forget(account_id: str) -> None:
@@ -96,6 +94,14 @@ def create_app(settings: IngestSettings) -> FastAPI:
         routers=[accounts_router(accounts, states, blobs, cipher, AccountPublisher(publish_account, assignments.publish_tombstone),
                                  link_secrets)],
     )
+
+
+def sync_options(settings: IngestSettings) -> dict:
+    """The settings that tune the sync loops (SyncDeps fields)."""
+    return {"poll_interval_s": settings.poll_interval_s, "batch_size": settings.batch_size,
+            "ca_file": settings.imap_ca_file, "idle_folders_max": settings.idle_folders_max,
+            "relist_interval_s": settings.relist_interval_s, "reconcile_interval_s": settings.reconcile_interval_s,
+            "use_qresync": settings.use_qresync}
 
 
 async def _run(account, stop, deps):

@@ -25,3 +25,9 @@ class IngestSettings(ServiceSettings, BlobSettings):
                                   "IP), and the user's other mail apps count too.")
     batch_size: int = Field(200, ge=1, le=1000, description="Messages per UID FETCH.")
     imap_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust, e.g. a private test server's.")
+    reconcile_interval_s: float = Field(21600.0, gt=0, description="Time between a folder's reconciliation audits "
+                                        "(server UIDs vs delivered, delivered vs blobs); `POST /accounts/{id}/"
+                                        "reconcile` asks for one at once.")
+    use_qresync: bool = Field(True, description="Use QRESYNC/CONDSTORE where the server offers it; false forces the "
+                              "plain fallback (UID SEARCH diff plus FLAGS), e.g. for a server whose QRESYNC is "
+                              "broken.")

@@ -99,6 +99,11 @@ class LocationStore:
         return [_location(d) async for d in self._col.find(
             {"account_id": account_id, "folder": folder, "gone_at": {"$ne": None}})]
 
+    async def whole_folder(self, account_id: str, folder: str) -> list[Location]:
+        """Every stored location of a folder: all UIDVALIDITY generations, gone ones (expunge pending) too."""
+        return sorted([_location(d) async for d in self._col.find({"account_id": account_id, "folder": folder})],
+                      key=lambda loc: (loc.uidvalidity, loc.uid))
+
     async def forget(self, account_id: str, locations: list[Location]) -> None:
         if locations:
             await self._col.delete_many({"_id": {"$in": [_id(account_id, loc.folder, loc.uidvalidity, loc.uid)

@@ -1,7 +1,10 @@
 """Which server folders an account syncs. Pure."""
 from dataclasses import dataclass
 
+from collections.abc import Iterable
+
 from maillink_schemas.accounts import FolderSelection
+from maillink_schemas.mail import ExpungeReason
 
 # Never synced even with "all folders": drafts are unfinished, trash and spam are not conversations.
 _SKIP_FLAGS = {"\\Trash", "\\Junk", "\\Drafts", "\\Noselect", "\\NonExistent"}
@@ -34,3 +37,23 @@ def choose(listed: list[tuple[str, frozenset[str]]], selection: FolderSelection)
             (names.append(actual) if actual else missing.append(wanted))
     unique = list(dict.fromkeys(names))
     return [FolderPlan(n, n in sent_names or n.lower() == "sent") for n in unique], missing
+
+
+@dataclass(frozen=True)
+class Retired:
+    """A folder that has stored sync state but is no longer synced; its messages are reported gone."""
+    folder: str
+    reason: ExpungeReason
+
+
+def retired(stored: Iterable[str], planned: Iterable[str], listed: Iterable[str]) -> list[Retired]:
+    """The folders with stored state that this pass no longer syncs.
+
+    Still on the server: the account's selection dropped it (or Gmail's label sync replaced it).
+    Not listed any more: it is gone from the server for good; a folder created again under that name
+    is a new mailbox (a new UIDVALIDITY), so the old locations are dead either way. A selected folder
+    that is missing stays a folder problem in the status as well (session.py).
+    """
+    planned, listed = set(planned), set(listed)
+    return [Retired(name, ExpungeReason.FOLDER_UNSELECTED if name in listed else ExpungeReason.FOLDER_VANISHED)
+            for name in sorted(set(stored)) if name not in planned]

@@ -56,3 +56,9 @@ class Removed(BaseModel):
     account_id: str
     applied: bool = Field(description="true: the sync stopped and the credentials and folder state are deleted; "
                           "false: the removal is durable but still being applied.")
+
+
+class ReconcileRequested(BaseModel):
+    account_id: str
+    folders: list[str] = Field(description="The folders marked: each runs its audit (server UIDs vs delivered, "
+                               "delivered vs blobs) on its next sync pass. Empty: no folder has synced yet.")

@@ -32,7 +32,7 @@ from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
 from ..domain.providers import auth_for, preset_for, resolve_endpoint
 from ..sync.diagnosis import CATCHING_UP
-from .account_requests import Accepted, ChangeAccount, ConnectAccount, Removed
+from .account_requests import Accepted, ChangeAccount, ConnectAccount, ReconcileRequested, Removed
 from .account_views import AccountView, account_view
 from .blob_download import IfNoneMatch, blob_response
 
@@ -143,6 +143,19 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
             await publisher.remove(account_id)
             return Removed(account_id=account_id,
                            applied=await accounts.wait_removed(account_id, timeout_s=apply_wait_s))
+
+    @router.post("/accounts/{account_id}/reconcile", status_code=202, response_model=ReconcileRequested)
+    async def reconcile(account_id: str,
+                        caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> ReconcileRequested:
+        # A mark on each folder's state, not an IMAP session of its own: the account's sync loop (on
+        # whichever instance owns it) runs the audit on the folder's next pass, so it never races
+        # the loop for the folder.
+        async with _store_errors():
+            await managed(account_id, caller)
+            folders = sorted(s.folder for s in await states.for_account(account_id))
+            for folder in folders:
+                await states.request_reconcile(account_id, folder)
+            return ReconcileRequested(account_id=account_id, folders=folders)
 
     @router.get("/accounts", response_model=list[AccountView])
     async def listing(caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> list[AccountView]:

@@ -55,6 +55,8 @@ class SyncDeps:
     idle_folders_max: int = 5
     idle_renew_s: float = RENEW_S
     relist_interval_s: float | None = None  # between full passes when IDLE watches every folder (None: poll's)
+    reconcile_interval_s: float = 6 * 3600  # between a folder's audits (sync/reconcile.py)
+    use_qresync: bool = True  # False forces the plain fallback even where the server offers QRESYNC
 
 
 async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event) -> None:

@@ -15,7 +15,7 @@ import structlog
 from maillink_schemas.accounts import AccountConfigured, FolderProblem, StatusReason, SyncState
 from maillink_schemas.providers import preset
 
-from ..domain.folders import FolderPlan
+from ..domain.folders import FolderPlan, retired
 from ..imap.connection import abort_session, list_folders, open_session
 from ..imap.errors import ServerUnreachable
 from ..imap.idle import watch_folder
@@ -23,6 +23,7 @@ from . import gmail
 from .backoff import retry_delay
 from .diagnosis import diagnose
 from .folder_sync import FolderSync
+from .retire import retire
 from .status import ERRORS, Health
 
 if TYPE_CHECKING:
@@ -71,8 +72,7 @@ class AccountSession:
         client = await connect(on_lost=self.lost.set)
         try:
             await self.deps.refusals.accepted(self.account.account_id)
-            sync = FolderSync(client, self.account, self.deps.states, self.deps.delivery,
-                              batch_size=self.deps.batch_size)
+            sync = self.folder_sync(client)
             while not self.stop.is_set():
                 plans = await self._full_pass(client, sync)
                 self._watch([p.name for p in plans] if client.has_capability("IDLE") else [], connect)
@@ -88,6 +88,11 @@ class AccountSession:
             await asyncio.gather(*self.watchers.values(), return_exceptions=True)
             abort_session(client)  # no LOGOUT round trip: a stop must not wait for the server
 
+    def folder_sync(self, client) -> FolderSync:
+        return FolderSync(client, self.account, self.deps.states, self.deps.delivery,
+                          batch_size=self.deps.batch_size, reconcile_interval_s=self.deps.reconcile_interval_s,
+                          use_qresync=self.deps.use_qresync)
+
     async def _full_pass(self, client, sync: FolderSync) -> list[FolderPlan]:
         listed = await list_folders(client)
         plans, missing = gmail.choose(client.protocol.capabilities, [(f.name, f.flags) for f in listed],
@@ -100,8 +105,17 @@ class AccountSession:
         self.changes.take()  # this pass covers whatever was reported before it
         for plan in plans:
             await self._folder(sync, plan)
+        await self._retire([p.name for p in plans], [f.name for f in listed])
         await self._report_synced()
         return plans
+
+    async def _retire(self, planned: list[str], listed: list[str]) -> None:
+        # After the synced folders' passes: a message moved out of a folder that is then unselected
+        # has its new location delivered before the old one is reported gone.
+        account_id = self.account.account_id
+        states = await self.deps.states.for_account(account_id)
+        if gone := retired([s.folder for s in states], planned, listed):
+            await retire(account_id, gone, states, self.deps.states, self.deps.delivery)
 
     async def _folder(self, sync: FolderSync, plan: FolderPlan) -> None:
         if not self.initial_reported:
