@@ -71,7 +71,7 @@ async def crash_run(tmp_path, namespace, auth_env, files_sent: bool) -> dict:
     log_dir = RUN_DIR / "e2e-logs" / namespace
     try:
         procs.start("outbound", port, env, log_dir)
-        procs.wait_healthy()
+        procs.wait_healthy(timeout=240)
         await produce(KAFKA, namespace + Topic.ACCOUNT, [(account.account_id.encode(),
                                                           account.model_dump_json(by_alias=True).encode())])
         deadline = time.monotonic() + 60
