@@ -34,8 +34,8 @@ from maillink_schemas.topics import Topic
 from tests.conftest import IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, make_mailbox_user
 
 pytestmark = pytest.mark.e2e
-MESSAGES = int(os.environ.get("OUTBOUND_CRASH_MESSAGES", "40"))
-KILLS = int(os.environ.get("OUTBOUND_CRASH_KILLS", "4"))
+MESSAGES = int(os.environ.get("OUTBOUND_CRASH_MESSAGES", "30"))
+KILLS = int(os.environ.get("OUTBOUND_CRASH_KILLS", "3"))
 FINAL = {"sent", "failed", "unknown", "cancelled"}
 
 
