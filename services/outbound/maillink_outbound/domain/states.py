@@ -4,7 +4,7 @@
 
 `sending` is entered right before SMTP DATA, with the Message-ID already fixed. A request found in
 `sending` by a process that did not put it there (the sender crashed) is never simply resent: the
-account's Sent folder is searched for its Message-ID first (recovery.py decides what follows).
+account's Sent folder is searched for its Message-ID first (service_layer/recovery.py decides what follows).
 """
 from maillink_schemas.outbound import SendState as S
 

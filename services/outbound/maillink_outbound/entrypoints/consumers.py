@@ -34,7 +34,11 @@ def subscribe_all(broker: KafkaBroker, settings, group_id: str, deps, worker) ->
         (Topic.CRM_DEALS, crm.DealUpserted, _call(crm_view.on_deal)),
     )
     for topic, model, handler in subscriptions:
-        bus.subscribe(broker, settings.topic(topic), group_id, model, handler, retries=settings.handler_retries)
+        # One consumer group per topic: each subscriber is its own Kafka consumer, and six members of one
+        # group rebalance in a cascade on every start (over a minute on a busy machine, and again after
+        # every crash); alone in its group, each joins at once. Offsets are per group either way.
+        bus.subscribe(broker, settings.topic(topic), f"{group_id}.{topic}", model, handler,
+                      retries=settings.handler_retries)
     return [t for t, _, _ in subscriptions]
 
 

@@ -8,7 +8,8 @@ import structlog
 
 from maillink_schemas.base import utcnow
 
-from .send import SendDeps, advance
+from .deps import SendDeps
+from .send import advance
 
 log = structlog.get_logger()
 
