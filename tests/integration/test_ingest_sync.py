@@ -157,6 +157,23 @@ async def test_tls_is_verified_and_a_trusted_private_ca_works(env, mailbox):
     await close_session(client)
 
 
+async def test_starttls_upgrades_verifies_and_rereads_capabilities(env, mailbox):
+    """STARTTLS on the plain port: the certificate is verified (untrusted -> refused in words), and
+    with the private CA the session logs in over TLS and works."""
+    email, password = mailbox
+    endpoint = ImapEndpoint(host="127.0.0.1", port=IMAP_PORT, security=Security.STARTTLS)
+    from maillink_ingest.imap.errors import ServerUnreachable
+    with pytest.raises(ServerUnreachable, match="certificate"):
+        await open_session(endpoint, email, password)
+    client = await open_session(endpoint, email, password, ca_file=str(RUN_DIR / "dovecot/tls/cert.pem"))
+    try:
+        assert client.protocol.transport.get_extra_info("ssl_object") is not None  # really over TLS now
+        assert "STARTTLS" not in client.protocol.capabilities  # the pre-TLS list was discarded
+        assert (await client.select("INBOX")).result == "OK"
+    finally:
+        await close_session(client)
+
+
 async def test_plain_text_to_a_remote_host_is_refused():
     from maillink_ingest.imap.errors import InsecureConnection
     with pytest.raises(InsecureConnection):

@@ -16,6 +16,7 @@ from maillink_schemas.accounts import AuthMethod, ImapEndpoint, Security
 
 from .errors import (AuthenticationFailed, FolderMissing, InsecureConnection, ProtocolError, ServerUnreachable,
                      TlsFailure, UnsendableCredentials)
+from .starttls import starttls
 from .fast_reader import FastIMAP4, FastIMAP4_SSL  # aioimaplib with a linear, non-recursive reader
 from .oauth import authenticate_xoauth2
 
@@ -76,7 +77,7 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
         client.protocol.conn_lost_cb = _lost(on_lost)
         await asyncio.wait_for(client.wait_hello_from_server(), timeout)
         if endpoint.security == Security.STARTTLS:
-            response = await client.starttls(tls_context(ca_file, ca_pem))
+            response = await starttls(client, tls_context(ca_file, ca_pem), endpoint.host)
             if response.result != "OK":
                 raise TlsFailure(f"The mail server at {where} refused to start TLS.", server_text(response))
     except ssl.SSLCertVerificationError as exc:
