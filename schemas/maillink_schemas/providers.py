@@ -103,7 +103,7 @@ _MS_THROTTLE = ("Exchange Online throttles: \"Request is throttled\" and a per-m
 
 PROVIDERS: dict[str, ProviderPreset] = {p.id: p for p in (
     ProviderPreset(
-        id="gmail", name="Gmail / Google Workspace", domains=["gmail.com", "googlemail.com"],
+        id="gmail", name="Gmail", domains=["gmail.com", "googlemail.com"],
         mx_suffixes=["google.com", "googlemail.com"],
         imap=_ssl("imap.gmail.com"), smtp=_ssl("smtp.gmail.com", 465),
         auth=[AuthMethod.XOAUTH2, AuthMethod.APP_PASSWORD],
