@@ -19,8 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from maillink_runtime import redact
 from maillink_runtime.auth import Principal, acting_user, require
-from maillink_runtime.auth.dependencies import principal
-from maillink_runtime.auth.links import link_is_valid
+from maillink_runtime.auth.dependencies import check_blob_access, principal
 from maillink_runtime.net import is_loopback
 from maillink_schemas.accounts import AccountConfigured, Security
 from maillink_schemas.base import deterministic_id, utcnow
@@ -177,14 +176,7 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
     async def blob(blob_id: str = Path(pattern=r"^[0-9a-f]{64}$"), caller: Principal = Depends(principal),
                    viewer: str | None = Query(None), exp: int | None = Query(None),
                    sig: str | None = Query(None, max_length=100), if_none_match: IfNoneMatch = None) -> Response:
-        if not caller.has(Scope.BLOBS_READ):
-            if viewer is None or exp is None or sig is None:
-                raise HTTPException(403, "Raw messages need the blobs:read scope, or a link from the query API.")
-            if caller.user_id != viewer:
-                raise HTTPException(403, "This link was made for another user.")
-            if not link_is_valid(link_secrets, blob_id, viewer, exp, sig):
-                raise HTTPException(403, "This link has expired or is not valid; open the message again for a "
-                                         "fresh one.")
+        check_blob_access(caller, blob_id, viewer, exp, sig, link_secrets)
         return await blob_response(blobs, blob_id, if_none_match)
 
     return router
