@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 Check = Callable[[], Awaitable[object]]
 
 
-def ops_router(checks: dict[str, Check]) -> APIRouter:
+def ops_router(checks: dict[str, Check], before_scrape: list[Check] = ()) -> APIRouter:
+    """`before_scrape` hooks refresh gauges that need I/O (consumer lag) just before /metrics answers."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -28,6 +29,11 @@ def ops_router(checks: dict[str, Check]) -> APIRouter:
 
     @router.get("/metrics")
     async def metrics() -> Response:
+        for hook in before_scrape:
+            try:
+                await asyncio.wait_for(hook(), timeout=3)
+            except Exception:  # noqa: BLE001 - the other metrics are still worth answering with
+                pass
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from . import bus, logs, mongo
+from . import bus, lag, logs, mongo
 from .auth.keys import key_set
 from .auth.middleware import AuthMiddleware
 from .auth.settings import AuthSettings
@@ -57,7 +57,8 @@ class Service:
                            issuer=self.auth.issuer)
         app.add_exception_handler(RequestValidationError, validation_error)
         app.include_router(ops_router({"kafka": lambda: self.broker.ping(timeout=3),
-                                       "store": lambda: mongo.ping(self.db)}))
+                                       "store": lambda: mongo.ping(self.db)},
+                                      before_scrape=[lambda: lag.refresh(self.broker)]))
         for router in routers:
             app.include_router(router)
         return app
