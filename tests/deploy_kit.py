@@ -49,3 +49,42 @@ def service_env_names(name: str) -> set[str]:
 
 def http_port_var(name: str) -> str:
     return f"{settings_class(name).model_config['env_prefix']}HTTP_PORT"
+
+
+def exported_metric_names() -> set[str]:
+    """Every metric name the five services and the runtime can export: their modules are imported
+    (each registers its metrics in prometheus_client's registry), then the registry is read."""
+    import pkgutil
+    from prometheus_client import REGISTRY
+    for package in ["maillink_runtime", *(module for _, module, _, _ in SERVICES.values())]:
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if not info.name.endswith("__main__"):
+                importlib.import_module(info.name)
+    return set(REGISTRY._names_to_collectors)  # with each family's _total/_bucket/... sample names
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects: maillink's own prefixes, and Prometheus' `up`."""
+    import re
+    without_strings = re.sub(r'"[^"]*"', '""', expr)
+    return {name for name in re.findall(r"\b([a-z_][a-z0-9_]*)\b\s*(?=[{\[)]|$|\s)", without_strings)
+            if name.startswith(("maillink_", "tracker_")) or name == "up"}
+
+
+SCRAPE_LABELS = {"job", "instance", "service", "namespace", "pod"}
+
+
+def promql_label_matchers(expr: str) -> list[tuple[str, str]]:
+    """(metric, label) for every `metric{label=...}` matcher in an expression."""
+    import re
+    out = []
+    for metric, body in re.findall(r"\b([a-z_][a-z0-9_]*)\{([^}]*)\}", expr):
+        out += [(metric, label) for label in re.findall(r"([a-z_][a-z0-9_]*)\s*(?:=~|!~|!=|=)", body)]
+    return out
+
+
+def metric_labels(name: str) -> set[str]:
+    from prometheus_client import REGISTRY
+    collector = REGISTRY._names_to_collectors.get(name)
+    return set(getattr(collector, "_labelnames", ())) | SCRAPE_LABELS

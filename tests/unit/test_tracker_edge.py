@@ -180,3 +180,25 @@ async def test_without_the_history_the_history_rules_stay_silent():
     assert publisher.sent[0][2]["classification"] == "human" and publisher.sent[0][2]["signals"] == []
     head = await client.head(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
     assert head.status_code == 302  # the signal is lost, the answer is the same
+
+
+def responses(status: int) -> float:
+    from prometheus_client import REGISTRY
+    return REGISTRY.get_sample_value("tracker_responses_total", {"status": str(status)}) or 0.0
+
+
+async def test_answers_are_counted_by_status_and_a_failure_that_escapes_counts_as_500():
+    client, edge, _, _ = make()
+    before = {s: responses(s) for s in (200, 302, 404, 500, 503)}
+    await client.get(f"/o/{tt.mint(RING, KEY, 'open')}")
+    await client.get(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
+    await client.get("/o/forged-token")
+    edge._registrations = DownRegistrations()
+    await client.get(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
+    edge._keyring = None  # a bug: token verification itself blows up
+    try:
+        await client.get(f"/o/{tt.mint(RING, KEY, 'open')}")
+    except Exception:  # noqa: BLE001 - the in-process transport re-raises what uvicorn would turn into a 500
+        pass
+    after = {s: responses(s) - before[s] for s in before}
+    assert after == {200: 1, 302: 1, 404: 1, 500: 1, 503: 1}
