@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 
 .PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
-        schemas bench bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound clean
+        schemas bench bench-report bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound clean
 
 run: install            ## install, start infrastructure + all five services, seed the demo, show it working
 	bash scripts/run.sh
@@ -38,7 +38,14 @@ infra-status:
 schemas: install        ## regenerate JSON Schema + AsyncAPI from the pydantic contracts
 	$(PY) -m maillink_schemas.export schemas/generated
 
-bench: bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound
+BENCHES := bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound
+bench: install          ## every benchmark (one after another; a failure does not stop the rest), then one table
+	@failed=""; for b in $(BENCHES); do $(MAKE) --no-print-directory $$b || failed="$$failed $$b"; done; \
+	$(PY) -m maillink_devtools.bench_report; \
+	if [ -n "$$failed" ]; then echo "benchmarks that failed:$$failed" >&2; exit 1; fi
+
+bench-report:           ## the table of every result already in .run/bench/ -> summary.md + summary.json
+	$(PY) -m maillink_devtools.bench_report
 
 bench-ingest: install   ## initial-sync throughput vs mbsync and raw imaplib (20,000 messages)
 	bash scripts/bench-ingest.sh
