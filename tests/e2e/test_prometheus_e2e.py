@@ -1,7 +1,8 @@
 """The metrics, read the way operators read them: Debian's real Prometheus scrapes the five
 services (real processes) with maillink's alert rules loaded, N messages go from an IMAP mailbox
 through ingest and matcher, and Prometheus' HTTP API must then report exactly N received and N
-linked, every service up, no dead letter and the matcher's consumer lag back at 0."""
+linked, every service up, no dead letter and the matcher's consumer lag back at 0; and the
+tracker's answers, counted by status, match the requests sent to it."""
 import json
 import shutil
 import socket
@@ -129,6 +130,13 @@ def test_prometheus_counts_exactly_the_messages_sent_through(services, prometheu
     lag = wait_for(lambda: scalar(prometheus, f'sum(maillink_consumer_lag{{group="{group}", topic="{topic}"}})'),
                    lambda v: v == 0, timeout=60)
     assert lag == 0  # reported (not absent) and caught up
+    tracker = services.running["tracker"].url
+    for i in range(7):  # tokens that do not verify: a plain 404 each
+        assert httpx.get(f"{tracker}/o/not-a-token-{i}").status_code == 404
+    answered = wait_for(lambda: scalar(prometheus, 'sum(tracker_responses_total{service="tracker", status="404"})'),
+                        lambda v: v == 7, timeout=30)
+    assert answered == 7
+    assert scalar(prometheus, 'sum(tracker_requests_total{service="tracker", outcome="not_found"})') == 7
     firing = httpx.get(f"{prometheus}/api/v1/alerts").json()["data"]["alerts"]
     assert [a["labels"]["alertname"] for a in firing if a["state"] == "firing"] == []
     time.sleep(3)  # a few more scrapes: the counters stay exactly at N (nothing counted twice)
