@@ -26,7 +26,7 @@ def latest(bus, key):
 
 
 def bcc(key, deal, **kw):
-    return received(key, source="bcc", deal_hint=deal, company_id="c1", location=None, **kw)
+    return received(key, source="bcc", deal_hint=deal, company_id="c1", **kw).model_copy(update={"location": None})
 
 
 async def test_the_named_deal_wins_over_the_only_open_deal_and_reaches_earlier_messages(world):

@@ -1,4 +1,4 @@
-"""The mailbox's single writer: received and expunged messages, thread commands and re-checks,
+"""The mailbox's single writer: received, sent and expunged messages, thread commands and re-checks,
 one batch at a time. load -> decide (pure: domain/threads.place, domain/resolve.resolve) -> apply.
 
 It is the only writer of messages, threads and thread_refs; every topic it reads is keyed by
@@ -17,12 +17,14 @@ from prometheus_client import Counter
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.mail import MessageExpunged, MessageReceived, Visibility
 from maillink_schemas.matcher import MailboxAction, MailboxCommand, RecheckRequested, ThreadAction, ThreadCommand
+from maillink_schemas.outbound import MessageSent
 
 from ..domain.facts import Status
 from ..domain.threads import mentioned_ids, place, root_thread_id
 from ..ports import CrmPort, MessageStorePort, Outgoing, Publish, SettingsPort
 from .deal_hints import hint_of, judge_hints
 from .documents import events_for, facts_of, merge_sighting, new_document
+from .sent import as_received
 from .resolving import Resolver
 
 RESOLVED = Counter("maillink_matcher_resolutions_total", "Messages resolved, by outcome", ["status", "linked"])
@@ -316,6 +318,11 @@ def _keys(item) -> list[str]:
 
 
 async def handle_mail(items: list, deps: MailDeps) -> None:
+    # Outbound's sent event is a sighting of the same record as ingest's Sent copy (handlers/sent.py);
+    # mail maillink sends itself (purpose "system", e.g. a Smart Bcc confirmation) is no conversation.
+    sent = {i.message_key for i in items if isinstance(i, MessageSent)}
+    items = [as_received(i) if isinstance(i, MessageSent) else i for i in items
+             if not isinstance(i, MessageSent) or i.purpose == "user"]
     batch = MailBatch(deps)
     await batch.preload(items)
     for item in items:
@@ -323,6 +330,8 @@ async def handle_mail(items: list, deps: MailDeps) -> None:
                                                      message_key=getattr(item, "message_key", None)):
             if isinstance(item, MessageReceived):
                 await batch.receive(item)
+                if item.message_key in sent and not batch.docs[item.message_key]["raw"]:
+                    batch.docs[item.message_key]["source"] = "outbound"
             elif isinstance(item, MessageExpunged):
                 batch.expunge(item)
             elif isinstance(item, ThreadCommand):

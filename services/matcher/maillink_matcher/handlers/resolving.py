@@ -70,7 +70,9 @@ class Resolver:
     def own_addresses(self, user_id: str) -> frozenset[str]:
         user = self.users.get(user_id, {})
         emails = [] if user.get("deleted") else user.get("emails", [])
-        return frozenset([*emails, *self.accounts.get(user_id, {}).get("accounts", {}).values()])
+        accounts = self.accounts.get(user_id, {})
+        # crm.users, every connected account, and verified Smart Bcc alternatives (adapters/alternative_addresses.py)
+        return frozenset([*emails, *accounts.get("accounts", {}).values(), *accounts.get("smart_bcc", [])])
 
     def apply(self, doc: dict, thread: dict) -> bool:
         """Resolves `doc` in place; True if this message decided a link for its thread."""
