@@ -17,7 +17,7 @@ import pytest
 from maillink_devtools.kafka_tools import produce, read_topic
 from maillink_schemas.base import utcnow
 from maillink_schemas.bcc import UserAddressesVerified
-from maillink_schemas.mail import MessageReceived
+from maillink_schemas.mail import Address, MessageReceived
 from maillink_schemas.outbound import MessageSent
 from tests.conftest import KAFKA
 from tests.e2e.test_matcher_rules_through_kafka import matcher, world, eventually, messages, texts  # noqa: F401
@@ -36,13 +36,29 @@ def bcc_copy(world, key: str, deal: str, **kw) -> MessageReceived:
     return event.model_copy(update={"location": None})   # a Smart Bcc copy sits in no folder
 
 
+async def probe_until(world, sender: str, check, attempts: int = 20) -> dict:
+    """Deals are not retroactive, so a probe that arrived before the CRM did proves nothing: send a
+    fresh probe from `sender` until the matcher's view of it passes `check` (the CRM is stored)."""
+    for attempt in range(attempts):
+        key = await world.mail(f"probe{attempt}", sender=sender)
+        view = await eventually(lambda: messages(world.get("/mail")), lambda m: key in m)
+        detail = world.get(f"/threads/{view[key]['thread_id']}")
+        if check(view[key], detail):
+            return view[key]
+        await asyncio.sleep(1)
+    raise AssertionError(f"the matcher never saw the CRM records for {sender}")
+
+
 async def test_a_deal_specific_smart_bcc_address_links_the_thread_to_that_deal(world):
     await world.user("alice")
     jan = await world.person("Jan Novák", world.addr("jan"))
+    priya = await world.person("Priya", world.addr("priya"))
     automatic = await world.deal("Automatic", jan)
-    named = await world.deal("Named deal", company_id=world.company)
-    foreign = await world.deal("Foreign deal", company_id="another-company")
-    await asyncio.sleep(1)   # let the facts consumer store the CRM first
+    named = await world.deal("Named deal", priya, company_id=world.company)
+    foreign = await world.deal("Foreign deal", priya, company_id="another-company")
+    await probe_until(world, world.addr("jan"), lambda m, _: m["deal_id"] == automatic)
+    await probe_until(world, world.addr("priya"), lambda _, t: {s["title"] for s in t["suggestions"]}
+                      == {"Named deal", "Foreign deal"})
     await publish_received(world, bcc_copy(world, "m1", named, sender=world.addr("jan")))
     await publish_received(world, bcc_copy(world, "m2", foreign, sender=world.addr("jan")))
     view = await eventually(lambda: messages(world.get("/mail")), lambda m: {world.id("m1"), world.id("m2")} <= m.keys())
@@ -79,7 +95,7 @@ def sent_pair(world, key: str) -> tuple[MessageSent, MessageReceived]:
                     sender=world.addr("alice", "me.example"), to=[world.addr("jan")], folder="Sent", uid=7,
                     direction="outgoing")
     copy = copy.model_copy(update={"account_addresses": [world.addr("alice", "me.example")]})
-    envelope = copy.envelope.model_copy(update={"bcc": [{"email": world.addr("eva")}]})
+    envelope = copy.envelope.model_copy(update={"bcc": [Address(email=world.addr("eva"))]})
     sent = MessageSent(event_id=world.id(f"sent-{key}"), occurred_at=utcnow(), request_id=world.id(f"req-{key}"),
                        message_key=copy.message_key, account_id=copy.account_id, user_id=copy.user_id,
                        message_id=copy.envelope.message_id, envelope=envelope, snippet=copy.snippet, size=1234,
