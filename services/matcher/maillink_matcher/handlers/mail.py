@@ -1,4 +1,4 @@
-"""The mailbox's single writer: received and expunged messages, thread commands and re-checks,
+"""The mailbox's single writer: received, sent and expunged messages, thread commands and re-checks,
 one batch at a time. load -> decide (pure: domain/threads.place, domain/resolve.resolve) -> apply.
 
 It is the only writer of messages, threads and thread_refs; every topic it reads is keyed by
@@ -17,11 +17,14 @@ from prometheus_client import Counter
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.mail import MessageExpunged, MessageReceived, Visibility
 from maillink_schemas.matcher import MailboxAction, MailboxCommand, RecheckRequested, ThreadAction, ThreadCommand
+from maillink_schemas.outbound import MessageSent
 
 from ..domain.facts import Status
 from ..domain.threads import mentioned_ids, place, root_thread_id
 from ..ports import CrmPort, MessageStorePort, Outgoing, Publish, SettingsPort
+from .deal_hints import hint_of, judge_hints
 from .documents import events_for, facts_of, merge_sighting, new_document
+from .sent import as_received
 from .resolving import Resolver
 
 RESOLVED = Counter("maillink_matcher_resolutions_total", "Messages resolved, by outcome", ["status", "linked"])
@@ -115,6 +118,8 @@ class MailBatch:
             merge_sighting(doc, event)
         if event.location and event.location.model_dump() not in doc["locations"]:
             doc["locations"].append(event.location.model_dump())
+        if event.deal_hint and hint_of(doc) != event.deal_hint:
+            doc["deal_hint"] = {"deal_id": event.deal_hint, "company_id": event.company_id}
         await self._place(doc, event)
         self._touch(doc["_id"])
 
@@ -215,7 +220,26 @@ class MailBatch:
                 self._touch(key)
 
     # --- decide ------------------------------------------------------------------------------
+    async def _deal_hints(self) -> None:
+        """A Smart Bcc deal address (handlers/deal_hints.py): the thread takes the named deal, as an
+        owner decision, once per hinted message."""
+        waiting = [self.docs[k] for k in self.dirty if hint_of(self.docs[k])
+                   and (await self.thread(self.docs[k]["thread_id"])).get("deal_hints", {}).get(k) != hint_of(self.docs[k])]
+        for doc, verdict in await judge_hints(waiting, self.deps.crm):
+            doc["deal_hint"]["refused"] = None if verdict.deal_id else verdict.reason.model_dump()
+            if verdict.deal_id is None:
+                continue
+            thread = await self.thread(doc["thread_id"])
+            thread.setdefault("links", {})["deal"] = verdict.deal_id
+            thread.setdefault("link_reasons", {})["deal"] = verdict.reason.model_dump()
+            thread["user_decided"] = sorted({*thread.get("user_decided", []), "deal"})
+            thread.setdefault("deal_hints", {})[doc["_id"]] = verdict.deal_id
+            self.threads_touched.add(thread["_id"])
+            for key in await self._load_members([thread["_id"]]):
+                self._touch(key)
+
     async def settle(self) -> None:
+        await self._deal_hints()
         resolver = self.resolver = Resolver(self.deps.crm, self.deps.settings, self.deps.default_visibility)
         for _ in range(_MAX_PASSES):
             if not self.dirty:
@@ -294,6 +318,11 @@ def _keys(item) -> list[str]:
 
 
 async def handle_mail(items: list, deps: MailDeps) -> None:
+    # Outbound's sent event is a sighting of the same record as ingest's Sent copy (handlers/sent.py);
+    # mail maillink sends itself (purpose "system", e.g. a Smart Bcc confirmation) is no conversation.
+    sent = {i.message_key for i in items if isinstance(i, MessageSent)}
+    items = [as_received(i) if isinstance(i, MessageSent) else i for i in items
+             if not isinstance(i, MessageSent) or i.purpose == "user"]
     batch = MailBatch(deps)
     await batch.preload(items)
     for item in items:
@@ -301,6 +330,8 @@ async def handle_mail(items: list, deps: MailDeps) -> None:
                                                      message_key=getattr(item, "message_key", None)):
             if isinstance(item, MessageReceived):
                 await batch.receive(item)
+                if item.message_key in sent and not batch.docs[item.message_key]["raw"]:
+                    batch.docs[item.message_key]["source"] = "outbound"
             elif isinstance(item, MessageExpunged):
                 batch.expunge(item)
             elif isinstance(item, ThreadCommand):
