@@ -76,7 +76,7 @@ async def test_verified_smart_bcc_addresses_are_own_addresses_and_recheck_past_m
     private = world.addr("alice", "home.example")
     me_as_person = await world.person("Alice at home", private)
     jan = await world.person("Jan", world.addr("jan"))
-    await asyncio.sleep(1)
+    await world.settled()
     key = await world.mail("m1", sender=private, cc=[world.addr("jan")])
     before = await eventually(lambda: messages(world.get("/mail")), lambda m: key in m)
     assert sorted(before[key]["person_ids"]) == sorted([me_as_person, jan])
@@ -112,7 +112,7 @@ async def linked_revisions(world, key: str) -> list[dict]:
 async def test_a_sent_message_is_one_record_with_one_revision_chain_whichever_arrives_first(world, first):
     jan = await world.person("Jan", world.addr("jan"))
     eva = await world.person("Eva", world.addr("eva"))
-    await asyncio.sleep(1)
+    await world.settled()
     sent, copy = sent_pair(world, "m1")
     key = copy.message_key
 
