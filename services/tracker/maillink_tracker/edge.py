@@ -19,9 +19,9 @@ from typing import Literal
 import structlog
 from prometheus_client import Counter
 
-from maillink_schemas.tracking import TrackingClicked, TrackingOpened
 from maillink_schemas.tracking_token import Keyring, TokenClaims, read
 
+from .adapters import event_bytes
 from .adapters.hits import HitStore
 from .adapters.publisher import EventPublisher
 from .adapters.registrations import Registration, RegistrationStore
@@ -84,12 +84,11 @@ class Edge:
             return self._done("open", "head", Answer(True))
         registration = await self._registration_or_none(claims.message_key)
         verdict = classify(Hit("open", method, user_agent, ip, network, now), Context(), self._lists, self._windows)
-        event = TrackingOpened(
-            event_id=self._event_id(), occurred_at=now, message_key=claims.message_key,
-            account_id=registration.account_id if registration else None,
-            user_id=registration.user_id if registration else None, user_agent_family=verdict.user_agent_family,
-            network=network, classification=verdict.classification, signals=list(verdict.signals))
-        return self._done("open", await self._publish(self._topics.opened, event), Answer(True))
+        event = event_bytes.opened(
+            self._event_id(), now, claims.message_key, registration.account_id if registration else None,
+            registration.user_id if registration else None, verdict.user_agent_family, network,
+            verdict.classification, verdict.signals)
+        return self._done("open", await self._publish(self._topics.opened, claims.message_key, event), Answer(True))
 
     async def click(self, token: str, method: str, user_agent: str, client_ip: str | None) -> Answer:
         now = datetime.now(timezone.utc)
@@ -114,12 +113,10 @@ class Edge:
             return self._done("click", "head", answer)
         verdict = classify(Hit("click", method, user_agent, ip, network, now, claims.link_index),
                            await self._context(registration), self._lists, self._windows)
-        event = TrackingClicked(
-            event_id=self._event_id(), occurred_at=now, message_key=claims.message_key,
-            account_id=registration.account_id, user_id=registration.user_id,
-            user_agent_family=verdict.user_agent_family, network=network, classification=verdict.classification,
-            signals=list(verdict.signals), link_index=claims.link_index, url=target)
-        return self._done("click", await self._publish(self._topics.clicked, event), answer)
+        event = event_bytes.clicked(
+            self._event_id(), now, claims.message_key, registration.account_id, registration.user_id,
+            verdict.user_agent_family, network, verdict.classification, verdict.signals, claims.link_index, target)
+        return self._done("click", await self._publish(self._topics.clicked, claims.message_key, event), answer)
 
     async def _registration_or_none(self, message_key: str) -> Registration | None:
         # The pixel does not need the registration (it only names the sender in the event): a store
@@ -150,11 +147,12 @@ class Edge:
     def _event_id(self) -> str:
         return f"{self._instance}{next(self._seq):016x}"
 
-    async def _publish(self, topic: str, event: TrackingOpened | TrackingClicked) -> Outcome:
+    async def _publish(self, topic: str, message_key: str, event: bytes) -> Outcome:
+        """`event`: the contract's JSON (adapters/event_bytes.py), keyed by the message key."""
         try:
-            acked = await self._publisher.publish(topic, event.message_key.encode(), event.model_dump_json().encode())
+            acked = await self._publisher.publish(topic, message_key.encode(), event)
         except Exception as exc:  # noqa: BLE001 - the reader still gets the pixel or the redirect
-            log.error("tracking_event_unpublished", message_key=event.message_key, error=repr(exc))
+            log.error("tracking_event_unpublished", message_key=message_key, error=repr(exc))
             return "unpublished"
         return "counted" if acked else "queued"
 
