@@ -20,7 +20,7 @@ def opened_model(**fields) -> TrackingOpened:
 
 def opened_bytes(m: TrackingOpened) -> bytes:
     return event_bytes.opened(m.event_id, m.occurred_at, m.message_key, m.account_id, m.user_id, m.user_agent_family,
-                              m.network, m.classification, tuple(m.signals))
+                              m.network, m.classification, tuple(m.signals), m.tracking_id)
 
 
 @pytest.mark.parametrize("fields", [
@@ -31,18 +31,21 @@ def opened_bytes(m: TrackingOpened) -> bytes:
     {"signals": ["apple_mpp"], "classification": "machine", "network": "2001:db8:1::/48"},
     {"signals": ["google_image_proxy", "link_scanner_network:microsoft"]},
     {"message_key": 'm-"quoted"\\back'},
+    {"tracking_id": "3f0c2b1e9d8a7f6e5d4c3b2a19087f6e"},
 ])
 def test_opened_is_the_contracts_json(fields):
     model = opened_model(**fields)
     assert opened_bytes(model) == model.model_dump_json().encode()
 
 
-def test_clicked_is_the_contracts_json():
-    model = TrackingClicked(**opened_model(signals=["click_without_open"], classification="machine").model_dump(),
+@pytest.mark.parametrize("tracking_id", [None, "3f0c2b1e9d8a7f6e5d4c3b2a19087f6e"])
+def test_clicked_is_the_contracts_json(tracking_id):
+    model = TrackingClicked(**opened_model(signals=["click_without_open"], classification="machine",
+                                           tracking_id=tracking_id).model_dump(),
                             link_index=3, url="https://acme.example/offer?id=7&x=%20#top")
     ours = event_bytes.clicked(model.event_id, model.occurred_at, model.message_key, model.account_id, model.user_id,
                                model.user_agent_family, model.network, model.classification, tuple(model.signals),
-                               model.link_index, model.url)
+                               model.tracking_id, model.link_index, model.url)
     assert ours == model.model_dump_json().encode()
 
 

@@ -83,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
         # (/healthz reports the store as degraded meanwhile).
         while True:
             try:
+                await registrations.ensure_indexes()
                 return await hits.ensure_indexes()
             except Exception as exc:  # noqa: BLE001 - retried until the store answers
                 log.warning("tracking_indexes_pending", error=repr(exc))

@@ -21,22 +21,23 @@ def _opt(value: str | None) -> str:
 
 
 def _common(event_id: str, at: datetime, message_key: str, account_id: str | None, user_id: str | None,
-            ua_family: str, network: str, classification: str, signals: tuple[str, ...]) -> str:
+            ua_family: str, network: str, classification: str, signals: tuple[str, ...], tracking_id: str | None) -> str:
     return (f'{{"event_id":{_q(event_id)},"occurred_at":{_time(at)},"message_key":{_q(message_key)},'
             f'"account_id":{_opt(account_id)},"user_id":{_opt(user_id)},"user_agent_family":{_q(ua_family)},'
             f'"network":{_q(network)},"classification":{_q(classification)},'
-            f'"signals":[{",".join(_q(s) for s in signals)}]')
+            f'"signals":[{",".join(_q(s) for s in signals)}],"tracking_id":{_opt(tracking_id)}')
 
 
 def opened(event_id: str, at: datetime, message_key: str, account_id: str | None, user_id: str | None,
-           ua_family: str, network: str, classification: str, signals: tuple[str, ...]) -> bytes:
+           ua_family: str, network: str, classification: str, signals: tuple[str, ...],
+           tracking_id: str | None) -> bytes:
     """`at` must be UTC (the edge's clock is)."""
-    return (_common(event_id, at, message_key, account_id, user_id, ua_family, network, classification, signals)
-            + "}").encode()
+    return (_common(event_id, at, message_key, account_id, user_id, ua_family, network, classification, signals,
+                    tracking_id) + "}").encode()
 
 
 def clicked(event_id: str, at: datetime, message_key: str, account_id: str | None, user_id: str | None,
-            ua_family: str, network: str, classification: str, signals: tuple[str, ...], link_index: int,
-            url: str) -> bytes:
-    return (_common(event_id, at, message_key, account_id, user_id, ua_family, network, classification, signals)
-            + f',"link_index":{int(link_index)},"url":{_q(url)}}}').encode()
+            ua_family: str, network: str, classification: str, signals: tuple[str, ...], tracking_id: str | None,
+            link_index: int, url: str) -> bytes:
+    return (_common(event_id, at, message_key, account_id, user_id, ua_family, network, classification, signals,
+                    tracking_id) + f',"link_index":{int(link_index)},"url":{_q(url)}}}').encode()

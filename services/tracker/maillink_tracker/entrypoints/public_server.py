@@ -154,10 +154,8 @@ class PublicProtocol(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._refuse(400)
-        except httptools.HttpParserError:
-            self._refuse(400)
-        except _TooLarge:
-            self._refuse(431)
+        except httptools.HttpParserError:  # httptools wraps what a callback raises (_TooLarge) in it
+            self._refuse(431 if self._head_bytes > MAX_HEAD_BYTES else 400)
 
     # httptools callbacks
     def on_message_begin(self) -> None:
