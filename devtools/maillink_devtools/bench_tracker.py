@@ -107,16 +107,16 @@ def start_bare() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the bare reference server did not start")
 
 
-PACE_LUA = Path(__file__).with_name("wrk_pace.lua")
+SCRIPT = Path(__file__).with_name("wrk_pixels.lua")
 
 
-def wrk(url: str, threads: int, connections: int, duration: int, delay_ms: float | None = None) -> dict:
-    """`delay_ms`: each connection waits this long after an answer before its next request
-    (wrk_pace.lua), which fixes the offered rate near connections * 1000 / (delay + latency)."""
-    pace = ["-s", str(PACE_LUA)] if delay_ms is not None else []
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", *pace, url],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, "WRK_DELAY_MS": f"{delay_ms or 0:.3f}"}).stdout
+def wrk(url: str, threads: int, connections: int, duration: int, paths: Path, delay_ms: float | None = None) -> dict:
+    """Requests cycle through the pixel paths in `paths` (wrk_pixels.lua). `delay_ms`: each
+    connection waits this long after an answer before its next request, which fixes the offered
+    rate near connections * 1000 / (delay + latency)."""
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(SCRIPT),
+                          url], capture_output=True, text=True, check=True,
+                         env={**os.environ, "WRK_DELAY_MS": f"{delay_ms or 0:.3f}", "WRK_PATHS_FILE": str(paths)}).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
@@ -189,13 +189,14 @@ async def topic_events(topic: str) -> tuple[int, int]:
         await consumer.stop()
 
 
-def paced_p99(url: str, rate: float, threads: int, connections: int, duration: int, tries: int = 4) -> dict:
+def paced_p99(url: str, rate: float, threads: int, connections: int, duration: int, paths: Path,
+              tries: int = 4) -> dict:
     """p99 at a fixed offered rate (wrk_pace.lua): the per-connection delay is calibrated from each
     run's achieved rate and mean latency; the run closest to `rate` is reported, with its rate."""
     delay = connections * 1000 / rate
     runs = []
     for _ in range(tries):
-        run = wrk(url, threads, connections, duration, delay_ms=delay)
+        run = wrk(url, threads, connections, duration, paths, delay_ms=delay)
         run["delay_ms"] = round(delay, 3)
         runs.append(run)
         if run["rps"] and abs(run["rps"] - rate) / rate <= 0.05:
@@ -221,6 +222,8 @@ def main() -> None:
                         help="tracker processes sharing the public port (SO_REUSEPORT); nginx gets as many workers")
     parser.add_argument("--paced-connections", type=int, default=64,
                         help="wrk connections for the p99 at 25%% of nginx's rate (paced, see wrk_pace.lua)")
+    parser.add_argument("--messages", type=int, default=64,
+                        help="tracked messages whose pixels the load cycles through (registered first)")
     parser.add_argument("--linger-ms", type=int, default=None, help="TRACKER_PUBLISH_LINGER_MS for the tracker")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -246,8 +249,11 @@ def main() -> None:
            "LOG_LEVEL": "WARNING", **({"TRACKER_PUBLISH_LINGER_MS": str(args.linger_ms)}
                                       if args.linger_ms is not None else {})}
     ring = tt.parse_keys(keys, timedelta(days=30))
-    key = uuid.uuid4().hex
-    pixel_path = f"/o/{tt.mint(ring, key, 'open')}"
+    message_keys = [uuid.uuid4().hex for _ in range(args.messages)]
+    pixel_paths = [f"/o/{tt.mint(ring, key, 'open')}" for key in message_keys]
+    pixel_path = pixel_paths[0]
+    paths_file = work / "pixels.txt"
+    paths_file.write_text("".join(f"{p}\n" for p in pixel_paths))
 
     procs = ServiceSet()
     nginx, nginx_url = start_nginx(work, args.workers)
@@ -255,21 +261,25 @@ def main() -> None:
         trackers = [procs.start(f"tracker{i}", free_port(), env, work, service="tracker") for i in range(args.workers)]
         procs.wait_healthy()
         public_url = f"http://127.0.0.1:{public_port}"
-        registered = TrackingRegistered(event_id=uuid.uuid4().hex, occurred_at=datetime.now(timezone.utc),
-                                        message_key=key, account_id="bench-account", user_id="bench-user",
-                                        links=[TrackedLink(index=0, url="https://example.com/")],
-                                        sent_at=datetime.now(timezone.utc) - timedelta(hours=1))
-        asyncio.run(produce(KAFKA, f"{namespace}mail.tracking.registered.v1",
-                            [(key.encode(), registered.model_dump_json().encode())]))
-        warmup = 200
+        registrations = [
+            (key.encode(), TrackingRegistered(
+                event_id=uuid.uuid4().hex, occurred_at=datetime.now(timezone.utc), message_key=key,
+                account_id="bench-account", user_id="bench-user", links=[TrackedLink(index=0, url="https://example.com/")],
+                sent_at=datetime.now(timezone.utc) - timedelta(hours=1)).model_dump_json().encode())
+            for key in message_keys]
+        asyncio.run(produce(KAFKA, f"{namespace}mail.tracking.registered.v1", registrations))
+        time.sleep(2)  # the registrations reach the tracker's store
+        warmup = max(200, 4 * args.messages)
         with httpx.Client() as client:
-            for _ in range(warmup):
+            for n in range(warmup):
                 # A new connection each time: with SO_REUSEPORT the kernel spreads connections, so
                 # every process gets some of the warm-up (its registration cache, its producer).
-                assert client.get(f"{public_url}{pixel_path}", headers={"Connection": "close"}).status_code == 200
-                client.get(f"{nginx_url}{pixel_path}")
+                path = pixel_paths[n % len(pixel_paths)]
+                assert client.get(f"{public_url}{path}", headers={"Connection": "close"}).status_code == 200
+                client.get(f"{nginx_url}{path}")
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s x {args.rounds} rounds, "
-              f"{args.workers} tracker process(es) vs nginx with {args.workers} worker(s), pixel {pixel_path[:20]}…",
+              f"{args.workers} tracker process(es) vs nginx with {args.workers} worker(s), pixels of "
+              f"{args.messages} messages ({pixel_path[:20]}…)",
               flush=True)
         targets = {"nginx": nginx_url, "bare": None, "tracker": public_url}
         pids = {"nginx": [nginx.pid], "tracker": [t.process.pid for t in trackers]}
@@ -283,7 +293,7 @@ def main() -> None:
                 order = list(targets)[round_no % 3:] + list(targets)[:round_no % 3]
                 for name in order:
                     before = sum(cpu_seconds(pid) for pid in pids[name])
-                    run = wrk(f"{targets[name]}{pixel_path}", args.threads, args.connections, args.duration)
+                    run = wrk(targets[name], args.threads, args.connections, args.duration, paths_file)
                     run["cpu_s"] = sum(cpu_seconds(pid) for pid in pids[name]) - before
                     runs[name].append(run)
         finally:
@@ -291,8 +301,8 @@ def main() -> None:
             bare_proc.wait(10)
         # The latency target is at a rate: 25 % of what nginx served in this run.
         target_rate = TARGET * statistics.median(r["rps"] for r in runs["nginx"])
-        paced = paced_p99(f"{public_url}{pixel_path}", target_rate, args.threads, args.paced_connections,
-                          max(args.duration, 5))
+        paced = paced_p99(public_url, target_rate, args.threads, args.paced_connections, max(args.duration, 5),
+                          paths_file)
         time.sleep(1)  # let any request wrk cut off at the end finish
         urls = [t.url for t in trackers]
         counted = sum(metric(u, "tracker_requests_total", kind="open", outcome="counted") for u in urls)
@@ -306,6 +316,11 @@ def main() -> None:
         nginx.wait(10)
 
     yard, bare, ours = (summary(runs[name]) for name in ("nginx", "bare", "tracker"))
+    for name, r in (("nginx", yard), ("bare", bare), ("tracker", ours)):
+        if r["non_2xx"] or r["socket_errors"]:
+            print(f"warning: {name} answered {r['non_2xx']} non-2xx and had {r['socket_errors']} socket errors")
+    if yard["non_2xx"]:
+        raise SystemExit("nginx did not serve the pixel: the yardstick is void")
     answered = sum(r["requests"] - r["non_2xx"] for r in runs["tracker"]) + warmup + paced["answered_in_all_runs"]
     calibration = paced["calibration_runs"]
     # Cut off by wrk at the end of each run: at most one request per connection.
@@ -317,7 +332,7 @@ def main() -> None:
     p99_ok = paced["p99_ms"] <= 20 and paced["rps"] >= 0.95 * target_rate
     result = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "duration_s": args.duration,
-        "threads": args.threads, "connections": args.connections, "rounds": args.rounds,
+        "threads": args.threads, "connections": args.connections, "rounds": args.rounds, "messages": args.messages,
         "workers": {"tracker_processes": args.workers, "nginx_workers": args.workers},
         "ratio_per_round": [round(r, 3) for r in ratios],
         "rounds_raw": {name: [{k: v for k, v in r.items() if k != "raw"} for r in rs] for name, rs in runs.items()},
