@@ -1,15 +1,18 @@
 """make bench-tracker: the open pixel under load, against Debian's nginx serving the same GIF.
 
-Same run, same machine, same load: wrk (Debian) with the same threads, connections and duration
-against (a) nginx, one worker, a private config on a loopback port (deploy/local/nginx/), and
-(b) one tracker process (edge only: TRACKER_AGGREGATE=false), which verifies the token, classifies
-the request and has Kafka acknowledge its event (acks=all) before it answers.
+Same run, same machine, same load: wrk (Debian) with the same threads, connections, duration and
+script (wrk_pixels.lua: the pixels of --messages registered messages in turn) against (a) nginx
+with --workers workers, a private config on a loopback port (deploy/local/nginx/), (b) a bare
+ASGI app under uvicorn, and (c) --workers tracker processes sharing the public listener's port
+(SO_REUSEPORT; edge only: TRACKER_AGGREGATE=false), each of which verifies the token, classifies
+the request and has Kafka acknowledge its event (acks=all) before it answers. Then the p99 at 25 %
+of nginx's rate, with wrk paced to that rate (Debian's wrk has no rate option; see wrk_pixels.lua).
 
 Then the check that matters as much as the speed: every counted request became exactly one event.
-The tracker's own count of acknowledged events must equal the number of records on its (fresh,
-namespaced) topic, with no duplicate event id; and the requests wrk saw answered must all be
-among them (at most one in-flight request per connection may be answered after wrk stopped
-counting).
+The trackers' count of acknowledged events must equal their counted requests and the number of
+records on the (fresh, namespaced) topic, with no duplicate event id; and the requests wrk saw
+answered must all be among them (at most one in-flight request per connection may be answered
+after wrk stopped counting). docs/tracker.md, Benchmark, explains the method and the figures.
 """
 import argparse
 import asyncio
