@@ -49,7 +49,7 @@ def parse(raw: bytes) -> ParsedMessage:
         in_reply_to=ids(_header(headers, "In-Reply-To")),
         references=ids(_header(headers, "References")),
         subject=header_text(mail.subject or "", warnings),
-        date=parse_date(mail.date_parsed, _header(headers, "Date")),
+        date=parse_date(_date_parsed(mail), _header(headers, "Date")),
         **{"from": _addresses([mail.from_] if mail.from_ else [])},
         sender=next(iter(addresses_from_header(_header(headers, "Sender"))), None),
         to=_addresses(mail.to), cc=_addresses(mail.cc), bcc=_addresses(mail.bcc),
@@ -62,6 +62,15 @@ def parse(raw: bytes) -> ParsedMessage:
         bulk=_bulk(headers),
         warnings=tuple(warnings + header_warnings(raw, envelope, _header(headers, "Date"))),
     )
+
+
+def _date_parsed(mail):
+    # fast-mail-parser builds the datetime when the attribute is read, and raises for a date it
+    # parsed but datetime cannot hold (year 0, year 10000 once in UTC); the header text is retried.
+    try:
+        return mail.date_parsed
+    except (ValueError, OverflowError):
+        return None
 
 
 def _lenient(raw: bytes, error: str) -> ParsedMessage:
