@@ -19,8 +19,9 @@ def fuzz_cases(default: int = 300) -> int:
 def fuzz_settings(default: int = 300, **overrides) -> settings:
     """Hypothesis settings for a fuzz suite: FUZZ_CASES examples, no deadline (the machine is shared
     and slow; hangs are caught by each suite's own timeouts), no shrinking detours."""
-    return settings(max_examples=fuzz_cases(default), deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck), **overrides)
+    chosen = {"max_examples": fuzz_cases(default), "deadline": None, "database": None,
+              "suppress_health_check": list(HealthCheck), **overrides}
+    return settings(**chosen)
 
 
 @dataclass
