@@ -33,7 +33,7 @@ def header_text(value: str, warnings: list[str]) -> str:
                 continue
             try:
                 parts.append(chunk.decode(charset or "ascii"))
-            except (LookupError, UnicodeDecodeError):
+            except (LookupError, ValueError):  # ValueError: also a charset name with a NUL in it
                 parts.append(fallback_decode(chunk))
                 warnings.append(f"unknown charset {charset!r} in a header, decoded as UTF-8 or Latin-1")
         value = "".join(parts)
