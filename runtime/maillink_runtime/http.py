@@ -44,3 +44,28 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
     # say where and what is wrong, never what was sent.
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+def document_refusals(schema: dict) -> dict:
+    """A 422 carries either FastAPI's list of field errors (validation_error above) or one sentence
+    from a service's own check (HTTPException(422, "Plain-text IMAP is only allowed...")). FastAPI
+    documents only the list, so clients generated from the document, and schemathesis, rejected
+    the sentence. The document now says both (found by tests/e2e/test_schemathesis.py)."""
+    error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+    detail = (error or {}).get("properties", {}).get("detail")
+    if detail is not None and "anyOf" not in detail:
+        error["properties"]["detail"] = {
+            "title": "Detail", "anyOf": [{k: v for k, v in detail.items() if k != "title"}, {"type": "string"}],
+            "description": "The fields that are wrong (a list), or the reason the request was refused (a sentence)."}
+    return schema
+
+
+def with_documented_refusals(app) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_refusals(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi
