@@ -95,9 +95,9 @@ def scalar(url: str, promql: str) -> float | None:
     return next(iter(result.values())) if result else None
 
 
-def wait_for_scrape(read, done):
+def wait_for_scrape(read, done, timeout: float = 120):
     """Prometheus scrapes every second (config above): poll at that pace, and give a loaded machine two minutes."""
-    return wait_for(read, done, timeout=120, every=1)
+    return wait_for(read, done, timeout=timeout, every=1)
 
 
 def test_prometheus_counts_exactly_the_messages_sent_through(services, prometheus, namespace, mailbox, token):
