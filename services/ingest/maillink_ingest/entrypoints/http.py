@@ -27,13 +27,13 @@ from maillink_schemas.scopes import Scope
 
 from ..adapters.accounts import AccountStore
 from maillink_runtime.blobs.store import BlobStore
+from maillink_runtime.blobs.download import IfNoneMatch, blob_response
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
 from ..domain.providers import auth_for, preset_for, resolve_endpoint
 from ..sync.diagnosis import CATCHING_UP
 from .account_requests import Accepted, ChangeAccount, ConnectAccount, ReconcileRequested, Removed
 from .account_views import AccountView, account_view
-from .blob_download import IfNoneMatch, blob_response
 
 log = structlog.get_logger()
 

@@ -1,4 +1,5 @@
 """GET /blobs/{blob_id}: raw MIME streamed from the object store (or a legacy copy), cached by hash.
+Shared by the services that own blobs (ingest, bcc-gateway); each checks access before calling it.
 
 The ETag is the blob id itself (the sha256 of the bytes), so it is known before a byte is read and
 never changes: a client holding it gets 304 without the body. Content-Length comes from the store,
@@ -9,7 +10,7 @@ from typing import Annotated
 from fastapi import Header, HTTPException
 from fastapi.responses import Response, StreamingResponse
 
-from maillink_runtime.blobs.store import BlobStore
+from .store import BlobStore
 
 IfNoneMatch = Annotated[str | None, Header()]
 # Immutable by construction (content-addressed); `private` because the route is per-viewer.
