@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,19 @@ async def drop_namespace(prefix: str) -> None:
             await client.close()
     except Exception as exc:  # noqa: BLE001 - clean-up is best effort; a test's verdict is already in
         print(f"namespace clean-up of {prefix} failed: {exc!r}")
+
+
+@asynccontextmanager
+async def service_db(namespace: str, service: str):
+    """The database `service` (e.g. "maillink_ingest") uses under the test's namespace, dropped afterwards."""
+    from maillink_runtime import mongo
+    client = mongo.connect(MONGODB_URL)
+    database = client[f"{namespace.replace('.', '_')}{service}"]
+    try:
+        yield database
+    finally:
+        await client.drop_database(database.name)
+        await client.close()
 
 
 def make_mailbox_user() -> tuple[str, str]:
