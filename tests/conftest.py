@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,19 @@ def namespace_databases(prefix: str) -> list[str]:
     services = ["ingest", "matcher", "tracker", "outbound", "bcc_gateway"]
     return ([f"{prefix.replace('.', '_')}maillink_{s}" for s in services]
             + [f"{prefix.strip('.')}_{s}" for s in ("ingest", "matcher", "ingest_copy")])
+
+
+@asynccontextmanager
+async def service_db(namespace: str, service: str):
+    """The database `service` (e.g. "maillink_ingest") uses under the test's namespace, dropped afterwards."""
+    from maillink_runtime import mongo
+    client = mongo.connect(MONGODB_URL)
+    database = client[f"{namespace.replace('.', '_')}{service}"]
+    try:
+        yield database
+    finally:
+        await client.drop_database(database.name)
+        await client.close()
 
 
 def make_mailbox_user() -> tuple[str, str]:

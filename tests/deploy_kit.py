@@ -88,3 +88,19 @@ def metric_labels(name: str) -> set[str]:
     from prometheus_client import REGISTRY
     collector = REGISTRY._names_to_collectors.get(name)
     return set(getattr(collector, "_labelnames", ())) | SCRAPE_LABELS
+
+
+def unexported_selections(expressions: dict[str, str]) -> list[str]:
+    """What the named PromQL expressions (dashboard panels, alerts) select that no service exports: an
+    expression selecting no maillink metric, metrics nothing registers, labels a metric does not have."""
+    exported = exported_metric_names() | {"up"}
+    problems = []
+    for title, expr in expressions.items():
+        names = promql_metric_names(expr)
+        if not names:
+            problems.append(f"{title}: selects no maillink metric")
+        elif not names <= exported:
+            problems.append(f"{title}: {sorted(names - exported)} are exported by nothing")
+        problems += [f"{title}: {metric} has no label {label}" for metric, label in promql_label_matchers(expr)
+                     if metric != "up" and label not in metric_labels(metric)]
+    return problems

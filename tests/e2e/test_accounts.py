@@ -4,7 +4,6 @@ credentials, status and folder state gone)."""
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
@@ -17,6 +16,7 @@ from maillink_devtools.mailgen import Mail
 from maillink_devtools.processes import ServiceSet
 from maillink_runtime import mongo
 from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, bearer
+from tests.waiting import eventually, wait_for
 
 pytestmark = pytest.mark.e2e
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -32,15 +32,6 @@ def cli(url: str, token: str, *args: str, stdin: str | None = None) -> str:
                            *args], input=stdin, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def wait_for(read, done, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.3)
 
 
 async def test_an_accounts_life_from_add_to_remove(namespace, auth_env, token, mailbox):
@@ -81,8 +72,9 @@ async def test_an_accounts_life_from_add_to_remove(namespace, auth_env, token, m
         done = subprocess.run([sys.executable, "-m", "maillink_ingest.reencrypt"], env={**os.environ, **rotated},
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and "re-encrypted 1 account(s)" in done.stdout, done.stderr
-        stored = await wait_for_async(db, account_id, lambda d: _readable_with(NEW_KEY, d["secret_ciphertext"]))
-        assert stored is not None
+        stored = await eventually(lambda: db["accounts"].find_one({"_id": account_id}),
+                                  lambda d: d is not None and _readable_with(NEW_KEY, d["secret_ciphertext"]))
+        assert stored is not None and _readable_with(NEW_KEY, stored["secret_ciphertext"])
         procs.stop()
         procs.start("ingest", port, env_for(namespace, auth_env, NEW_KEY), logs)
         procs.wait_healthy()
@@ -110,12 +102,3 @@ def _readable_with(key: str, token: str) -> bool:
         return False
 
 
-async def wait_for_async(db, account_id, done, timeout: float = 30):
-    import asyncio
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        doc = await db["accounts"].find_one({"_id": account_id})
-        if doc and done(doc):
-            return doc
-        await asyncio.sleep(0.3)
-    return None

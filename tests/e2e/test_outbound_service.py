@@ -3,7 +3,6 @@ projection from mail.account.v1, the SMTP server and Dovecot, the sent event on 
 that carry neither bodies nor credentials."""
 import asyncio
 import base64
-import time
 import uuid
 
 import httpx
@@ -16,6 +15,7 @@ from maillink_devtools.processes import ServiceSet
 from maillink_schemas.outbound import MessageSent
 from maillink_schemas.topics import Topic
 from tests.conftest import IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, bearer, make_mailbox_user
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 BODY_MARKER = "confidential-body-" + uuid.uuid4().hex[:8]
@@ -45,23 +45,16 @@ async def connect_account(o, user_id: str, provider: str = "local-test"):
 
 
 async def wait_known(client, account, headers, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = await client.get(f"/accounts/{account.account_id}/signatures", headers=headers)
-        if r.status_code == 200:
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError("the account never reached outbound's projection")
+    r = await eventually(lambda: client.get(f"/accounts/{account.account_id}/signatures", headers=headers),
+                         lambda r: r.status_code == 200, timeout)
+    assert r.status_code == 200, f"the account never reached outbound's projection: {r.status_code}"
 
 
 async def wait_state(client, request_id, headers, states=("sent", "failed", "unknown", "cancelled"), timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = await client.get(f"/send/{request_id}", headers=headers)
-        if r.status_code == 200 and r.json()["state"] in states:
-            return r.json()
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"request {request_id} did not reach {states}")
+    r = await eventually(lambda: client.get(f"/send/{request_id}", headers=headers),
+                         lambda r: r.status_code == 200 and r.json()["state"] in states, timeout, every=0.2)
+    assert r.status_code == 200 and r.json()["state"] in states, f"request {request_id} did not reach {states}: {r.text}"
+    return r.json()
 
 
 async def test_send_api_end_to_end(outbound, token):

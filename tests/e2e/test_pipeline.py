@@ -6,7 +6,6 @@ consumer (kcat) reading mail.message.linked.v1 the way another internal service 
 import hashlib
 import json
 import subprocess
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -22,22 +21,18 @@ from maillink_runtime import mongo
 from maillink_schemas.crm import DealUpserted, PersonUpserted
 from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, bearer, promtool_check_metrics
 from maillink_devtools.kafka_tools import produce, read_topic, wait_group_caught_up
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 def kcat_read(topic: str, expect: int, timeout: float = 60) -> list[dict]:
     """Reads a topic with kcat, an independent client, until `expect` records (then a little longer)."""
-    deadline = time.monotonic() + timeout
-    records: list[dict] = []
-    while time.monotonic() < deadline:
+    def read() -> list[dict]:
         out = subprocess.run(["kcat", "-C", "-b", KAFKA, "-t", topic, "-o", "beginning", "-e", "-q"],
                              capture_output=True, text=True, timeout=30).stdout
-        records = [json.loads(line) for line in out.splitlines() if line.strip()]
-        if len(records) >= expect:
-            return records
-        time.sleep(0.5)
-    return records
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+    return wait_for(read, lambda records: len(records) >= expect, timeout, every=0.5)
 
 
 def metric(base_url: str, name: str) -> float:
@@ -45,15 +40,6 @@ def metric(base_url: str, name: str) -> float:
     text = httpx.get(f"{base_url}/metrics").text
     return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
                if sample.name == name)
-
-
-def wait_for(read, done, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.3)
 
 
 def conversation(me: str, jan: str, eva: str) -> tuple[list[bytes], list[bytes]]:

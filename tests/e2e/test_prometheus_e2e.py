@@ -20,6 +20,7 @@ from maillink_devtools.imap_load import append
 from maillink_devtools.mailgen import Mail
 from maillink_devtools.processes import ServiceSet
 from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, ROOT, RUN_DIR, bearer
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 N = 20
@@ -94,13 +95,9 @@ def scalar(url: str, promql: str) -> float | None:
     return next(iter(result.values())) if result else None
 
 
-def wait_for(read, done, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(1)
+def wait_for_scrape(read, done, timeout: float = 120):
+    """Prometheus scrapes every second (config above): poll at that pace, and give a loaded machine two minutes."""
+    return wait_for(read, done, timeout=timeout, every=1)
 
 
 def test_prometheus_counts_exactly_the_messages_sent_through(services, prometheus, namespace, mailbox, token):
@@ -115,10 +112,10 @@ def test_prometheus_counts_exactly_the_messages_sent_through(services, prometheu
         "email": me, "password": password, "imap_host": IMAP_HOST, "imap_port": IMAP_PORT, "security": "plain"})
     assert created.status_code == 202, created.text
 
-    up = wait_for(lambda: query(prometheus, 'up{job="maillink"}'), lambda r: len(r) == 5 and all(v == 1 for v in r.values()))
+    up = wait_for_scrape(lambda: query(prometheus, 'up{job="maillink"}'), lambda r: len(r) == 5 and all(v == 1 for v in r.values()))
     assert sorted(dict(k)["service"] for k in up) == sorted(DEPLOY_NAMES.values()) and set(up.values()) == {1}
 
-    linked = wait_for(lambda: scalar(prometheus, 'sum(maillink_matcher_messages_linked_total{service="matcher"})'),
+    linked = wait_for_scrape(lambda: scalar(prometheus, 'sum(maillink_matcher_messages_linked_total{service="matcher"})'),
                       lambda v: v is not None and v >= N)
     received = scalar(prometheus, 'sum(maillink_ingest_messages_total{service="ingest"})')
     assert (received, linked) == (N, N)
@@ -127,13 +124,13 @@ def test_prometheus_counts_exactly_the_messages_sent_through(services, prometheu
     assert not any(query(prometheus, "maillink_messages_dead_lettered_total").values())
 
     group, topic = f"{namespace}maillink-matcher", f"{namespace}mail.message.received.v1"
-    lag = wait_for(lambda: scalar(prometheus, f'sum(maillink_consumer_lag{{group="{group}", topic="{topic}"}})'),
+    lag = wait_for_scrape(lambda: scalar(prometheus, f'sum(maillink_consumer_lag{{group="{group}", topic="{topic}"}})'),
                    lambda v: v == 0, timeout=60)
     assert lag == 0  # reported (not absent) and caught up
     tracker = services.running["tracker"].url
     for i in range(7):  # tokens that do not verify: a plain 404 each
         assert httpx.get(f"{tracker}/o/not-a-token-{i}").status_code == 404
-    answered = wait_for(lambda: scalar(prometheus, 'sum(tracker_responses_total{service="tracker", status="404"})'),
+    answered = wait_for_scrape(lambda: scalar(prometheus, 'sum(tracker_responses_total{service="tracker", status="404"})'),
                         lambda v: v == 7, timeout=30)
     assert answered == 7
     assert scalar(prometheus, 'sum(tracker_requests_total{service="tracker", outcome="not_found"})') == 7

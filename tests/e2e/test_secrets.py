@@ -5,7 +5,6 @@ searched for the password in each usual spelling: 0 hits."""
 import base64
 import json
 import subprocess
-import time
 import uuid
 
 import bson
@@ -18,6 +17,7 @@ from maillink_devtools.mailgen import Mail
 from maillink_devtools.processes import ServiceSet
 from maillink_runtime import mongo
 from tests.conftest import IMAP_HOST, IMAP_PORT, KAFKA, MONGODB_URL, ROOT, RUN_DIR, bearer
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -61,13 +61,9 @@ async def test_password_appears_nowhere(namespace, auth_env, token):
             "email": email, "password": PASSWORD, "imap_host": IMAP_HOST, "imap_port": IMAP_PORT, "security": "plain"})
         assert ok.status_code == 202, ok.text
         account_id = ok.json()["account_id"]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            status = httpx.get(f"{ingest}/accounts/{account_id}", headers=alice).json()
-            mail = httpx.get(f"{matcher}/users/u-leak/mail", headers=alice).json()
-            if status["state"] == "synced" and mail["threads"]:
-                break
-            time.sleep(0.5)
+        status, mail = wait_for(lambda: (httpx.get(f"{ingest}/accounts/{account_id}", headers=alice).json(),
+                                         httpx.get(f"{matcher}/users/u-leak/mail", headers=alice).json()),
+                                lambda seen: seen[0]["state"] == "synced" and seen[1]["threads"], timeout=60, every=0.5)
         assert status["state"] == "synced" and status["error"] is None, status  # the hostile password logged in
         assert mail["threads"][0]["subject"] == "Hello"
     finally:

@@ -18,7 +18,8 @@ from maillink_devtools.processes import ServiceSet
 from maillink_schemas import tracking_token as tt
 from tests.conftest import bearer
 
-from test_tracker_service import events, register, start_tracker, stats, wait_for
+from test_tracker_service import events, register, start_tracker, stats
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -3,7 +3,6 @@ collection, the stats API and its permissions, machine opens told apart through 
 milestones published once, and no counted request lost when the process is stopped under load."""
 import asyncio
 import json
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +14,7 @@ from maillink_devtools.processes import ServiceSet
 from maillink_schemas import tracking_token as tt
 from maillink_schemas.tracking import TrackedLink, TrackingRegistered
 from tests.conftest import KAFKA, MONGODB_URL, RUN_DIR, bearer
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -54,15 +54,6 @@ def register(namespace: str, links: list[str], user: str = "u-sender", sent_ago:
                                sent_at=datetime.now(timezone.utc) - sent_ago)
     asyncio.run(produce(KAFKA, f"{namespace}mail.tracking.registered.v1", [(key.encode(), event.model_dump_json().encode())]))
     return key
-
-
-def wait_for(read, done, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.3)
 
 
 def stats(url: str, key: str, headers: dict) -> httpx.Response:

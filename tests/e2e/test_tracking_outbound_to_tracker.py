@@ -3,7 +3,6 @@ through the test SMTP server, which files it in the sender's Sent folder in Dove
 the pixel and a link out of that MIME and follows them on the tracker (a process, its public
 listener): the open and the click arrive on Kafka under the sent message's key, the click
 redirects to the original URL, and the stats API finds the message by that key."""
-import asyncio
 import email
 import re
 import uuid
@@ -21,6 +20,7 @@ from maillink_schemas.topics import Topic
 from maillink_schemas.tracking import TrackingClicked, TrackingOpened, TrackingRegistered
 from tests.conftest import IMAP_PORT, KAFKA, MONGODB_URL, RUN_DIR, bearer
 from tests.e2e.test_outbound_service import connect_account, wait_known, wait_state
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 CHROME = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
@@ -108,12 +108,10 @@ async def test_a_tracked_message_sent_by_outbound_is_counted_by_the_tracker(serv
 
     # The stats API finds the message by its key once the aggregator has recorded both.
     async with httpx.AsyncClient(base_url=s["tracker"], timeout=30) as api:
-        for _ in range(100):
-            stats = (await api.get(f"/messages/{message_key}/tracking", headers=alice)).json()
-            if stats.get("opens_human", 0) + stats.get("opens_machine", 0) == 1 and sum(
-                    c["human"] + c["machine"] for c in stats.get("clicks", [])) == 1:
-                break
-            await asyncio.sleep(0.3)
+        async def read_stats() -> dict:
+            return (await api.get(f"/messages/{message_key}/tracking", headers=alice)).json()
+        stats = await eventually(read_stats, lambda stats: stats.get("opens_human", 0) + stats.get("opens_machine", 0) == 1
+                                 and sum(c["human"] + c["machine"] for c in stats.get("clicks", [])) == 1)
     assert stats["message_key"] == message_key and stats["opens_human"] == 1
     assert [(c["link_index"], c["url"], c["human"] + c["machine"]) for c in stats["clicks"]] == [
         (0, "https://acme.example/offer?id=7&ref=mail", 1), (1, "https://acme.example/pricing", 0)]

@@ -12,6 +12,7 @@ from maillink_devtools import tokens
 from maillink_devtools.processes import ServiceSet
 from maillink_runtime import mongo
 from tests.conftest import KAFKA, LINK_KEYS, MONGODB_URL, RUN_DIR, bearer
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -120,11 +121,8 @@ async def test_fifty_concurrent_connects_and_updates_all_succeed_and_the_newest_
     try:
         accounts = client[f"{namespace.replace('.', '_')}maillink_ingest"]["accounts"]
         # The consumer applies the same 50 records from the topic; both writers converge on the newest.
-        for _ in range(100):
-            stored = await accounts.find_one({"_id": account_id})
-            if stored["version"] == max(versions):
-                break
-            await asyncio.sleep(0.2)
+        stored = await eventually(lambda: accounts.find_one({"_id": account_id}),
+                                  lambda doc: doc["version"] == max(versions), timeout=20, every=0.2)
         assert stored["version"] == max(versions)
         newest = versions.index(max(versions))
         assert stored["first_sync_days"] == 1 + newest

@@ -17,8 +17,7 @@ from obstore.store import ObjectStore
 from maillink_runtime.blobs.location import open_store, parse_blob_url
 from maillink_runtime.blobs.store import BlobStore, open_blob_store
 from maillink_ingest.adapters.legacy_blobs import LegacyBlobs
-from maillink_runtime import mongo
-from tests.conftest import MONGODB_URL, ROOT, RUN_DIR
+from tests.conftest import ROOT, RUN_DIR, service_db
 
 VERSITYGW = ROOT / "deploy/local/versitygw.sh"
 MB = 1024 * 1024
@@ -67,12 +66,8 @@ async def backend(request, tmp_path, monkeypatch):
 
 @pytest.fixture
 async def ingest_db(namespace):
-    """ingest's database under the test's namespace, dropped afterwards."""
-    client = mongo.connect(MONGODB_URL)
-    database = client[f"{namespace.replace('.', '_')}maillink_ingest"]
-    yield database
-    await client.drop_database(database.name)
-    await client.close()
+    async with service_db(namespace, "maillink_ingest") as database:
+        yield database
 
 
 async def store_legacy(db, raw: bytes, *, blob_id: str | None = None, drop_chunk: int | None = None) -> str:

@@ -137,6 +137,11 @@ def test_login_sender_over_starttls_is_accepted_stored_and_published(gateway, to
     assert "Ceník".encode() in stored  # no 8BITMIME downgrade on the way in
     served = httpx.get(f"{gateway.url}/blobs/{event.raw.blob_id}", headers=bearer(token("svc", "blobs:read")))
     assert served.status_code == 200 and served.content == stored
+    # Streamed like ingest's blobs: the length up front, the blob id as ETag, and 304 for a client holding it.
+    assert served.headers["etag"] == f'"{event.raw.blob_id}"' and served.headers["content-length"] == str(len(stored))
+    cached = httpx.get(f"{gateway.url}/blobs/{event.raw.blob_id}",
+                       headers={**bearer(token("svc", "blobs:read")), "If-None-Match": served.headers["etag"]})
+    assert cached.status_code == 304 and cached.content == b""
     assert httpx.get(f"{gateway.url}/blobs/{event.raw.blob_id}",
                      headers=bearer(token("u-alice", "bcc:read"))).status_code == 403
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from maillink_devtools.kafka_tools import produce, wait_group_caught_up
 from maillink_runtime import bus, lag
 from tests.conftest import KAFKA
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -19,13 +20,6 @@ class Note(BaseModel):
 
 def reported(group: str, topic: str) -> float | None:
     return REGISTRY.get_sample_value("maillink_consumer_lag", {"group": group, "topic": topic})
-
-
-async def wait_until(predicate, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.2)
 
 
 async def test_lag_counts_what_a_stuck_consumer_has_not_handled_then_drops_to_zero(namespace):
@@ -47,18 +41,10 @@ async def test_lag_counts_what_a_stuck_consumer_has_not_handled_then_drops_to_ze
             await lag.refresh(broker)
             return reported(group, topic)
         # The first record is in the handler; the nine behind it are the lag.
-        for _ in range(50):
-            if await refreshed() == 9:
-                break
-            await asyncio.sleep(0.2)
-        assert reported(group, topic) == 9
+        assert await eventually(refreshed, lambda seen: seen == 9, every=0.2) == 9
         release.set()
         await wait_group_caught_up(KAFKA, group, topic, timeout=60)
-        for _ in range(50):
-            if await refreshed() == 0:
-                break
-            await asyncio.sleep(0.2)
-        assert reported(group, topic) == 0
+        assert await eventually(refreshed, lambda seen: seen == 0, every=0.2) == 0
     finally:
         release.set()
         await broker.stop()

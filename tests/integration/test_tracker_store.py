@@ -10,13 +10,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from maillink_devtools.kafka_tools import read_topic
-from maillink_runtime import mongo
 from maillink_runtime.settings import KafkaSettings
 from maillink_schemas.tracking import TrackedLink, TrackingOpened, TrackingRegistered
 from maillink_tracker.adapters.hits import HitStore
 from maillink_tracker.adapters.publisher import EventPublisher
 from maillink_tracker.adapters.registrations import RegistrationStore
-from tests.conftest import KAFKA, MONGODB_URL
+from tests.conftest import KAFKA, service_db
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(timezone.utc)
@@ -24,11 +23,8 @@ NOW = datetime.now(timezone.utc)
 
 @pytest.fixture
 async def db(namespace):
-    client = mongo.connect(MONGODB_URL)
-    database = client[f"{namespace.replace('.', '_')}maillink_tracker"]
-    yield database
-    await client.drop_database(database.name)
-    await client.close()
+    async with service_db(namespace, "maillink_tracker") as database:
+        yield database
 
 
 def registered(key="m-1", links=()) -> TrackingRegistered:

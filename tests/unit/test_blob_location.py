@@ -5,7 +5,7 @@ import pytest
 
 from maillink_runtime.blobs.location import (BlobLocation, blob_key, default_blob_url, parse_blob_url,
                                                     s3_http_allowed)
-from maillink_ingest.entrypoints.blob_download import not_modified
+from maillink_runtime.blobs.download import not_modified
 from maillink_runtime.blobs.settings import BlobSettings
 
 SHA = hashlib.sha256(b"x").hexdigest()

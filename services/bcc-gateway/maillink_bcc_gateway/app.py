@@ -3,6 +3,7 @@ from fastapi import FastAPI
 
 from maillink_runtime import bus
 from maillink_runtime.blobs import open_blob_store
+from maillink_runtime.blobs.download import blobs_router
 from maillink_runtime.service import Service
 from maillink_schemas.crm import UserUpserted
 from maillink_schemas.topics import Topic
@@ -13,7 +14,6 @@ from .adapters.directory import Directory
 from .adapters.users import UserStore
 from .addressbook import AddressBookDeps
 from .commit import GroupCommit
-from .entrypoints.blobs import blobs_router
 from .entrypoints.http import addresses_router
 from .entrypoints.smtp import GatewayHandler, serve_smtp
 from .entrypoints.users import users_handler

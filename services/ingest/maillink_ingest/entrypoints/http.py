@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import structlog
 from pymongo.errors import ConnectionFailure
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException
 
 from maillink_runtime import redact
 from maillink_runtime.auth import Principal, acting_user, require
-from maillink_runtime.auth.dependencies import check_blob_access, principal
 from maillink_runtime.net import is_loopback
 from maillink_schemas.accounts import AccountConfigured, Security
 from maillink_schemas.base import deterministic_id, utcnow
@@ -27,13 +26,13 @@ from maillink_schemas.scopes import Scope
 
 from ..adapters.accounts import AccountStore
 from maillink_runtime.blobs.store import BlobStore
+from maillink_runtime.blobs.download import blobs_router
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
 from ..domain.providers import auth_for, preset_for, resolve_endpoint
 from ..sync.diagnosis import CATCHING_UP
 from .account_requests import Accepted, ChangeAccount, ConnectAccount, ReconcileRequested, Removed
 from .account_views import AccountView, account_view
-from .blob_download import IfNoneMatch, blob_response
 
 log = structlog.get_logger()
 
@@ -172,11 +171,6 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
             account = await managed(account_id, caller)
             return account_view(account, await accounts.status(account_id), await states.for_account(account_id))
 
-    @router.get("/blobs/{blob_id}")
-    async def blob(blob_id: str = Path(pattern=r"^[0-9a-f]{64}$"), caller: Principal = Depends(principal),
-                   viewer: str | None = Query(None), exp: int | None = Query(None),
-                   sig: str | None = Query(None, max_length=100), if_none_match: IfNoneMatch = None) -> Response:
-        check_blob_access(caller, blob_id, viewer, exp, sig, link_secrets)
-        return await blob_response(blobs, blob_id, if_none_match)
+    router.include_router(blobs_router(blobs, link_secrets))
 
     return router

@@ -1,4 +1,6 @@
 """GET /blobs/{blob_id}: raw MIME streamed from the object store (or a legacy copy), cached by hash.
+Shared by the services that own blobs (ingest, bcc-gateway): a trusted service (blobs:read) or a user
+holding a signed link from the query API may read them.
 
 The ETag is the blob id itself (the sha256 of the bytes), so it is known before a byte is read and
 never changes: a client holding it gets 304 without the body. Content-Length comes from the store,
@@ -6,10 +8,12 @@ so a stream cut short (a blob that fails verification) is seen as incomplete by 
 """
 from typing import Annotated
 
-from fastapi import Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
-from maillink_runtime.blobs.store import BlobStore
+from ..auth import Principal
+from ..auth.dependencies import check_blob_access, principal
+from .store import BlobStore
 
 IfNoneMatch = Annotated[str | None, Header()]
 # Immutable by construction (content-addressed); `private` because the route is per-viewer.
@@ -36,3 +40,16 @@ async def blob_response(blobs: BlobStore, blob_id: str, if_none_match: str | Non
         return Response(status_code=304, headers=headers)
     return StreamingResponse(blob.chunks, media_type="message/rfc822",
                              headers={**headers, "Content-Length": str(blob.size)})
+
+
+def blobs_router(blobs: BlobStore, link_secrets: list[bytes]) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/blobs/{blob_id}")
+    async def blob(blob_id: str = Path(pattern=r"^[0-9a-f]{64}$"), caller: Principal = Depends(principal),
+                   viewer: str | None = Query(None), exp: int | None = Query(None),
+                   sig: str | None = Query(None, max_length=100), if_none_match: IfNoneMatch = None) -> Response:
+        check_blob_access(caller, blob_id, viewer, exp, sig, link_secrets)
+        return await blob_response(blobs, blob_id, if_none_match)
+
+    return router
