@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 
 .PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
-        schemas bench bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound clean
+        schemas bench bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound chaos clean
 
 run: install            ## install, start infrastructure + all five services, seed the demo, show it working
 	bash scripts/run.sh
@@ -64,6 +64,9 @@ bench-outbound: install ## 5,000 templated, tracked sends through outbound vs a 
 crash-outbound: install ## the full crash test: 500 requests, 50 SIGKILLs, both kinds of server (make test runs a short one)
 	bash deploy/local/infra.sh start
 	OUTBOUND_CRASH_MESSAGES=500 OUTBOUND_CRASH_KILLS=50 $(PY) -m pytest tests/e2e/test_outbound_crash.py -p no:cacheprovider -q -s
+
+chaos: install          ## faults (SIGKILLs, broker/store restarts, kicks, UIDVALIDITY, password, read-only blobs) while 20,000 messages flow; verdict. Private servers (.run-chaos/, other ports)
+	bash scripts/chaos.sh
 
 clean: stop
 	rm -rf .run
