@@ -178,19 +178,25 @@ def doveadm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 async def read_to_end(topic: str) -> list[dict]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            return []
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
     consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        partitions = (await consumer.topics()) and consumer.partitions_for_topic(topic)
-        if not partitions:
-            return []
-        tps = [TopicPartition(topic, p) for p in partitions]
+        tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         out: list[dict] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
             for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
                 out.extend(json.loads(r.value) for r in records if r.value)
         return out
@@ -228,6 +234,27 @@ async def produce(topic: str, items: list[tuple[bytes, bytes]]) -> None:
         await producer.stop()
 
 
+async def drop_namespace(prefix: str) -> None:
+    """The run's topics and databases, so repeated runs do not pile up partitions on the private broker."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from pymongo import AsyncMongoClient
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+    client = AsyncMongoClient(MONGODB_URL, serverSelectionTimeoutMS=5000)
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(prefix.replace(".", "_")):
+                await client.drop_database(name)
+    finally:
+        await client.close()
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 class Chaos:
@@ -255,6 +282,8 @@ class Chaos:
             "BCC_GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{PORTS['bcc_gateway']}",
         }
         self.log_dir = RUN_DIR / "logs" / self.namespace.rstrip(".")
+        self.synced: dict[str, int] = {}
+        self.delivered = 0
 
     def t(self) -> float:
         return time.monotonic() - self.started
@@ -264,7 +293,14 @@ class Chaos:
 
     def fault(self, text: str) -> None:
         self.faults.append((self.t(), text))
-        self.say(f"FAULT {text}")
+        self.say(f"FAULT {text}  [{self.progress()}]")
+
+    def progress(self) -> str:
+        """How far the flow is (ingest's synced counts; the last known one of an account ingest cannot answer for)."""
+        for acc in self.accounts:
+            if acc.account_id and (status := self.status(acc, timeout=3)):
+                self.synced[acc.email] = status["messages_synced"]
+        return f"synced {sum(self.synced.values())}, delivered {self.delivered}/{self.total}"
 
     def headers(self, acc: Account) -> dict[str, str]:
         token = tokens.mint(self.auth, subject=acc.user_id, user_id=acc.user_id, company_id="c-chaos",
@@ -301,6 +337,7 @@ class Chaos:
             cut = int(len(acc.messages) * share)
             for m in acc.messages[:cut]:
                 maildir.deliver(acc.email, m)
+                self.delivered += 1
             rest.extend((acc, m) for m in acc.messages[cut:])
         self.rng.shuffle(rest)
         rest.sort(key=lambda am: int(am[1].token.split("-")[1]))  # each account's order kept, accounts interleaved
@@ -313,9 +350,10 @@ class Chaos:
         response.raise_for_status()
         acc.account_id = response.json()["account_id"]
 
-    def status(self, acc: Account) -> dict | None:
+    def status(self, acc: Account, timeout: float = 10) -> dict | None:
         try:
-            response = httpx.get(f"{self.url('ingest')}/accounts/{acc.account_id}", headers=self.headers(acc), timeout=10)
+            response = httpx.get(f"{self.url('ingest')}/accounts/{acc.account_id}", headers=self.headers(acc),
+                                 timeout=timeout)
             return response.json() if response.status_code == 200 else None
         except httpx.HTTPError:
             return None
@@ -354,8 +392,9 @@ class Chaos:
         self.fault("store started again")
 
     def kick(self) -> None:
-        kicked = doveadm("kick", "chaos*", check=False)
-        self.fault(f"doveadm kick chaos* ({(kicked.stdout.strip().splitlines() or ['none'])[0][:80]})")
+        kicked = doveadm("kick", "chaos*", check=False).stdout.split()
+        users = sum(1 for word in kicked if word.startswith("chaos") and "@" in word)
+        self.fault(f"doveadm kick chaos* ({users} users' IMAP connections dropped)")
 
     def uidvalidity(self) -> None:
         acc = self.rng.choice(self.accounts)
@@ -472,6 +511,7 @@ class Chaos:
                 if stop.wait(max(0.0, due - time.monotonic())):
                     return
                 maildir.deliver(acc.email, message)
+                self.delivered += 1
 
         feeder = threading.Thread(target=trickle, daemon=True)
         feeder.start()
@@ -521,6 +561,10 @@ class Chaos:
         self.procs.stop()
         if os.environ.get("CHAOS_KEEP"):
             return
+        try:
+            asyncio.run(drop_namespace(self.namespace))
+        except Exception as exc:  # noqa: BLE001 - best effort: the verdict is already in
+            print(f"clean-up of {self.namespace} failed: {exc!r}")
         for acc in self.accounts:
             sh("rm", "-rf", str(RUN_DIR / "dovecot" / "mail" / acc.email), str(RUN_DIR / "dovecot" / "users.d" / acc.email),
                check=False)
