@@ -20,7 +20,7 @@ cleanup() {
   # The read-only fault is a bind mount over the blob directory; never leave it behind.
   while mountpoint -q "$blobs" 2>/dev/null; do umount "$blobs" || break; done
   # To a log, so the verdict stays the last line printed.
-  bash deploy/local/infra.sh stop >>"$MAILLINK_RUN_DIR/infra-stop.log" 2>&1 || true
+  env -u MONGODB_URL bash deploy/local/infra.sh stop >>"$MAILLINK_RUN_DIR/infra-stop.log" 2>&1 || true
 }
 trap cleanup EXIT INT TERM
 bash deploy/local/infra.sh start

@@ -10,7 +10,8 @@ broker and the store, so it must never touch the shared ones) and stops them aft
 2. Runs all five services as real processes and connects each mailbox through ingest's API.
 3. During the window, at random moments, one after another: SIGKILL + restart of every service
    (ingest and matcher three times, the others twice), a broker restart, a store restart,
-   `doveadm kick`, a forced UIDVALIDITY change of one INBOX, a password change followed by
+   `doveadm kick`, forced UIDVALIDITY changes of an INBOX (one with its UIDs kept, one a real reset
+   that renumbers them: see uidvalidity_reset), a password change followed by
    re-authentication through PATCH /accounts/{id}, and the blob directory read-only for 30 s.
 4. Waits until it settles (every account `synced` with the mailbox's count, the matcher's lag 0),
    then audits with an independent consumer and the matcher's store (chaos_audit.py defines
@@ -401,7 +402,31 @@ class Chaos:
         now = doveadm("mailbox", "status", "-u", acc.email, "uidvalidity", "INBOX").stdout.split("=")[-1].strip()
         new = int(now) + self.rng.randrange(1, 1000)
         doveadm("mailbox", "update", "-u", acc.email, "--uid-validity", str(new), "INBOX")
-        self.fault(f"UIDVALIDITY of {acc.email}/INBOX {now} -> {new}")
+        self.fault(f"UIDVALIDITY of {acc.email}/INBOX {now} -> {new} (doveadm mailbox update, UIDs kept)")
+
+    def uidvalidity_reset(self) -> None:
+        """A real UIDVALIDITY reset, as after a server migration: Dovecot's UID list and index of one
+        INBOX are deleted and the messages' files renamed in reverse order, so Dovecot rebuilds the
+        folder with a new UIDVALIDITY and new UIDs (its newest UIDs now hold other messages, which
+        ingest's spurious-change check must see as a real change and re-map). The mailbox is made
+        unreadable to Dovecot's vmail processes meanwhile, so no session sees it half-done."""
+        acc = self.rng.choice(self.accounts)
+        box = RUN_DIR / "dovecot" / "mail" / acc.email
+        before = doveadm("mailbox", "status", "-u", acc.email, "uidvalidity", "INBOX").stdout.split("=")[-1].strip()
+        os.chmod(box, 0)
+        try:
+            doveadm("kick", acc.email, check=False)
+            for name in ("dovecot-uidlist", "dovecot.index", "dovecot.index.log", "dovecot.index.cache"):
+                (box / name).unlink(missing_ok=True)
+            files = sorted((p for sub in ("cur", "new") for p in (box / sub).iterdir()), key=lambda p: p.name)
+            for rank, path in enumerate(files):
+                flags = path.name.partition(":")[2]
+                renamed = f"{2_000_000_000 - rank}.R{rank}.chaos{':' + flags if flags else ''}"
+                os.rename(path, path.parent / renamed)
+        finally:
+            os.chmod(box, 0o700)
+        after = doveadm("mailbox", "status", "-u", acc.email, "uidvalidity", "INBOX").stdout.split("=")[-1].strip()
+        self.fault(f"UIDVALIDITY reset of {acc.email}/INBOX {before} -> {after} ({len(files)} messages renumbered)")
 
     def password_change(self) -> None:
         acc = self.rng.choice(self.accounts)
@@ -443,7 +468,8 @@ class Chaos:
     def fault_plan(self) -> list[tuple[float, str, object]]:
         plan = [(name, lambda n=name: self.kill(n)) for name, times in KILLS.items() for _ in range(times)]
         plan += [("kafka", self.restart_kafka), ("store", self.restart_store), ("kick", self.kick),
-                 ("kick", self.kick), ("uidvalidity", self.uidvalidity), ("password", self.password_change),
+                 ("kick", self.kick), ("uidvalidity", self.uidvalidity),
+                 ("uidvalidity-reset", self.uidvalidity_reset), ("password", self.password_change),
                  ("blobs", self.blobs_read_only)]
         return sorted((self.rng.uniform(0.03, 0.85) * self.window_s, name, fn) for name, fn in plan)
 
