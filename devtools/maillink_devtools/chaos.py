@@ -247,7 +247,7 @@ async def drop_namespace(prefix: str) -> None:
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
-    client = AsyncMongoClient(MONGODB_URL, serverSelectionTimeoutMS=5000)
+    client = AsyncMongoClient(MONGODB_URL, serverSelectionTimeoutMS=5000, socketTimeoutMS=60000)
     try:
         for name in await client.list_database_names():
             if name.startswith(prefix.replace(".", "_")):
@@ -488,7 +488,8 @@ class Chaos:
 
     def store_docs(self) -> list[dict]:
         from pymongo import MongoClient
-        client = MongoClient(MONGODB_URL, serverSelectionTimeoutMS=10000)
+        # A bounded wait: a wedged store must fail the audit, not hang it.
+        client = MongoClient(MONGODB_URL, serverSelectionTimeoutMS=10000, socketTimeoutMS=120000)
         try:
             db = client[f"{self.namespace.replace('.', '_')}maillink_matcher"]
             return list(db["messages"].find({}, {"subject": 1, "account_id": 1}))
