@@ -515,6 +515,10 @@ class Chaos:
         unlinked = asyncio.run(read_to_end(f"{ns}{Topic.MESSAGE_UNLINKED}"))
         dead = asyncio.run(read_to_end(f"{ns}{Topic.MESSAGE_RECEIVED}.dlq"))
         self.say(f"audit read {len(linked)} linked records, {len(unlinked)} unlinked, {len(dead)} dead-lettered received")
+        if unlinked:
+            from collections import Counter
+            reasons = Counter(r.get("reason") for r in unlinked)
+            self.say(f"  unlinked records by reason: {dict(reasons)} (a later revision re-links a key)")
         return audit(mailbox, linked, unlinked, self.store_docs()), dead
 
     def run(self) -> int:
