@@ -284,6 +284,9 @@ class Chaos:
         }
         self.log_dir = RUN_DIR / "logs" / self.namespace.rstrip(".")
         self.synced: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.lag_said = 0.0
+        self.exits: list[tuple[float, str]] = []
         self.delivered = 0
 
     def t(self) -> float:
@@ -361,24 +364,41 @@ class Chaos:
 
     # -- faults --
     def kill(self, name: str) -> None:
-        proc = self.procs.running[name].process
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        self.fault(f"SIGKILL {name} (pid {proc.pid})")
-        time.sleep(self.rng.uniform(0.5, 3))
-        self.procs.running.pop(name)
-        self.procs.start(name, PORTS[name], self.env, self.log_dir)
+        with self.lock:  # the supervisor must not restart it first
+            proc = self.procs.running[name].process
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            self.fault(f"SIGKILL {name} (pid {proc.pid})")
+            time.sleep(self.rng.uniform(0.5, 3))
+            self.procs.running.pop(name)
+            self.procs.start(name, PORTS[name], self.env, self.log_dir)
         # Not waited for here: the next fault keeps its random moment (on a loaded machine a restart
         # takes 10-30 s), even if it finds this service still starting.
         threading.Thread(target=self._wait_healthy, args=(name,), daemon=True).start()
 
+    def supervise(self, stop: threading.Event) -> None:
+        """What a process manager (systemd Restart=, Kubernetes) does: a service that exits by itself is
+        started again. Each such exit is reported: it is not a fault injected but a service's reaction
+        to one (e.g. a service started while the broker is down gives up with exit code 3)."""
+        while not stop.wait(2):
+            with self.lock:
+                for name, svc in list(self.procs.running.items()):
+                    code = svc.process.poll()
+                    if code is not None:
+                        self.exits.append((self.t(), f"{name} exited by itself (code {code}); restarted"))
+                        self.say(f"  {name} exited by itself (code {code}); restarting it")
+                        self.procs.start(name, PORTS[name], self.env, self.log_dir)
+
     def _wait_healthy(self, name: str, timeout: float = 120) -> None:
+        svc = self.procs.running[name]
         try:
-            one = ServiceSet({name: self.procs.running[name]})
-            one.wait_healthy(timeout=timeout)
+            ServiceSet({name: svc}).wait_healthy(timeout=timeout)
             self.say(f"  {name} healthy again")
         except (TimeoutError, RuntimeError) as exc:
-            self.say(f"  {name} not healthy: {str(exc)[:300]}")
+            if svc.process.returncode == -signal.SIGKILL:
+                self.say(f"  {name} killed again before it was healthy")
+            else:
+                self.say(f"  {name} not healthy: {str(exc)[:300]}")
 
     def restart_kafka(self) -> None:
         self.fault("Kafka broker stopped")
@@ -487,6 +507,9 @@ class Chaos:
             lag = asyncio.run(group_lag(f"{self.namespace}maillink-matcher", received))
         except Exception:  # noqa: BLE001 - a broker hiccup: not settled yet
             return False
+        if lag and time.monotonic() - self.lag_said > 30:
+            self.lag_said = time.monotonic()
+            self.say(f"  matcher lag on {received}: {lag}")
         return lag == 0
 
     def store_docs(self) -> list[dict]:
@@ -523,10 +546,13 @@ class Chaos:
 
     def run(self) -> int:
         maildir = Maildir()
-        self.say(f"generating {self.total} messages for {len(self.accounts)} accounts (namespace {self.namespace})")
+        self.say(f"starting the five services; generating {self.total} messages for {len(self.accounts)} accounts "
+                 f"(namespace {self.namespace})")
+        for name, port in PORTS.items():  # they start while the mail is generated
+            self.procs.start(name, port, self.env, self.log_dir)
         generate(self.accounts, self.total, self.rng)
-        self.say("starting the five services")
-        self.start_services()
+        self.procs.wait_healthy(timeout=180)
+        self.say("five services healthy")
         self.seed_crm()
         self.say(f"CRM: {PERSONS} persons, {len(self.accounts)} users, matcher caught up")
         rest = self.seed_mailboxes(maildir, share=float(os.environ.get("CHAOS_INITIAL_SHARE", "0.4")))
@@ -549,6 +575,8 @@ class Chaos:
 
         feeder = threading.Thread(target=trickle, daemon=True)
         feeder.start()
+        supervisor = threading.Thread(target=self.supervise, args=(stop,), daemon=True)
+        supervisor.start()
         for at, name, fn in self.fault_plan():
             wait = window_start + at - time.monotonic()
             if wait > 0:
@@ -579,6 +607,8 @@ class Chaos:
             time.sleep(3)
         else:
             self.say("settled: every account synced, matcher lag 0")
+        stop.set()
+        supervisor.join()
         verdict, dead = self.verdict()
         for service in PORTS:
             if self.procs.running[service].process.poll() is not None:
@@ -586,6 +616,10 @@ class Chaos:
         print("\nfaults injected (seconds since start):")
         for at, text in self.faults:
             print(f"  {at:7.1f}s  {text}")
+        if self.exits:
+            print("services that exited by themselves (restarted by the run, as a process manager would):")
+            for at, text in self.exits:
+                print(f"  {at:7.1f}s  {text}")
         if verdict.lost:
             print(f"lost (first 10): {verdict.lost[:10]}")
         if verdict.duplicated:
