@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 
 .PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
-        schemas bench bench-report bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound fuzz clean
+        schemas bench bench-report bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound fuzz chaos clean
 
 run: install            ## install, start infrastructure + all five services, seed the demo, show it working
 	bash scripts/run.sh
@@ -82,6 +82,9 @@ fuzz: install           ## long fuzzing: MIME, IMAP responses, SMTP input, schem
 	FUZZ_CASES=$(FUZZ_CASES) API_FUZZ_CASES=$(API_FUZZ_CASES) $(PY) -m pytest -p no:cacheprovider -q -s \
 		tests/unit/test_fuzz_mime.py tests/unit/test_corpus_parse.py tests/unit/test_fuzz_imap.py \
 		tests/integration/test_fuzz_smtp.py tests/e2e/test_schemathesis.py tests/e2e/test_corpus.py
+
+chaos: install          ## faults (SIGKILLs, broker/store restarts, kicks, UIDVALIDITY, password, read-only blobs) while 20,000 messages flow; verdict. Private servers (.run-chaos/, other ports)
+	bash scripts/chaos.sh
 
 clean: stop
 	rm -rf .run

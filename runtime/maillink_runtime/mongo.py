@@ -23,5 +23,19 @@ def connect(url: str, **tls) -> AsyncMongoClient:
     return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, w="majority", tz_aware=True, **tls)
 
 
+# FerretDB v1 (SQLite) holds one pooled connection per statement of an update command until the
+# command ends, then needs one more for its transaction: a bulk write of ~100 updates exhausts the
+# pool and deadlocks the whole server (every later query on that database hangs). The matcher met
+# it in its benchmark; `make chaos` met it in ingest (a UIDVALIDITY reset of a 637-message folder
+# marks every old location gone in one command). So bulk updates go in small commands.
+BULK_CHUNK = 40
+
+
+async def bulk_write_chunked(collection, operations: list, chunk: int = BULK_CHUNK) -> None:
+    """`bulk_write(ordered=False)` in commands of at most `chunk` operations (see above)."""
+    for i in range(0, len(operations), chunk):
+        await collection.bulk_write(operations[i:i + chunk], ordered=False)
+
+
 async def ping(db: AsyncDatabase) -> None:
     await db.command("ping")

@@ -13,6 +13,8 @@ from pymongo import ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from maillink_runtime.mongo import bulk_write_chunked
+
 
 @dataclass(frozen=True)
 class Location:
@@ -28,6 +30,10 @@ class Location:
 
 def _id(account_id: str, folder: str, uidvalidity: int, uid: int) -> str:
     return f"{account_id}\x1f{folder}\x1f{uidvalidity}\x1f{uid}"
+
+
+def _set(account_id: str, loc: "Location", fields: dict) -> UpdateOne:
+    return UpdateOne({"_id": _id(account_id, loc.folder, loc.uidvalidity, loc.uid)}, {"$set": fields})
 
 
 def _document(account_id: str, i: Location) -> dict:
@@ -57,7 +63,7 @@ class LocationStore:
             existing = [e["op"]["_id"] for e in exc.details.get("writeErrors", []) if e.get("code") == 11000]
             if len(existing) != len(exc.details.get("writeErrors", [])):
                 raise
-            await self._col.bulk_write([ReplaceOne({"_id": k}, docs[k]) for k in existing], ordered=False)
+            await bulk_write_chunked(self._col, [ReplaceOne({"_id": k}, docs[k]) for k in existing])
 
     async def in_folder(self, account_id: str, folder: str, uidvalidity: int | None = None,
                         uids: list[int] | None = None) -> dict[int, Location]:
@@ -86,14 +92,12 @@ class LocationStore:
 
     async def set_flags(self, account_id: str, changes: list[tuple[Location, tuple[str, ...]]]) -> None:
         if changes:
-            await self._col.bulk_write([UpdateOne({"_id": _id(account_id, loc.folder, loc.uidvalidity, loc.uid)},
-                                                  {"$set": {"flags": list(flags)}}) for loc, flags in changes],
-                                       ordered=False)
+            await bulk_write_chunked(self._col, [_set(account_id, loc, {"flags": list(flags)}) for loc, flags in changes])
 
     async def mark_gone(self, account_id: str, locations: list[Location], at: datetime) -> None:
         if locations:
-            await self._col.bulk_write([UpdateOne({"_id": _id(account_id, loc.folder, loc.uidvalidity, loc.uid)},
-                                                  {"$set": {"gone_at": at}}) for loc in locations], ordered=False)
+            # In small commands: one of hundreds of updates deadlocks FerretDB v1 (runtime/mongo.py).
+            await bulk_write_chunked(self._col, [_set(account_id, loc, {"gone_at": at}) for loc in locations])
 
     async def gone(self, account_id: str, folder: str) -> list[Location]:
         return [_location(d) async for d in self._col.find(
