@@ -1,12 +1,16 @@
 """What every service is made of: a Kafka broker, its own database, an HTTP app whose lifespan
 starts and stops them in order, and /healthz + /metrics. Services add their own parts."""
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+
+import structlog
 
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from . import bus, lag, logs, mongo
+from . import bus, failures, lag, logs, mongo
 from .auth.keys import key_set
 from .auth.middleware import AuthMiddleware
 from .auth.settings import AuthSettings
@@ -16,6 +20,24 @@ from .settings import ServiceSettings
 from .topics_admin import ensure_topics
 
 Hook = Callable[[], Awaitable[object]]
+log = structlog.get_logger()
+
+
+async def until_reachable(step: Hook, what: str, wait_s: float) -> None:
+    """Run `step` until the dependency answers: a service started while Kafka is restarting (a
+    deploy, a node reboot, `make chaos`) waits for it instead of exiting; a broken configuration
+    still fails at once, and an outage longer than `wait_s` ends the process for its supervisor."""
+    deadline, pause = time.monotonic() + wait_s, 0.5
+    while True:
+        try:
+            return await step()
+        except Exception as exc:  # noqa: BLE001 - only outages are retried, the rest re-raised
+            if not failures.is_outage(exc) or time.monotonic() + pause > deadline:
+                raise
+            log.warning("dependency_unreachable_at_start", dependency=what, retry_in_s=pause,
+                        message=f"{what} is not reachable yet; retrying in {pause:.1f} s")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 class Service:
@@ -39,8 +61,10 @@ class Service:
 
         @asynccontextmanager
         async def lifespan(_: FastAPI):
-            if topics:
-                await ensure_topics(self.settings, list(topics))
+            wait_s = self.settings.startup_wait_s
+            # The admin round trip proves the broker answers before FastStream's own start, which
+            # is not safe to retry after a half-done connect.
+            await until_reachable(lambda: ensure_topics(self.settings, list(topics)), "Kafka", wait_s)
             await self.broker.start()
             for hook in on_start:
                 await hook()

@@ -111,6 +111,8 @@ class ServiceSettings(KafkaSettings, StoreSettings, TopicSettings):
     log_level: str = shared("INFO", "LOG_LEVEL", "Log level.")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    startup_wait_s: float = shared(300.0, "MAILLINK_STARTUP_WAIT_S",
+                                   "How long a starting service waits for an unreachable Kafka before it exits.")
     handler_retries: int = shared(3, "MAILLINK_HANDLER_RETRIES",
                                   "Attempts for a failing handler before its message goes to the dead-letter topic.")
 

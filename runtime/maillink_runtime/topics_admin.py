@@ -30,8 +30,8 @@ def new_topics(settings: ServiceSettings, names: list[str], existing: set[str]) 
 
 async def ensure_topics(settings: ServiceSettings, names: list[str]) -> None:
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
     try:
+        await admin.start()
         wanted = new_topics(settings, names, set(await admin.list_topics()))
         if wanted:
             try:
