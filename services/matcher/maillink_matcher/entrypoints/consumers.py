@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
+from aiokafka import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from faststream import AckPolicy
@@ -51,8 +52,22 @@ class Decoded:
 BatchHandler = Callable[[list[BaseModel]], Awaitable[None]]
 
 
+class _Rebalance(ConsumerRebalanceListener):
+    """Partitions moved: what the consumer cached about its mailboxes may be another writer's now."""
+
+    def __init__(self, forget: Callable[[], None]) -> None:
+        self._forget = forget
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        self._forget()
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        self._forget()
+
+
 def subscribe_batch(broker: KafkaBroker, topics: dict[str, type[BaseModel]], group_id: str, name: str,
-                    handler: BatchHandler, retries: int = 3, max_records: int = 500, backoff_s: float = 0.2) -> None:
+                    handler: BatchHandler, retries: int = 3, max_records: int = 500, backoff_s: float = 0.2,
+                    on_rebalance: Callable[[], None] | None = None) -> None:
     async def on_batch(message: KafkaMessage) -> None:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
         decoded = []
@@ -103,7 +118,7 @@ def subscribe_batch(broker: KafkaBroker, topics: dict[str, type[BaseModel]], gro
     on_batch.__name__ = f"on_{name}_batch"
     broker.subscriber(*topics, group_id=group_id, batch=True, max_records=max_records, auto_offset_reset="earliest",
                       ack_policy=AckPolicy.NACK_ON_ERROR, partition_assignment_strategy=(RangePartitionAssignor,),
-                      batch_timeout_ms=100)(on_batch)
+                      batch_timeout_ms=100, listener=_Rebalance(on_rebalance) if on_rebalance else None)(on_batch)
 
 
 async def _park(broker: KafkaBroker, group_id: str, record, reason: str, error: str, attempts: int) -> None:

@@ -5,9 +5,10 @@ It is the only writer of messages, threads and thread_refs; every topic it reads
 account id, so each mailbox has exactly one writer at a time (see entrypoints/consumers.py).
 
 Handlers are idempotent, so it's okay to be killed between the end of the handler and the commit,
-or between any two writes: the redelivered batch recomputes the same documents and publishes
-every revision that is not yet marked published (`published_revision`). Event ids derive from
-(message key, revision), so a repeated publish is recognisable downstream.
+or between any two writes: the outbox (one document per mailbox) lists every message whose new
+revision is written but not yet published, and the next batch of that mailbox publishes them
+again. Event ids derive from (message key, revision), so a repeated publish is recognisable
+downstream.
 """
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from maillink_schemas.matcher import MailboxAction, MailboxCommand, RecheckReque
 
 from ..domain.facts import Status
 from ..domain.threads import mentioned_ids, place, root_thread_id
-from ..ports import CrmPort, MessageStorePort, Outgoing, Publish, SettingsPort
+from ..ports import CrmPort, FactsSync, MessageStorePort, Outgoing, Publish, SettingsPort
 from .documents import events_for, facts_of, merge_sighting, new_document
 from .resolving import Resolver
 
@@ -40,6 +41,7 @@ class MailDeps:
     publish: Publish
     topics: dict[str, str]                      # linked, unlinked, ignored, mailbox -> full topic names
     default_visibility: Visibility = Visibility.SHARED
+    clock: FactsSync | None = None              # None: always re-read the facts after writing
 
 
 @dataclass
@@ -55,6 +57,8 @@ class MailBatch:
     refs_touched: set[str] = field(default_factory=set)
     commands: list[Outgoing] = field(default_factory=list)
     pending: dict[str, list[str]] = field(default_factory=dict)   # account -> keys not yet published
+    to_publish: dict[str, dict[str, None]] = field(default_factory=dict)   # account -> keys of new revisions
+    first_revision: dict[str, int] = field(default_factory=dict)  # key -> revision published before this batch
     resolver: Resolver | None = None
 
     # --- load ------------------------------------------------------------------------------
@@ -246,37 +250,50 @@ class MailBatch:
         await fresh.load_retroactive(docs)
         return fresh.retroactive_facts(docs) != self.resolver.retroactive_facts(docs)
 
-    async def commit(self) -> None:
+    async def _stage(self) -> list[dict]:
+        """Marks what this batch publishes and notes it in the outbox, before anything is written:
+        if we are killed after the writes, the next batch of these mailboxes publishes what was
+        written but not published (the outbox lists it), whatever that batch holds."""
         docs = [self.docs[k] for k in self.touched]
-        unpublished: dict[str, list[str]] = {}
         for d in docs:
             if d["revision"] > d.get("published_revision", 0):
-                unpublished.setdefault(d["account_id"], []).append(d["_id"])
-        # The outbox first: if we are killed after the writes, the next batch of these mailboxes
-        # publishes what was written but not published, whatever that batch holds.
-        if unpublished.keys() - self.pending.keys() or any(set(v) - set(self.pending.get(a, [])) for a, v in unpublished.items()):
-            await self.deps.store.set_pending(unpublished)
+                self.first_revision.setdefault(d["_id"], d.get("published_revision", 0))
+                d["published_revision"] = d["revision"]
+                self.to_publish.setdefault(d["account_id"], {})[d["_id"]] = None
+        if any(set(keys) - set(self.pending.get(a, [])) for a, keys in self.to_publish.items()):
+            self.pending = {**self.pending, **{a: sorted({*self.pending.get(a, []), *keys})
+                                               for a, keys in self.to_publish.items()}}
+            await self.deps.store.set_pending(self.pending)
+        return docs
+
+    async def commit(self, token: str | None = None) -> None:
+        docs = await self._stage()
         await self._flush(docs)
         # Close the race with the facts consumer: it changes a fact, then looks for the stored
         # messages it affects. A message resolved with the old fact but stored after that look-up
-        # would be missed; so, once stored, read the facts again and re-resolve if they moved.
+        # would be missed; so, once stored, check that no fact moved (the facts clock, one read),
+        # or else read the facts again and re-resolve if they moved.
         for _ in range(2):
+            if self.deps.clock is not None:
+                now = await self.deps.clock.sync()
+                if now == token:
+                    break
+                token = now
             if not await self._facts_moved(docs):
                 break
             self.dirty.update(dict.fromkeys(self.touched))
             await self.settle()
-            docs = [self.docs[k] for k in self.touched]
+            docs = await self._stage()
             await self._flush(docs)
+        keys = {k for ks in self.pending.values() for k in ks}
         outgoing = [(self.deps.topics[name], d["account_id"], event)
-                    for d in docs if d["revision"] > d.get("published_revision", 0) for name, event in events_for(d)]
+                    for d in docs if d["_id"] in keys for name, event in events_for(d)]
         await self.deps.publish([*outgoing, *self.commands])
-        await self.deps.store.mark_published({d["_id"]: d["revision"] for d in docs
-                                              if d["revision"] > d.get("published_revision", 0)})
         for d in docs:
-            if d.get("published_revision", 0) == 0 and d["status"] == Status.ACTIVE:
+            if d["_id"] in keys and self.first_revision.get(d["_id"]) == 0 and d["status"] == Status.ACTIVE:
                 LINKED.labels(str(bool(d["person_ids"])).lower(), str(bool(d.get("deal_id"))).lower()).inc()
-        if unpublished or self.pending:
-            await self.deps.store.clear_pending(sorted({*unpublished, *self.pending}))
+        if self.pending:
+            await self.deps.store.clear_pending(sorted(self.pending))
 
 
 def _ref(account_id: str, message_id: str) -> str:
@@ -294,6 +311,8 @@ def _keys(item) -> list[str]:
 
 
 async def handle_mail(items: list, deps: MailDeps) -> None:
+    # The facts clock before any fact is read: the same token after writing means none moved.
+    token = await deps.clock.sync() if deps.clock is not None else None
     batch = MailBatch(deps)
     await batch.preload(items)
     for item in items:
@@ -308,4 +327,4 @@ async def handle_mail(items: list, deps: MailDeps) -> None:
             elif isinstance(item, RecheckRequested):
                 await batch.recheck(item)
     await batch.settle()
-    await batch.commit()
+    await batch.commit(token)
