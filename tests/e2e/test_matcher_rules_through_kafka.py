@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from maillink_devtools.kafka_tools import produce, read_topic
+from maillink_devtools.kafka_tools import produce, read_topic, wait_group_caught_up
 from maillink_devtools.processes import ServiceSet
 from maillink_schemas import crm
 from maillink_schemas.accounts import AccountConfigured
@@ -58,6 +58,9 @@ class World:
     async def crm(self, topic: str, *records) -> None:
         await produce(KAFKA, f"{self.ns}{topic}", [(r.model_dump(mode="json").get(_key(topic), "k").encode(),
                                                     r.model_dump_json().encode()) for r in records])
+        # The CRM is applied before the mail that depends on it is sent (deals are not retroactive,
+        # so mail that overtakes its deal is rightly not linked to it): wait for the facts consumer.
+        await wait_group_caught_up(KAFKA, f"{self.ns}maillink-matcher", f"{self.ns}{topic}", timeout=60)
 
     async def person(self, name: str, *emails: str, **kw) -> str:
         await self.crm("crm.persons.v1", crm.PersonUpserted(person_id=self.id(name), name=name, emails=list(emails), **kw))

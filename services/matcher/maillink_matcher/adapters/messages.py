@@ -15,6 +15,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from maillink_schemas.base import deterministic_id
 
+from .record_views import RecordViews
+
 _CONCURRENCY = 64
 # FerretDB v1.24 (SQLite) keeps one pooled connection per statement of an update command until
 # the whole command ends, then needs one more for its transaction: an update command of ~100
@@ -69,6 +71,7 @@ class MessageStore:
         self.threads = db["threads"]
         self.refs = db["thread_refs"]
         self.outbox = db["outbox"]
+        self.views = RecordViews(db)
 
     async def get(self, message_key: str) -> dict | None:
         return await self.messages.find_one({"_id": message_key})
@@ -98,7 +101,9 @@ class MessageStore:
 
     async def flush(self, messages: list[dict], threads: list[dict], refs: list[dict],
                     created: dict[str, set[str]] | None = None) -> None:
-        """`created`: per collection name, the ids known not to be stored yet (inserted, not replaced)."""
+        """`created`: per collection name, the ids known not to be stored yet (inserted, not replaced).
+        The record views first (adapters/record_views.py says why)."""
+        await self.views.write(messages)
         for name, collection, docs in (("messages", self.messages, messages), ("threads", self.threads, threads),
                                        ("refs", self.refs, refs)):
             new = (created or {}).get(name, set())
