@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 
 .PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
-        schemas bench bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound clean
+        schemas bench bench-report bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound fuzz clean
 
 run: install            ## install, start infrastructure + all five services, seed the demo, show it working
 	bash scripts/run.sh
@@ -38,7 +38,14 @@ infra-status:
 schemas: install        ## regenerate JSON Schema + AsyncAPI from the pydantic contracts
 	$(PY) -m maillink_schemas.export schemas/generated
 
-bench: bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound
+BENCHES := bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound
+bench: install          ## every benchmark (one after another; a failure does not stop the rest), then one table
+	@failed=""; for b in $(BENCHES); do $(MAKE) --no-print-directory $$b || failed="$$failed $$b"; done; \
+	$(PY) -m maillink_devtools.bench_report; \
+	if [ -n "$$failed" ]; then echo "benchmarks that failed:$$failed" >&2; exit 1; fi
+
+bench-report:           ## the table of every result already in .run/bench/ -> summary.md + summary.json
+	$(PY) -m maillink_devtools.bench_report
 
 bench-ingest: install   ## initial-sync throughput vs mbsync and raw imaplib (20,000 messages)
 	bash scripts/bench-ingest.sh
@@ -64,6 +71,17 @@ bench-outbound: install ## 5,000 templated, tracked sends through outbound vs a 
 crash-outbound: install ## the full crash test: 500 requests, 50 SIGKILLs, both kinds of server (make test runs a short one)
 	bash deploy/local/infra.sh start
 	OUTBOUND_CRASH_MESSAGES=500 OUTBOUND_CRASH_KILLS=50 $(PY) -m pytest tests/e2e/test_outbound_crash.py -p no:cacheprovider -q -s
+
+# The long fuzz run: the same suites `make test` runs briefly, with FUZZ_CASES inputs each (MIME,
+# IMAP responses, SMTP sessions), API_FUZZ_CASES per operation and mode for schemathesis, and the
+# malformed corpus end to end. Each suite prints `<suite>: cases=<n> failures=<n>`.
+FUZZ_CASES ?= 3000
+API_FUZZ_CASES ?= 50
+fuzz: install           ## long fuzzing: MIME, IMAP responses, SMTP input, schemathesis on every API, the corpus
+	bash deploy/local/infra.sh start
+	FUZZ_CASES=$(FUZZ_CASES) API_FUZZ_CASES=$(API_FUZZ_CASES) $(PY) -m pytest -p no:cacheprovider -q -s \
+		tests/unit/test_fuzz_mime.py tests/unit/test_corpus_parse.py tests/unit/test_fuzz_imap.py \
+		tests/integration/test_fuzz_smtp.py tests/e2e/test_schemathesis.py tests/e2e/test_corpus.py
 
 clean: stop
 	rm -rf .run

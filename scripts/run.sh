@@ -22,6 +22,10 @@ export MAILLINK_LINK_KEYS="${MAILLINK_LINK_KEYS:-$(cat "$LINK_FILE")}"
 TRACKING_FILE="$RUN_DIR/auth/tracking.key"
 [ -s "$TRACKING_FILE" ] || (umask 077; "$VENV/bin/python" -c 'import secrets; print("1:2020-01-01:" + secrets.token_urlsafe(32))' > "$TRACKING_FILE")
 export MAILLINK_TRACKING_KEYS="${MAILLINK_TRACKING_KEYS:-$(cat "$TRACKING_FILE")}"
+# The tracker's lean public listener (/o/ and /c/ only) is what mail links point at.
+export TRACKER_PUBLIC_PORT="${TRACKER_PUBLIC_PORT:-8113}"
+export TRACKER_PUBLIC_HOST="${TRACKER_PUBLIC_HOST:-127.0.0.1}"
+export OUTBOUND_TRACKER_BASE_URL="${OUTBOUND_TRACKER_BASE_URL:-http://127.0.0.1:$TRACKER_PUBLIC_PORT}"
 stop_all() { trap - EXIT INT TERM; bash "$ROOT/scripts/stop.sh"; }
 trap stop_all EXIT INT TERM
 "$VENV/bin/python" -m maillink_devtools.demo

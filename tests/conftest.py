@@ -45,13 +45,22 @@ async def drop_namespace(prefix: str) -> None:
             await admin.close()
         client = AsyncMongoClient(MONGODB_URL, serverSelectionTimeoutMS=3000)
         try:
-            for name in await client.list_database_names():
-                if name.startswith(prefix.replace(".", "_")):
-                    await client.drop_database(name)
+            # By name, not by listing: FerretDB's listDatabases walks every database file and took
+            # 20-80 s on a busy shared store, which stalled every test's clean-up.
+            for name in namespace_databases(prefix):
+                await client.drop_database(name)
         finally:
             await client.close()
     except Exception as exc:  # noqa: BLE001 - clean-up is best effort; a test's verdict is already in
         print(f"namespace clean-up of {prefix} failed: {exc!r}")
+
+
+def namespace_databases(prefix: str) -> list[str]:
+    """Every database a test namespace can create: the services' (Settings.database) and the test
+    helpers' own `<namespace>_<service>` stores."""
+    services = ["ingest", "matcher", "tracker", "outbound", "bcc_gateway"]
+    return ([f"{prefix.replace('.', '_')}maillink_{s}" for s in services]
+            + [f"{prefix.strip('.')}_{s}" for s in ("ingest", "matcher", "ingest_copy")])
 
 
 def make_mailbox_user() -> tuple[str, str]:

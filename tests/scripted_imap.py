@@ -28,7 +28,10 @@ class Session:
 
 
 class ScriptedImap:
-    def __init__(self, greeting: bytes, rules: list[tuple[str, Answer]]) -> None:
+    """`greeting` is the first line, or an async callable given the session (the IMAP fuzzer sends
+    garbage, or nothing, in its place)."""
+
+    def __init__(self, greeting: bytes | Callable[[Session], Awaitable[None]], rules: list[tuple[str, Answer]]) -> None:
         self.greeting = greeting
         self.rules = [(re.compile(pattern.encode(), re.I), answer) for pattern, answer in rules]
         self.received: list[bytes] = []
@@ -50,8 +53,11 @@ class ScriptedImap:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = Session(reader, writer, self.received)
-        session.write(self.greeting)
         try:
+            if callable(self.greeting):
+                await self.greeting(session)
+            else:
+                session.write(self.greeting)
             while line := await session.read_line():
                 tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
                 for pattern, answer in self.rules:

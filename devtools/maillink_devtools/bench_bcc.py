@@ -103,6 +103,10 @@ def stage_means(metrics: str) -> dict[str, float]:
     commits = re.search(r"maillink_bcc_commit_batch_size_count ([0-9.e+-]+)", metrics)
     if total and commits and float(commits.group(1)):
         means["messages per commit"] = float(total.group(1)) / float(commits.group(1))
+    stored = re.search(r"maillink_bcc_store_batch_size_sum ([0-9.e+-]+)", metrics)
+    stores = re.search(r"maillink_bcc_store_batch_size_count ([0-9.e+-]+)", metrics)
+    if stored and stores and float(stores.group(1)):
+        means["blobs per store"] = float(stored.group(1)) / float(stores.group(1))
     return means
 
 

@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 Check = Callable[[], Awaitable[object]]
 
 
-def ops_router(checks: dict[str, Check]) -> APIRouter:
+def ops_router(checks: dict[str, Check], before_scrape: list[Check] = ()) -> APIRouter:
+    """`before_scrape` hooks refresh gauges that need I/O (consumer lag) just before /metrics answers."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -28,6 +29,11 @@ def ops_router(checks: dict[str, Check]) -> APIRouter:
 
     @router.get("/metrics")
     async def metrics() -> Response:
+        for hook in before_scrape:
+            try:
+                await asyncio.wait_for(hook(), timeout=3)
+            except Exception:  # noqa: BLE001 - the other metrics are still worth answering with
+                pass
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -38,3 +44,28 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
     # say where and what is wrong, never what was sent.
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+def document_refusals(schema: dict) -> dict:
+    """A 422 carries either FastAPI's list of field errors (validation_error above) or one sentence
+    from a service's own check (HTTPException(422, "Plain-text IMAP is only allowed...")). FastAPI
+    documents only the list, so clients generated from the document, and schemathesis, rejected
+    the sentence. The document now says both (found by tests/e2e/test_schemathesis.py)."""
+    error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+    detail = (error or {}).get("properties", {}).get("detail")
+    if detail is not None and "anyOf" not in detail:
+        error["properties"]["detail"] = {
+            "title": "Detail", "anyOf": [{k: v for k, v in detail.items() if k != "title"}, {"type": "string"}],
+            "description": "The fields that are wrong (a list), or the reason the request was refused (a sentence)."}
+    return schema
+
+
+def with_documented_refusals(app) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_refusals(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -6,11 +6,11 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from . import bus, logs, mongo
+from . import bus, lag, logs, mongo
 from .auth.keys import key_set
 from .auth.middleware import AuthMiddleware
 from .auth.settings import AuthSettings
-from .http import ops_router, validation_error
+from .http import ops_router, validation_error, with_documented_refusals
 from .kafka_conn import kafka_security
 from .settings import ServiceSettings
 from .topics_admin import ensure_topics
@@ -56,8 +56,10 @@ class Service:
                            audience=self.audience, max_lifetime_s=self.auth.max_lifetime_s,
                            issuer=self.auth.issuer)
         app.add_exception_handler(RequestValidationError, validation_error)
+        with_documented_refusals(app)
         app.include_router(ops_router({"kafka": lambda: self.broker.ping(timeout=3),
-                                       "store": lambda: mongo.ping(self.db)}))
+                                       "store": lambda: mongo.ping(self.db)},
+                                      before_scrape=[lambda: lag.refresh(self.broker)]))
         for router in routers:
             app.include_router(router)
         return app

@@ -45,6 +45,8 @@ class DealUpserted(CrmRecord):
     person_ids: list[str] = Field(default_factory=list)
     organization_id: str | None = None
     last_activity_at: datetime | None = Field(default=None, description="Latest activity, to order suggestions.")
+    company_id: str | None = Field(default=None, description="The company the deal belongs to, where the CRM says: "
+                                   "a Smart Bcc deal address of another company's user never links to it.")
 
 
 class LeadUpserted(CrmRecord):

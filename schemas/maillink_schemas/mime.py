@@ -37,6 +37,20 @@ class ParsedMessage:
 
 
 def parse(raw: bytes) -> ParsedMessage:
+    """Never raises: each known breakage is handled where it is read (and said in a warning); what
+    the fuzzer (tests/unit/test_fuzz_mime.py) finds next still gives an event, read by the lenient
+    parser, or failing that with only the raw MIME to go by. Losing mail is worse than a thin event."""
+    try:
+        return _parse(raw)
+    except Exception as exc:  # noqa: BLE001 - see above
+        try:
+            return _lenient(raw, f"parser error ({type(exc).__name__}: {exc}); headers and text read leniently")
+        except Exception as again:  # noqa: BLE001
+            return ParsedMessage(envelope=Envelope(), error=f"unreadable message ({type(again).__name__}: {again}); "
+                                 "only the raw MIME is kept", warnings=("message unreadable",))
+
+
+def _parse(raw: bytes) -> ParsedMessage:
     # fast-mail-parser (Rust's mail-parser) is ~12x faster than the stdlib with policy.default.
     try:
         mail = parse_email(raw)
@@ -49,7 +63,7 @@ def parse(raw: bytes) -> ParsedMessage:
         in_reply_to=ids(_header(headers, "In-Reply-To")),
         references=ids(_header(headers, "References")),
         subject=header_text(mail.subject or "", warnings),
-        date=parse_date(mail.date_parsed, _header(headers, "Date")),
+        date=parse_date(_date_parsed(mail), _header(headers, "Date")),
         **{"from": _addresses([mail.from_] if mail.from_ else [])},
         sender=next(iter(addresses_from_header(_header(headers, "Sender"))), None),
         to=_addresses(mail.to), cc=_addresses(mail.cc), bcc=_addresses(mail.bcc),
@@ -62,6 +76,15 @@ def parse(raw: bytes) -> ParsedMessage:
         bulk=_bulk(headers),
         warnings=tuple(warnings + header_warnings(raw, envelope, _header(headers, "Date"))),
     )
+
+
+def _date_parsed(mail):
+    # fast-mail-parser builds the datetime when the attribute is read, and raises for a date it
+    # parsed but datetime cannot hold (year 0, year 10000 once in UTC); the header text is retried.
+    try:
+        return mail.date_parsed
+    except (ValueError, OverflowError):
+        return None
 
 
 def _lenient(raw: bytes, error: str) -> ParsedMessage:
@@ -81,19 +104,30 @@ def _lenient(raw: bytes, error: str) -> ParsedMessage:
         to=addresses_from_header(get("To")), cc=addresses_from_header(get("Cc")),
         bcc=addresses_from_header(get("Bcc")), reply_to=addresses_from_header(get("Reply-To")),
     )
-    plain = [_payload_text(p) for p in msg.walk() if p.get_content_type() == "text/plain"]
-    attachments = [p for p in msg.walk() if p.get_filename()]
+    parts = list(msg.walk())
+    plain = [_payload_text(p) for p in parts if _safely(p.get_content_type) == "text/plain"]
+    # get_filename raises TypeError on broken RFC 2231 continuations (name*0*=..; name*1=..; name*=..).
+    attachments = [p for p in parts if _safely(p.get_filename)]
     headers = {k: [str(v)] for k, v in msg.items()}
     return ParsedMessage(envelope=envelope, snippet=_snippet(plain, None), has_attachments=bool(attachments),
                          bulk=_bulk(headers), error=error,
                          warnings=tuple(warnings + header_warnings(raw, envelope, get("Date"))))
 
 
-def _payload_text(part) -> str:
-    data = part.get_payload(decode=True) or b""
+def _safely(read):
     try:
-        return data.decode(part.get_content_charset() or "utf-8")
-    except (LookupError, UnicodeDecodeError):
+        return read()
+    except Exception:  # noqa: BLE001 - the stdlib's readers of broken parameters raise what they like
+        return None
+
+
+def _payload_text(part) -> str:
+    data = _safely(lambda: part.get_payload(decode=True)) or b""
+    if not isinstance(data, bytes):
+        return ""
+    try:
+        return data.decode(_safely(part.get_content_charset) or "utf-8")
+    except (LookupError, ValueError):
         return data.decode("latin-1")
 
 

@@ -4,6 +4,7 @@ Each lenient step leaves a warning (see envelope.py): the raw MIME keeps the ori
 """
 import re
 from datetime import datetime, timezone
+from email.errors import HeaderParseError
 from email.header import decode_header
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -18,14 +19,21 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def header_text(value: str, warnings: list[str]) -> str:
     """Decodes encoded words the parser left as they were (an unknown charset), and drops control bytes."""
     if ENCODED_WORD.search(value):
+        try:
+            words = decode_header(value)
+        except (HeaderParseError, ValueError):
+            # An encoded word that cannot be decoded at all (b"=?utf-8?B?!!!?="): the stdlib gives up
+            # on the whole header, so keep it as written rather than lose the message.
+            warnings.append("undecodable encoded word in a header, kept as written")
+            words = [(value, None)]
         parts = []
-        for chunk, charset in decode_header(value):
+        for chunk, charset in words:
             if isinstance(chunk, str):
                 parts.append(chunk)
                 continue
             try:
                 parts.append(chunk.decode(charset or "ascii"))
-            except (LookupError, UnicodeDecodeError):
+            except (LookupError, ValueError):  # ValueError: also a charset name with a NUL in it
                 parts.append(fallback_decode(chunk))
                 warnings.append(f"unknown charset {charset!r} in a header, decoded as UTF-8 or Latin-1")
         value = "".join(parts)
@@ -73,14 +81,21 @@ def clean(text: str) -> str:
 
 def parse_date(parsed, header: str | None) -> datetime | None:
     if isinstance(parsed, datetime):
-        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return _utc(parsed)
     try:
         value = parsedate_to_datetime(header) if header else None
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if value is None:
+    return None if value is None else _utc(value)
+
+
+def _utc(value: datetime) -> datetime | None:
+    # "31 Dec 9999 23:59:59 -1200" is a valid date whose UTC instant is in year 10000, which
+    # datetime cannot hold: an unreadable date, like any other.
+    try:
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    except (OverflowError, ValueError):
         return None
-    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def addresses_from_header(value: str | None) -> list[Address]:

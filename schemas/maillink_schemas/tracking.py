@@ -19,9 +19,10 @@ class TrackingRegistered(Event):
     user_id: str = Field(description="The sender: their own opens are not counted.")
     recipients: list[str] = Field(default_factory=list, description="Recipient addresses, lower-cased.")
     links: list[TrackedLink] = Field(default_factory=list, description="Every rewritten link, by index.")
-    tracking_id: str | None = Field(default=None, description="The id carried in the message's tracker URLs "
+    tracking_id: str | None = Field(default=None, description="The id the message's tracking tokens carry "
                                     "(derived from the Message-ID, so it is known before the message key, "
-                                    "which depends on the body the URLs are in). See docs/outbound.md.")
+                                    "which depends on the body the URLs are in); the tracker keys the "
+                                    "registration by it. Absent: the tokens carry the message key itself.")
     sent_at: datetime | None = Field(default=None, description="When the message was handed to SMTP, if known.")
 
 
@@ -31,7 +32,9 @@ Classification = Literal["human", "machine"]
 
 
 class _TrackedRequest(Event):
-    message_key: str = Field(description="The tracked message's key (from the token).")
+    message_key: str = Field(description="The tracked message's key: the registered one, or the token's id when "
+                             "the registration could not be read at request time (then `tracking_id` is unset "
+                             "and the id may be a tracking id; the tracker's aggregator resolves it).")
     account_id: str | None = Field(default=None, description="The sending account, when the registration was known.")
     user_id: str | None = Field(default=None, description="The sender, when the registration was known.")
     user_agent_family: str = Field(description="Family of the client's user agent (e.g. Chrome, Outlook, "
@@ -42,6 +45,8 @@ class _TrackedRequest(Event):
                                            "a security scanner) as far as the request could tell.")
     signals: list[str] = Field(default_factory=list, description="The rules that fired, e.g. apple_mpp, "
                                "google_image_proxy, click_soon_after_delivery; empty for a plain human request.")
+    tracking_id: str | None = Field(default=None, description="The tracking id the token carried, when it is "
+                                    "not the message key (TrackingRegistered.tracking_id).")
 
 
 class TrackingOpened(_TrackedRequest):

@@ -45,6 +45,7 @@ class World:
         self.url, self.ns, self._token = url, namespace, token
         self.tag = uuid.uuid4().hex[:8]
         self.company = f"c-{self.tag}"
+        self._crm_topics: set[str] = set()
 
     def id(self, name: str) -> str:
         return f"{name}-{self.tag}"
@@ -56,11 +57,15 @@ class World:
         return bearer(self._token(self.id(user), *(scopes or SCOPES), company=company or self.company))
 
     async def crm(self, topic: str, *records) -> None:
+        self._crm_topics.add(f"{self.ns}{topic}")
         await produce(KAFKA, f"{self.ns}{topic}", [(r.model_dump(mode="json").get(_key(topic), "k").encode(),
                                                     r.model_dump_json().encode()) for r in records])
-        # The CRM is applied before the mail that depends on it is sent (deals are not retroactive,
-        # so mail that overtakes its deal is rightly not linked to it): wait for the facts consumer.
-        await wait_group_caught_up(KAFKA, f"{self.ns}maillink-matcher", f"{self.ns}{topic}", timeout=60)
+
+    async def settled(self, timeout: float = 60) -> None:
+        """Deals are not retroactive, so a test must know the matcher has stored the CRM records it
+        published before it sends mail: wait until the matcher's group has committed every CRM record."""
+        for topic in sorted(self._crm_topics):
+            await wait_group_caught_up(KAFKA, f"{self.ns}maillink-matcher", topic, timeout=timeout)
 
     async def person(self, name: str, *emails: str, **kw) -> str:
         await self.crm("crm.persons.v1", crm.PersonUpserted(person_id=self.id(name), name=name, emails=list(emails), **kw))
@@ -145,7 +150,7 @@ async def test_company_blocklist_applies_to_every_user_of_the_company(world):
     assert httpx.put(f"{world.url}/company/blocklist", headers=admin, json={"blocklist": ["@corp-spam.example"]},
                      timeout=15).status_code == 200
     await world.user("alice")
-    await asyncio.sleep(1)
+    await world.settled()
     blocked = await world.mail("m1", sender="x@corp-spam.example")
     ignored = await eventually(lambda: messages(world.get("/mail", filter="ignored")), lambda m: blocked in m)
     assert "the company's blocklist" in texts(ignored[blocked])[0]
@@ -172,7 +177,7 @@ async def test_one_open_deal_links_and_two_leave_the_choice_with_suggestions(wor
     deal = await world.deal("ACME renewal", jan)
     await world.deal("Pilot A", priya)
     await world.deal("Pilot B", priya)
-    await asyncio.sleep(1)
+    await world.settled()
     one = await world.mail("m1", sender=world.addr("jan"))
     two = await world.mail("m2", sender=world.addr("priya"))
     view = await eventually(lambda: messages(world.get("/mail")), lambda m: {one, two} <= m.keys())
@@ -188,7 +193,7 @@ async def test_leads_and_projects_follow_the_one_open_item_rule(world):
     await world.crm("crm.leads.v1", crm.LeadUpserted(lead_id=world.id("lead"), title="Lead", person_ids=[jan]))
     await world.crm("crm.projects.v1", crm.ProjectUpserted(project_id=world.id("proj"), title="Onboarding",
                                                           person_ids=[jan]))
-    await asyncio.sleep(1)
+    await world.settled()
     key = await world.mail("m1", sender=world.addr("jan"))
     view = await eventually(lambda: messages(world.get(f"/leads/{world.id('lead')}/conversations")), lambda m: key in m)
     assert view[key]["lead_id"] == world.id("lead") and view[key]["project_id"] == world.id("proj")
@@ -199,7 +204,7 @@ async def test_manual_mode_links_only_persons(world):
     world.settings(linking_mode="manual")
     jan = await world.person("jan", world.addr("jan"))
     await world.deal("Only deal", jan)
-    await asyncio.sleep(1)
+    await world.settled()
     key = await world.mail("m1", sender=world.addr("jan"))
     view = await eventually(lambda: messages(world.get(f"/persons/{jan}/conversations")), lambda m: key in m)
     assert view[key]["deal_id"] is None and "not linked to a deal: linking is manual" in texts(view[key])
@@ -209,11 +214,11 @@ async def test_manual_mode_links_only_persons(world):
 async def test_thread_continuity_after_the_deal_is_won(world):
     jan = await world.person("jan", world.addr("jan"))
     deal = await world.deal("Renewal", jan)
-    await asyncio.sleep(1)
+    await world.settled()
     first = await world.mail("m1", sender=world.addr("jan"))
     await eventually(lambda: messages(world.get(f"/deals/{deal}/conversations")), lambda m: first in m)
     await world.deal("Renewal", jan, version=2, status="won")
-    await asyncio.sleep(1)
+    await world.settled()
     reply = await world.mail("m2", sender=world.addr("jan"), refs=[f"{first}@mail"])
     view = await eventually(lambda: messages(world.get(f"/persons/{jan}/conversations")), lambda m: reply in m)
     assert view[first]["deal_id"] == deal and view[reply]["deal_id"] is None
@@ -225,7 +230,7 @@ async def test_thread_continuity_after_the_deal_is_won(world):
 async def test_bulk_mail_is_never_auto_linked_to_a_deal(world):
     news = await world.person("news", world.addr("news"))
     await world.deal("Deal", news)
-    await asyncio.sleep(1)
+    await world.settled()
     key = await world.mail("m1", sender=world.addr("news"), bulk={"list_unsubscribe": True})
     view = await eventually(lambda: messages(world.get(f"/persons/{news}/conversations")), lambda m: key in m)
     assert view[key]["deal_id"] is None and "not linked to a deal: bulk mail (List-Unsubscribe)" in texts(view[key])
@@ -239,7 +244,7 @@ async def test_private_against_shared_across_three_users_with_different_permissi
     jan = await world.person("jan", world.addr("jan"))
     deal = await world.deal("Grouped", jan, visibility_group="sales")
     eva = await world.person("eva", world.addr("eva"))
-    await asyncio.sleep(1)
+    await world.settled()
     shared = await world.mail("m1", sender=world.addr("jan"))
     plain = await world.mail("m2", sender=world.addr("eva"))
     await eventually(lambda: messages(world.get("/mail")), lambda m: {shared, plain} <= m.keys())
@@ -265,7 +270,7 @@ async def test_a_changed_default_does_not_touch_old_mail(world):
     jan = await world.person("jan", world.addr("jan"))
     await world.user("alice")
     await world.user("bob")
-    await asyncio.sleep(1)
+    await world.settled()
     old = await world.mail("m1", sender=world.addr("jan"))
     await eventually(lambda: messages(world.get("/mail")), lambda m: old in m)
     world.settings(sharing_default="private")
@@ -288,7 +293,7 @@ async def test_a_deal_set_on_a_thread_shows_its_earlier_messages(world):
     priya = await world.person("priya", world.addr("priya"))
     await world.deal("A", priya)
     chosen = await world.deal("B", priya)
-    await asyncio.sleep(1)
+    await world.settled()
     first = await world.mail("m1", sender=world.addr("priya"))
     second = await world.mail("m2", sender=world.addr("priya"), refs=[f"{first}@mail"])
     view = await eventually(lambda: messages(world.get("/mail")), lambda m: {first, second} <= m.keys())
@@ -338,7 +343,7 @@ async def test_a_sensitive_message_stays_private_under_a_shared_default(world):
     jan = await world.person("jan", world.addr("jan"))
     await world.user("alice")
     await world.user("bob")
-    await asyncio.sleep(1)
+    await world.settled()
     key = await world.mail("m1", sender=world.addr("jan"), subject="Your verification code is 482913")
     normal = await world.mail("m2", sender=world.addr("jan"), subject="Lunch?")
     view = await eventually(lambda: messages(world.get("/mail")), lambda m: {key, normal} <= m.keys())

@@ -75,18 +75,42 @@ async def test_a_blob_under_the_wrong_id_is_refused(backend):
     assert not await blobs.exists(blob_id)
 
 
-@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
-async def test_local_groups_are_flushed_either_way(tmp_path, monkeypatch, syncfs):
+@pytest.mark.parametrize("mode", ["syncfs", "per-file", "per-file-without-syncfs"])
+async def test_local_groups_are_flushed_either_way(tmp_path, monkeypatch, mode):
     from maillink_runtime.blobs import durability as local_durability
     from maillink_runtime.blobs.store import open_blob_store
 
-    if not syncfs:
+    if mode == "syncfs":
+        if local_durability._syncfs is None:
+            pytest.skip("no syncfs(2) on this platform")
+        monkeypatch.setattr(local_durability, "PER_FILE_MAX", 0)   # every group counts as large
+    elif mode == "per-file-without-syncfs":
         monkeypatch.setattr(local_durability, "_syncfs", None)
-    elif local_durability._syncfs is None:
-        pytest.skip("no syncfs(2) on this platform")
+        monkeypatch.setattr(local_durability, "PER_FILE_MAX", 0)
     blobs = open_blob_store(tmp_path.as_uri())
     group = dict(blob(n) for n in (10, 20_000, 0))
     await blobs.put_many(group)
     assert {blob_id: await blobs.get(blob_id) for blob_id in group} == group
     with pytest.raises(FileNotFoundError):  # the flush really opens what it flushes
         await local_durability.fsync_group(tmp_path, [blobs.key(blob(5)[0])])
+
+
+async def test_a_small_group_syncs_each_file_and_its_directory_and_new_directories_parents_once(tmp_path, monkeypatch):
+    from maillink_runtime.blobs import durability as local_durability
+    from maillink_runtime.blobs.store import open_blob_store
+
+    synced: list[tuple[str, bool]] = []
+    real = local_durability._fsync
+    monkeypatch.setattr(local_durability, "_fsync",
+                        lambda path, data_only=False: (synced.append((str(path), data_only)), real(path, data_only)))
+    monkeypatch.setattr(local_durability, "_syncfs", None)   # never the whole filesystem for small groups
+    blobs = open_blob_store(tmp_path.as_uri())
+    first, raw = blob(10)
+    await blobs.put_many({first: raw})
+    fanout = tmp_path / blobs.key(first).rpartition("/")[0]
+    assert sorted(synced) == sorted([(str(tmp_path / blobs.key(first)), True), (str(fanout), False),
+                                     (str(fanout.parent), False), (str(tmp_path), False)])
+    synced.clear()
+    second = next(b for b in (blob(n) for n in range(11, 5000)) if b[0][:2] == first[:2])
+    await blobs.put_many(dict([second]))
+    assert sorted(synced) == sorted([(str(tmp_path / blobs.key(second[0])), True), (str(fanout), False)])

@@ -2,6 +2,7 @@
 indexes that survive a crash between two writes, and re-linking when a person appears."""
 import pytest
 
+from maillink_matcher.adapters.alternative_addresses import AlternativeAddresses
 from maillink_matcher.adapters.facts_cache import FactsCache
 from maillink_matcher.adapters.facts_clock import FactsClock
 from maillink_matcher.adapters.messages import MessageStore
@@ -14,6 +15,8 @@ from maillink_matcher.handlers.facts import FactsDeps, handle_facts
 from maillink_matcher.handlers.mail import MailDeps, handle_mail
 from maillink_runtime import bus, mongo
 from maillink_schemas import crm
+from maillink_schemas.base import utcnow
+from maillink_schemas.bcc import UserAddressesVerified
 from maillink_schemas.mail import MessageLinked
 from maillink_schemas.matcher import RecheckRequested
 from tests.conftest import KAFKA, MONGODB_URL
@@ -51,10 +54,10 @@ async def matcher(namespace, request):
         clock = FactsClock(db)
         known = FactsCache(projections, settings, clock)
         mail = MailDeps(CachedMessages(store), known, known, publish, topics, clock=known)
-        facts = FactsDeps(projections, settings, store, publish, "recheck", clock)
+        facts = FactsDeps(projections, settings, store, publish, "recheck", AlternativeAddresses(db), clock)
     else:
         mail = MailDeps(store, projections, settings, publish, topics)
-        facts = FactsDeps(projections, settings, store, publish, "recheck")
+        facts = FactsDeps(projections, settings, store, publish, "recheck", AlternativeAddresses(db))
     yield mail, facts, topics["linked"], db, rechecks
     await broker.stop()
     await client.drop_database(db.name)
@@ -202,3 +205,22 @@ async def test_a_crash_between_two_writes_of_a_crm_update_is_repaired_by_redeliv
     await original({"_id": "p1"}, {"$addToSet": {"ids": "d1"}}, upsert=True)
     await c.rebuild_indexes()
     assert await c.open_items_of("deal", ["p1", "p2"]) == {}
+
+
+async def test_verified_smart_bcc_addresses_become_own_addresses_and_recheck_the_users_mail(matcher):
+    mail, facts, topic, db, rechecks = matcher
+    await handle_facts([crm.PersonUpserted(person_id="p-home", emails=["me@home.example"])], facts)
+    await handle_mail([received("k1", "m1@x", sender="me@home.example", to=("jan@acme.cz",))], mail)
+    _, latest = await linked(topic, 1)
+    assert latest["k1"].person_ids == ["p-home"]
+    rechecks.clear()
+    verified = UserAddressesVerified(event_id="a1", occurred_at=utcnow(), user_id="u1", addresses=["Me@Home.example"],
+                                     version=2)
+    await handle_facts([verified], facts)
+    await handle_facts([verified], facts)                         # a redelivery re-checks nothing more
+    await handle_facts([verified.model_copy(update={"addresses": [], "version": 1})], facts)  # older: ignored
+    assert [r.message_keys for r in rechecks] == [["k1"]]
+    await handle_mail(rechecks, mail)
+    _, latest = await linked(topic, 2)
+    assert latest["k1"].person_ids == [] and latest["k1"].revision == 2
+    assert (await db["user_accounts"].find_one({"_id": "u1"}))["smart_bcc"] == ["me@home.example"]

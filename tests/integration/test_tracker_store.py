@@ -50,13 +50,32 @@ async def test_registrations_are_idempotent_and_keep_only_safe_links(db):
     assert await fresh.get("unknown") is None
 
 
+async def test_a_registration_with_a_tracking_id_is_found_by_it_and_by_its_message_key(db):
+    # Outbound's tokens carry the tracking id (the message key digests the body the URLs are in).
+    store = RegistrationStore(db)
+    await store.ensure_indexes()
+    event = registered(key="6495eefcada4258efd5dc52ae000a870", links=["https://acme.example/a"])
+    event = event.model_copy(update={"tracking_id": "3f0c2b1e9d8a7f6e5d4c3b2a19087f6e"})
+    await store.upsert(event)
+    await store.upsert(event)
+    assert await db["registrations"].count_documents({}) == 1
+    fresh = RegistrationStore(db)
+    by_token = await fresh.get("3f0c2b1e9d8a7f6e5d4c3b2a19087f6e")
+    assert by_token.message_key == event.message_key and by_token.links == {0: "https://acme.example/a"}
+    assert await fresh.get(event.message_key) is None  # tokens never carry this message's key
+    assert (await fresh.by_message_key(event.message_key)).links == by_token.links
+    # A registration without a tracking id (older outbound, tests): the token carries the key.
+    await store.upsert(registered(key="m-2", links=["https://acme.example/b"]))
+    assert (await fresh.get("m-2")).message_key == "m-2" == (await fresh.by_message_key("m-2")).message_key
+
+
 async def test_hits_are_recorded_once_and_purged_after_retention(db):
     hits = HitStore(db)
     await hits.ensure_indexes()
     opened = TrackingOpened(event_id="e-1", occurred_at=NOW, message_key="m-1", user_agent_family="Chrome",
                             network="203.0.113.0/24", classification="human")
-    await hits.record_event(opened)
-    await hits.record_event(opened)
+    await hits.record_event(opened, "m-1")
+    await hits.record_event(opened, "m-1")
     await hits.record_head("h-1", "m-1", "click", 2, "198.51.100.0/24", "Barracuda", NOW - timedelta(days=500))
     recorded = await hits.recorded("m-1")
     assert sorted(r.kind for r in recorded) == ["head", "open"]

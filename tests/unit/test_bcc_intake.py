@@ -82,3 +82,24 @@ async def test_concurrent_messages_share_publish_batches_and_each_waits_for_its_
     results = await asyncio.gather(*(accept(arrival(raw), IntakeDeps(FakeDirectory(), commit)) for raw in raws))
     assert results == [None] * 10 and sum(batches) == 10 and len(batches) < 10
     assert len(blobs.stored) == 10
+
+
+async def test_concurrent_messages_share_store_batches_and_each_blob_is_durable_before_its_event():
+    stores, published = [], []
+
+    class SlowBlobs(FakeBlobs):
+        async def put_many(self, blobs):
+            await asyncio.sleep(0)  # a flush, during which more sessions finish DATA
+            stores.append(len(blobs))
+            await super().put_many(blobs)
+
+    blobs = SlowBlobs()
+
+    async def publish(events):
+        assert all(e.raw.blob_id in blobs.stored for e in events)
+        published.extend(events)
+
+    commit = GroupCommit(blobs, publish).commit
+    raws = [RAW.replace(b"body", f"body {i}".encode()) for i in range(10)]
+    results = await asyncio.gather(*(accept(arrival(raw), IntakeDeps(FakeDirectory(), commit)) for raw in raws))
+    assert results == [None] * 10 and sum(stores) == 10 and len(stores) < 10 and len(published) == 10

@@ -95,3 +95,36 @@ def test_lists_are_capped_with_a_count_of_what_was_cut():
     assert len(capped.to) == MAX_ADDRESSES and cut == {"to": 150, "references": 30}
     assert capped.references[0] == "r0@x" and capped.references[-1] == "r79@x"
     assert len(capped.references) == MAX_REFERENCES and len(capped.subject) == 1000
+
+
+def test_an_undecodable_encoded_word_keeps_the_header_as_written():
+    # Regression (corpus 06): bad base64 in an encoded word made the stdlib raise out of parse(),
+    # so ingest failed the whole batch, on every pass of the folder.
+    raw = (b"From: a@b.cz\r\nSubject: =?utf-8?B?!!!notbase64?= offer\r\nMessage-ID: <w@b>\r\n"
+           b"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nbody\r\n")
+    e = event(raw)
+    assert e.envelope.subject == "=?utf-8?B?!!!notbase64?= offer"
+    assert "undecodable encoded word in a header, kept as written" in e.parse_warnings
+
+
+def test_a_date_beyond_what_datetime_holds_is_an_unreadable_date():
+    # Regression (corpus 19): 31 Dec 9999 at -1200 is year 10000 in UTC; reading it raised ValueError.
+    raw = (b"From: a@b.cz\r\nSubject: far future\r\nMessage-ID: <f@b>\r\n"
+           b"Date: Fri, 31 Dec 9999 23:59:59 -1200\r\n\r\nbody\r\n")
+    e = event(raw)
+    assert e.envelope.date == ARRIVED
+    assert any(w.startswith("unreadable Date header") for w in e.parse_warnings)
+
+
+def test_broken_rfc2231_continuations_and_a_nul_in_a_charset_do_not_stop_parsing():
+    # Regressions (fuzzer): the stdlib's get_filename raised TypeError on mixed RFC 2231 continuations
+    # in the lenient path, and a charset name with a NUL made bytes.decode raise ValueError.
+    broken_2231 = (b"From: a@b.cz\r\nSubject: files\r\nMessage-ID: <r@b>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+                   b"Content-Type: multipart/mixed; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: application/pdf\r\n"
+                   b"Content-Disposition: attachment; filename*=utf-8''%ZZ.pdf; filename*0=\"a\"\r\n"
+                   b"Content-Transfer-Encoding: base64\r\n\r\n!!!notbase64\r\n--r--\r\n")
+    e = event(broken_2231)
+    assert e.envelope.subject == "files" and e.parse_error
+    nul_charset = (b"From: a@b.cz\r\nSubject: =?ut\x00f-8?Q?caf=C3=A9?=\r\nMessage-ID: <n@b>\r\n"
+                   b"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nbody\r\n")
+    assert "caf" in event(nul_charset).envelope.subject

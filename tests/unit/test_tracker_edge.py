@@ -22,10 +22,14 @@ GOOD = {0: "https://acme.example/offer?id=7", 1: "https://acme.example/pricing",
 EVIL = {0: "javascript:alert(1)", 1: "//evil.example/", 2: "https://good.example\r\nSet-Cookie: a=b",
         3: "https://user@evil.example/", 4: "https:/evil.example", 5: "https://evil.example\\@good.example"}
 MESSAGES = {"6495eefcada4258efd5dc52ae000a870": GOOD, "m-evil": EVIL, "a" * 64: {7: "https://long.example/"}}
+# Outbound's tokens carry a tracking id; the registration maps it to the message key.
+TRACKING_ID, TRACKED_KEY = "3f0c2b1e9d8a7f6e5d4c3b2a19087f6e", "9d2c7a41be08f3d6c5a4b3928170f6e5"
 
 
 class FakeRegistrations:
     async def get(self, key: str) -> Registration | None:
+        if key == TRACKING_ID:
+            return Registration(TRACKED_KEY, "acc-2", "u-2", dict(GOOD), SENT, SENT)
         links = MESSAGES.get(key)
         return Registration(key, "acc-1", "u-1", dict(links), SENT, SENT) if links is not None else None
 
@@ -88,6 +92,18 @@ async def test_a_click_redirects_to_its_registered_url_only():
     assert (await client.get(f"/c/{tt.mint(RING, KEY, 'click', 3)}")).status_code == 404  # no such link
     assert (await client.get(f"/c/{tt.mint(RING, 'unknown-message', 'click', 0)}")).status_code == 404
     assert (await client.get(f"/c/{tt.mint(RING, KEY, 'open')}")).status_code == 404  # an open token is no click
+
+
+async def test_a_tracking_id_token_counts_for_the_registered_message_key():
+    client, _, hits, publisher = make()
+    assert (await client.get(f"/o/{tt.mint(RING, TRACKING_ID, 'open')}")).status_code == 200
+    response = await client.get(f"/c/{tt.mint(RING, TRACKING_ID, 'click', 1)}")
+    assert response.status_code == 302 and response.headers["location"] == GOOD[1]
+    assert [(topic, key, e["message_key"], e["tracking_id"], e["account_id"]) for topic, key, e in publisher.sent] == [
+        ("opened", TRACKED_KEY.encode(), TRACKED_KEY, TRACKING_ID, "acc-2"),
+        ("clicked", TRACKED_KEY.encode(), TRACKED_KEY, TRACKING_ID, "acc-2")]
+    await client.head(f"/o/{tt.mint(RING, TRACKING_ID, 'open')}")
+    assert hits.heads[-1][1] == TRACKED_KEY
 
 
 async def test_unsafe_registered_urls_are_never_redirected_to():
@@ -180,3 +196,25 @@ async def test_without_the_history_the_history_rules_stay_silent():
     assert publisher.sent[0][2]["classification"] == "human" and publisher.sent[0][2]["signals"] == []
     head = await client.head(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
     assert head.status_code == 302  # the signal is lost, the answer is the same
+
+
+def responses(status: int) -> float:
+    from prometheus_client import REGISTRY
+    return REGISTRY.get_sample_value("tracker_responses_total", {"status": str(status)}) or 0.0
+
+
+async def test_answers_are_counted_by_status_and_a_failure_that_escapes_counts_as_500():
+    client, edge, _, _ = make()
+    before = {s: responses(s) for s in (200, 302, 404, 500, 503)}
+    await client.get(f"/o/{tt.mint(RING, KEY, 'open')}")
+    await client.get(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
+    await client.get("/o/forged-token")
+    edge._registrations = DownRegistrations()
+    await client.get(f"/c/{tt.mint(RING, KEY, 'click', 0)}")
+    edge._keyring = None  # a bug: token verification itself blows up
+    try:
+        await client.get(f"/o/{tt.mint(RING, KEY, 'open')}")
+    except Exception:  # noqa: BLE001 - the in-process transport re-raises what uvicorn would turn into a 500
+        pass
+    after = {s: responses(s) - before[s] for s in before}
+    assert after == {200: 1, 302: 1, 404: 1, 500: 1, 503: 1}

@@ -25,11 +25,15 @@ from pathlib import Path
 import obstore
 from obstore.exceptions import AlreadyExistsError
 from obstore.store import ObjectStore
+from prometheus_client import Counter
 
 from .location import blob_key, is_blob_id, open_store, parse_blob_url
 from .durability import fsync_group
 
 READ_CHUNK = 1024 * 1024
+# "Not found" and "already there" are answers, not errors; everything else is (alert MaillinkBlobStoreErrors).
+ERRORS = Counter("maillink_blob_store_errors_total", "Object store operations that failed, by operation "
+                 "(put, get, head; verify: stored bytes that do not hash to their id)", ["operation"])
 
 
 class LegacySource(Protocol):
@@ -64,7 +68,11 @@ class BlobStore:
         keys = {blob_id: self.key(blob_id) for blob_id in blobs}
         await asyncio.gather(*(self._put_new(keys[blob_id], raw) for blob_id, raw in blobs.items()))
         if self._local_root is not None:
-            await fsync_group(self._local_root, keys.values())
+            try:
+                await fsync_group(self._local_root, keys.values())
+            except Exception:
+                ERRORS.labels("put").inc()
+                raise
 
     async def open(self, blob_id: str) -> Blob | None:
         """The blob's size and a verified stream of its bytes; None when it is stored nowhere."""
@@ -74,6 +82,9 @@ class BlobStore:
             result = await obstore.get_async(self._store, self.key(blob_id))
         except FileNotFoundError:
             return await self._open_legacy(blob_id)
+        except Exception:
+            ERRORS.labels("get").inc()
+            raise
         return Blob(result.meta["size"], verified(blob_id, result.stream(min_chunk_size=READ_CHUNK)))
 
     async def get(self, blob_id: str) -> bytes | None:
@@ -87,6 +98,9 @@ class BlobStore:
             return True
         except FileNotFoundError:
             return False
+        except Exception:
+            ERRORS.labels("head").inc()
+            raise
 
     def key(self, blob_id: str) -> str:
         return blob_key(self._owner, blob_id)
@@ -98,6 +112,9 @@ class BlobStore:
             await obstore.put_async(self._store, key, raw, mode="create", use_multipart=False)
         except AlreadyExistsError:
             pass
+        except Exception:
+            ERRORS.labels("put").inc()
+            raise
 
     async def _open_legacy(self, blob_id: str) -> Blob | None:
         manifest = await self._legacy.manifest(blob_id) if self._legacy else None
@@ -114,6 +131,7 @@ async def verified(blob_id: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[
         digest.update(chunk)
         held = chunk
     if digest.hexdigest() != blob_id:
+        ERRORS.labels("verify").inc()
         raise CorruptBlob(f"blob {blob_id}: stored bytes hash to {digest.hexdigest()}")
     if held is not None:
         yield held

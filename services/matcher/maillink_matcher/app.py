@@ -6,12 +6,15 @@ from maillink_runtime.auth.links import blob_link
 from maillink_runtime.service import Service
 from maillink_schemas import crm
 from maillink_schemas.accounts import AccountConfigured
+from maillink_schemas.bcc import UserAddressesVerified
 from maillink_schemas.mail import MessageExpunged, MessageReceived
 from maillink_schemas.matcher import MailSettingsChanged, RecheckRequested, ThreadCommand
+from maillink_schemas.outbound import MessageSent
 from maillink_schemas.topics import Topic
 
 from .adapters.facts_cache import FactsCache
 from .adapters.facts_clock import FactsClock
+from .adapters.alternative_addresses import AlternativeAddresses
 from .adapters.messages import MessageStore
 from .adapters.projections import CrmProjections
 from .adapters.queries import QueryStore
@@ -26,11 +29,13 @@ from .handlers.mail import MailDeps, handle_mail
 from .settings import MatcherSettings
 
 MAIL_TOPICS = {Topic.MESSAGE_RECEIVED: MessageReceived, Topic.MESSAGE_EXPUNGED: MessageExpunged,
-               Topic.THREAD_COMMAND: ThreadCommand, Topic.MATCHER_RECHECK: RecheckRequested}
+               Topic.THREAD_COMMAND: ThreadCommand, Topic.MATCHER_RECHECK: RecheckRequested,
+               Topic.MESSAGE_SENT: MessageSent}
 FACT_TOPICS = {Topic.CRM_PERSONS: crm.PersonUpserted, Topic.CRM_ORGANIZATIONS: crm.OrganizationUpserted,
                Topic.CRM_DEALS: crm.DealUpserted, Topic.CRM_LEADS: crm.LeadUpserted,
                Topic.CRM_PROJECTS: crm.ProjectUpserted, Topic.CRM_USERS: crm.UserUpserted,
-               Topic.ACCOUNT: AccountConfigured, Topic.SETTINGS: MailSettingsChanged}
+               Topic.ACCOUNT: AccountConfigured, Topic.SETTINGS: MailSettingsChanged,
+               Topic.USER_ADDRESSES: UserAddressesVerified}
 OUTPUT_TOPICS = [Topic.MESSAGE_LINKED, Topic.MESSAGE_UNLINKED, Topic.MESSAGE_IGNORED, Topic.MAILBOX_COMMAND]
 
 
@@ -65,7 +70,8 @@ def create_app(settings: MatcherSettings) -> FastAPI:
                     {"linked": topic(Topic.MESSAGE_LINKED), "unlinked": topic(Topic.MESSAGE_UNLINKED),
                      "ignored": topic(Topic.MESSAGE_IGNORED), "mailbox": topic(Topic.MAILBOX_COMMAND)},
                     settings.default_visibility, known_facts)
-    facts = FactsDeps(projections, user_settings, messages, publish, topic(Topic.MATCHER_RECHECK), clock)
+    facts = FactsDeps(projections, user_settings, messages, publish, topic(Topic.MATCHER_RECHECK),
+                      AlternativeAddresses(db), clock)
 
     def forget() -> None:
         own_docs.clear()

@@ -33,7 +33,8 @@ def build_deps(settings: Settings, broker, db) -> SendDeps:
     async def publish(topic: str, event, key: str) -> None:
         await bus.publish(broker, topic, event, key=key)
 
-    tracking = Tracking(settings.tracker_base_url, settings.tracking_secret) if settings.tracking_secret else None
+    keyring = settings.tracking_keyring()
+    tracking = Tracking(settings.tracker_base_url, keyring) if keyring is not None else None
     return SendDeps(
         requests=RequestStore(db), accounts=AccountStore(db), credentials=Credentials(settings.credentials_key),
         stores=stores, pools=Pools(settings.smtp_ca_file, settings.smtp_timeout_s),

@@ -1,8 +1,11 @@
 """outbound's configuration (environment variables, prefix OUTBOUND_; shared ones unprefixed)."""
-from pydantic import Field
+from datetime import timedelta
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from maillink_runtime.settings import ServiceSettings, shared
+from maillink_schemas.tracking_token import Keyring, parse_keys
 
 
 class Settings(ServiceSettings):
@@ -13,8 +16,22 @@ class Settings(ServiceSettings):
                                   "Fernet key the account credentials are encrypted with (the one ingest uses).")
     tracker_base_url: str = Field("http://127.0.0.1:8103", description="Public base URL of the tracker "
                                   "(pixel and click redirects point there).")
-    tracking_secret: str | None = Field(None, description="Key that signs tracker tokens (shared with the "
-                                        "tracker); tracking is off while unset.")
+    tracking_keys: SecretStr | None = shared(
+        None, "MAILLINK_TRACKING_KEYS", "Tracker token keys, `kid:YYYY-MM-DD:secret` comma-separated, the same "
+        "value as the tracker's (docs/tracker.md); tracking is off while neither this nor tracking_secret is set.")
+    tracking_key_grace_days: int = shared(30, "MAILLINK_TRACKING_KEY_GRACE_DAYS",
+                                          "How long a replaced tracking key still verifies (as the tracker's).")
+    tracking_secret: SecretStr | None = Field(None, description="Deprecated: one key, used as `1:2020-01-01:<secret>` "
+                                              "when MAILLINK_TRACKING_KEYS is unset; give the tracker the same.")
+
+    def tracking_keyring(self) -> Keyring | None:
+        if self.tracking_keys is not None:
+            spec = self.tracking_keys.get_secret_value()
+        elif self.tracking_secret is not None:
+            spec = f"1:2020-01-01:{self.tracking_secret.get_secret_value()}"
+        else:
+            return None
+        return parse_keys(spec, timedelta(days=self.tracking_key_grace_days))
     smtp_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust for SMTP, e.g. a "
                                      "private test server's. Certificates are always verified.")
     imap_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust for IMAP.")

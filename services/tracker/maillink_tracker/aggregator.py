@@ -30,21 +30,24 @@ class Aggregator:
             await self._record(event)
 
     async def _record(self, event: TrackingOpened | TrackingClicked) -> None:
-        await self._hits.record_event(event)
-        registration = await self._registrations.get(event.message_key)
+        # The registration by the token's id: the edge names the registered message key when it
+        # could read the registration, and otherwise only the token's id (maybe a tracking id).
+        registration = await self._registrations.get(event.tracking_id or event.message_key)
+        message_key = registration.message_key if registration is not None else event.message_key
+        await self._hits.record_event(event, message_key)
         if registration is None:
             return  # no sender to notify; the stats API answers 404 for it too
-        stats = summarise(await self._hits.recorded(event.message_key), sorted(registration.links), self._windows)
+        stats = summarise(await self._hits.recorded(message_key), sorted(registration.links), self._windows)
         reached = []
         if stats.first_human_open is not None:
             reached.append(("first_human_open", stats.first_human_open, None))
         if stats.first_human_click is not None:
             reached.append(("first_human_click", *stats.first_human_click))
         for milestone, at, link_index in reached:
-            if await self._hits.milestone_published(event.message_key, milestone):
+            if await self._hits.milestone_published(message_key, milestone):
                 continue
             await self._publish(TrackingMilestoneReached(
-                event_id=deterministic_id("tracking-milestone", event.message_key, milestone), occurred_at=utcnow(),
-                message_key=event.message_key, account_id=registration.account_id, user_id=registration.user_id,
+                event_id=deterministic_id("tracking-milestone", message_key, milestone), occurred_at=utcnow(),
+                message_key=message_key, account_id=registration.account_id, user_id=registration.user_id,
                 milestone=milestone, at=at, link_index=link_index))
-            await self._hits.mark_milestone(event.message_key, milestone)
+            await self._hits.mark_milestone(message_key, milestone)

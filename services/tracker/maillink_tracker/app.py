@@ -19,6 +19,7 @@ from .domain.classify import Lists, Windows
 from .domain.networks import load_apple_egress, load_named_networks
 from .edge import Edge, Topics
 from .entrypoints.public import PublicEndpoints
+from .entrypoints.public_server import PublicServer
 from .entrypoints.stats_api import stats_router
 from .settings import Settings
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         bus.subscribe(broker, settings.topic(topic), service.group_id, model, handler, retries=settings.handler_retries)
 
     purger: list[asyncio.Task] = []
+    listener = PublicServer(edge, settings.public_host, settings.public_port) if settings.public_port else None
 
     async def purge_forever() -> None:
         # Retention (docs/tracker.md): records older than retention_days go; events on Kafka follow
@@ -81,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
         # (/healthz reports the store as degraded meanwhile).
         while True:
             try:
+                await registrations.ensure_indexes()
                 return await hits.ensure_indexes()
             except Exception as exc:  # noqa: BLE001 - retried until the store answers
                 log.warning("tracking_indexes_pending", error=repr(exc))
@@ -91,6 +94,8 @@ def create_app(settings: Settings) -> FastAPI:
         # Everything made at start-up (modules, settings, range lists, client metadata) lives as long
         # as the process: keep it out of the garbage collector's full scans on the pixel path.
         gc.freeze()
+        if listener is not None:
+            await listener.start()
         purger.append(asyncio.create_task(indexes()))
         if settings.aggregate:
             purger.append(asyncio.create_task(purge_forever()))
@@ -98,6 +103,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def stop() -> None:
         for task in purger:
             task.cancel()
+        if listener is not None:
+            await listener.stop()  # its requests in flight are answered, their events in batches
         await publisher.stop()
 
     app = service.app(

@@ -19,9 +19,9 @@ from typing import Literal
 import structlog
 from prometheus_client import Counter
 
-from maillink_schemas.tracking import TrackingClicked, TrackingOpened
 from maillink_schemas.tracking_token import Keyring, TokenClaims, read
 
+from .adapters import event_bytes
 from .adapters.hits import HitStore
 from .adapters.publisher import EventPublisher
 from .adapters.registrations import Registration, RegistrationStore
@@ -79,17 +79,17 @@ class Edge:
             return self._done("open", "sender_view", Answer(True))
         ip = parse_ip(client_ip)
         network = anonymise(ip) if ip else "unknown"
-        if method == "HEAD":
-            await self._head(claims, network, user_agent, now)
-            return self._done("open", "head", Answer(True))
         registration = await self._registration_or_none(claims.message_key)
+        message_key, tracking_id = _keys(claims, registration)
+        if method == "HEAD":
+            await self._head(claims, message_key, network, user_agent, now)
+            return self._done("open", "head", Answer(True))
         verdict = classify(Hit("open", method, user_agent, ip, network, now), Context(), self._lists, self._windows)
-        event = TrackingOpened(
-            event_id=self._event_id(), occurred_at=now, message_key=claims.message_key,
-            account_id=registration.account_id if registration else None,
-            user_id=registration.user_id if registration else None, user_agent_family=verdict.user_agent_family,
-            network=network, classification=verdict.classification, signals=list(verdict.signals))
-        return self._done("open", await self._publish(self._topics.opened, event), Answer(True))
+        event = event_bytes.opened(
+            self._event_id(), now, message_key, registration.account_id if registration else None,
+            registration.user_id if registration else None, verdict.user_agent_family, network,
+            verdict.classification, verdict.signals, tracking_id)
+        return self._done("open", await self._publish(self._topics.opened, message_key, event), Answer(True))
 
     async def click(self, token: str, method: str, user_agent: str, client_ip: str | None) -> Answer:
         now = datetime.now(timezone.utc)
@@ -109,17 +109,17 @@ class Edge:
             return self._done("click", "sender_view", answer)
         ip = parse_ip(client_ip)
         network = anonymise(ip) if ip else "unknown"
+        message_key, tracking_id = _keys(claims, registration)
         if method == "HEAD":
-            await self._head(claims, network, user_agent, now)
+            await self._head(claims, message_key, network, user_agent, now)
             return self._done("click", "head", answer)
         verdict = classify(Hit("click", method, user_agent, ip, network, now, claims.link_index),
                            await self._context(registration), self._lists, self._windows)
-        event = TrackingClicked(
-            event_id=self._event_id(), occurred_at=now, message_key=claims.message_key,
-            account_id=registration.account_id, user_id=registration.user_id,
-            user_agent_family=verdict.user_agent_family, network=network, classification=verdict.classification,
-            signals=list(verdict.signals), link_index=claims.link_index, url=target)
-        return self._done("click", await self._publish(self._topics.clicked, event), answer)
+        event = event_bytes.clicked(
+            self._event_id(), now, message_key, registration.account_id, registration.user_id,
+            verdict.user_agent_family, network, verdict.classification, verdict.signals, tracking_id,
+            claims.link_index, target)
+        return self._done("click", await self._publish(self._topics.clicked, message_key, event), answer)
 
     async def _registration_or_none(self, message_key: str) -> Registration | None:
         # The pixel does not need the registration (it only names the sender in the event): a store
@@ -138,23 +138,25 @@ class Edge:
             history = None
         return Context(sent_at=registration.delivered_at, link_count=len(registration.links), history=history)
 
-    async def _head(self, claims: TokenClaims, network: str, user_agent: str, now: datetime) -> None:
+    async def _head(self, claims: TokenClaims, message_key: str, network: str, user_agent: str,
+                    now: datetime) -> None:
         # The pixel's HEAD is recorded under link index -1, so it is never taken for a link's.
         index = claims.link_index if claims.kind == "click" else -1
         try:
-            await self._hits.record_head(self._event_id(), claims.message_key, claims.kind, index,
+            await self._hits.record_head(self._event_id(), message_key, claims.kind, index,
                                          network, family(user_agent), now)
         except Exception as exc:  # noqa: BLE001 - a signal lost; the answer is still the same
-            log.warning("tracking_head_unrecorded", message_key=claims.message_key, error=repr(exc))
+            log.warning("tracking_head_unrecorded", message_key=message_key, error=repr(exc))
 
     def _event_id(self) -> str:
         return f"{self._instance}{next(self._seq):016x}"
 
-    async def _publish(self, topic: str, event: TrackingOpened | TrackingClicked) -> Outcome:
+    async def _publish(self, topic: str, message_key: str, event: bytes) -> Outcome:
+        """`event`: the contract's JSON (adapters/event_bytes.py), keyed by the message key."""
         try:
-            acked = await self._publisher.publish(topic, event.message_key.encode(), event.model_dump_json().encode())
+            acked = await self._publisher.publish(topic, message_key.encode(), event)
         except Exception as exc:  # noqa: BLE001 - the reader still gets the pixel or the redirect
-            log.error("tracking_event_unpublished", message_key=event.message_key, error=repr(exc))
+            log.error("tracking_event_unpublished", message_key=message_key, error=repr(exc))
             return "unpublished"
         return "counted" if acked else "queued"
 
@@ -165,3 +167,12 @@ class Edge:
             counter = _COUNTERS[(kind, outcome)] = REQUESTS.labels(kind, outcome)
         counter.inc()
         return answer
+
+
+def _keys(claims: TokenClaims, registration: Registration | None) -> tuple[str, str | None]:
+    """(the message key, the tracking id) an event carries. A token carries outbound's tracking id
+    (or, minted by older code and tests, the message key itself); the registration maps it to the
+    message key. Without the registration, only the token's id is known."""
+    if registration is None or registration.message_key == claims.message_key:
+        return claims.message_key, None
+    return registration.message_key, claims.message_key

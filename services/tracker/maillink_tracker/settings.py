@@ -16,6 +16,11 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore", hide_input_in_errors=True)
 
     http_port: int = 8103
+    public_port: int | None = Field(
+        None, description="Port of the lean public listener (entrypoints/public_server.py): /o/ and /c/ only, "
+        "the port to expose to the internet; several processes may share it (SO_REUSEPORT). Unset: none "
+        "(the internal port answers the public paths too).")
+    public_host: str = Field("0.0.0.0", description="Address the public listener binds.")
     tracking_keys: SecretStr | None = Field(
         None, validation_alias=AliasChoices("MAILLINK_TRACKING_KEYS"),
         description="Token keys, `kid:YYYY-MM-DD:secret` comma-separated (kid 1-255, the date it starts "

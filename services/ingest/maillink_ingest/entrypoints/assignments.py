@@ -26,6 +26,7 @@ from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitio
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
+from maillink_runtime import lag
 from maillink_runtime.bus import dead_letter
 from maillink_schemas.accounts import AccountConfigured
 
@@ -66,6 +67,7 @@ class AccountAssignments:
                                          partition_assignment_strategy=(StickyPartitionAssignor,))
         self.consumer.subscribe([self.topic], listener=_Replay(self))
         await self.consumer.start()
+        lag.watch(self.group_id, self.consumer)  # the account topic's backlog shows in maillink_consumer_lag
         self._task = asyncio.create_task(self._run(), name="account-assignments")
         # FastStream encodes a None body as b"", which compaction keeps: a real tombstone (null
         # value) needs the plain producer.
@@ -80,6 +82,7 @@ class AccountAssignments:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self.consumer:
+            lag.unwatch(self.consumer)
             await self.consumer.stop()
         if self._producer:
             await self._producer.stop()

@@ -59,7 +59,24 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
                        auth: AuthMethod | None = None, ca_pem: str | None = None,
                        identify: bool = False) -> aioimaplib.IMAP4:
     """`on_lost` is called as soon as the socket closes: aioimaplib does not wake a pending IDLE
-    (or any waiting command) by itself, so whoever waits must watch for this."""
+    (or any waiting command) by itself, so whoever waits must watch for this.
+
+    A session that fails to open closes its socket: a server that answered the greeting or LOGIN
+    with garbage, or not at all, used to keep a connection open per failed try (providers count
+    them against the mailbox's connection limit). Found by tests/unit/test_fuzz_imap.py."""
+    opened: list[aioimaplib.IMAP4] = []
+    try:
+        return await _open_session(endpoint, username, secret, opened, ca_file=ca_file, timeout=timeout,
+                                   on_lost=on_lost, auth=auth, ca_pem=ca_pem, identify=identify)
+    except BaseException:
+        for client in opened:
+            abort_session(client)
+        raise
+
+
+async def _open_session(endpoint: ImapEndpoint, username: str, secret: str, opened: list, *, ca_file: str | None,
+                        timeout: float, on_lost: Callable[[], None] | None, auth: AuthMethod | None,
+                        ca_pem: str | None, identify: bool) -> aioimaplib.IMAP4:
     where = f"{endpoint.host}:{endpoint.port}"
     if endpoint.security == Security.PLAIN and not is_loopback(endpoint.host):
         raise InsecureConnection(f"Refusing to send the password unencrypted to {where}; use SSL/TLS.")
@@ -72,10 +89,11 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
             client = FastIMAP4_SSL(endpoint.host, endpoint.port, timeout=timeout, ssl_context=tls_context(ca_file, ca_pem))
         else:
             client = FastIMAP4(endpoint.host, endpoint.port, timeout=timeout)
+        opened.append(client)
         # aioimaplib's IMAP4_SSL takes no conn_lost_cb; the protocol (made in __init__, before the
         # socket connects) reads this attribute when the connection is lost, so set it for both.
         client.protocol.conn_lost_cb = _lost(on_lost)
-        await asyncio.wait_for(client.wait_hello_from_server(), timeout)
+        await _hello(client, timeout)
         if endpoint.security == Security.STARTTLS:
             response = await starttls(client, tls_context(ca_file, ca_pem), endpoint.host)
             if response.result != "OK":
@@ -103,6 +121,24 @@ async def open_session(endpoint: ImapEndpoint, username: str, secret: str, *, ca
     return client
 
 
+async def _hello(client: aioimaplib.IMAP4, timeout: float) -> None:
+    """Waits for the greeting (and aioimaplib's CAPABILITY after it) at most `timeout` seconds.
+
+    Quirk (aioimaplib 2.0.3): it answers the greeting by sending CAPABILITY with no timeout while
+    holding its state lock, and asyncio.wait_for cannot cancel the wait for the greeting until that
+    lock is free: a server that greets and then never answers CAPABILITY hung open_session for
+    good (found by tests/unit/test_fuzz_imap.py). So wait without cancelling, then cut the
+    connection and cancel the stuck tasks, which frees the lock."""
+    hello = asyncio.ensure_future(client.wait_hello_from_server())
+    done, _ = await asyncio.wait({hello}, timeout=timeout)
+    if hello in done:
+        return hello.result()
+    abort_session(client)
+    for task in [hello, *client.protocol.tasks]:
+        task.cancel()
+    raise asyncio.TimeoutError(f"no IMAP greeting and capabilities within {timeout} s")
+
+
 def _lost(on_lost: Callable[[], None] | None):
     if on_lost is None:
         return None
@@ -114,6 +150,9 @@ def abort_session(client: aioimaplib.IMAP4) -> None:
     transport = getattr(client.protocol, "transport", None)
     if transport is not None:
         transport.close()
+    connecting = getattr(client, "_client_task", None)  # aioimaplib's connect, if still under way
+    if connecting is not None and not connecting.done():
+        connecting.cancel()
 
 
 async def _quietly_logout(client: aioimaplib.IMAP4) -> None:

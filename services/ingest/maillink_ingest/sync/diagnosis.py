@@ -85,7 +85,9 @@ def diagnose(exc: BaseException) -> Diagnosis:
                                         "certificate is not trusted or the encryption failed. Retrying.")
     if isinstance(first, FolderMissing):
         return Diagnosis(R.FOLDER_VANISHED, f"{first} The other folders go on syncing.", folder_only=True)
-    if any(isinstance(e, (OSError, asyncio.TimeoutError, aioimaplib.Abort)) for e in chain) \
+    # aioimaplib's CommandTimeout is not an asyncio.TimeoutError: a server that hangs up or goes
+    # silent in the middle of a FETCH ends in it (found by tests/unit/test_fuzz_imap.py).
+    if any(isinstance(e, (OSError, asyncio.TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout)) for e in chain) \
             or type(first).__name__ == "ServerUnreachable":
         return Diagnosis(R.SERVER_UNREACHABLE, "The mail server cannot be reached right now; maillink keeps "
                                                "trying and will catch up, nothing is lost.")

@@ -24,8 +24,15 @@ def encode_cursor(doc: dict) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    date, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    return datetime.fromisoformat(date), key
+    """The cursor comes from a caller: anything that is not one of ours is a ValueError (a 422),
+    never an exception that becomes a 500 (non-UTF-8 bytes, JSON of the wrong shape: schemathesis)."""
+    try:
+        date, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(key, str):
+            raise TypeError("cursor key is not a string")
+        return datetime.fromisoformat(date), key
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
 
 
 def linked_refs(doc: dict) -> tuple[tuple[str, str], ...]:

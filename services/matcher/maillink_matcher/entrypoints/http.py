@@ -85,7 +85,11 @@ def query_router(queries: QueryStore, raw_link: RawLink) -> APIRouter:
     async def thread(thread_id: str, caller: Principal = reader, limit: int = limit_q, cursor: str | None = cursor_q):
         viewer = await queries.viewer(acting_user(caller), caller.company_id)
         live = await queries.thread_doc(thread_id) or {"_id": thread_id}
-        docs, next_cursor = await queries.page(viewer, {"thread_id": live["_id"]}, limit, cursor, ("active", "ignored"))
+        try:
+            docs, next_cursor = await queries.page(viewer, {"thread_id": live["_id"]}, limit, cursor,
+                                                   ("active", "ignored"))
+        except ValueError as exc:  # a cursor that is not ours (the other pages do the same, above)
+            raise HTTPException(422, "invalid cursor") from exc
         if not docs:
             raise HTTPException(404, "No such thread, or none of it is visible to you.")
         owner = docs[0]["user_id"]

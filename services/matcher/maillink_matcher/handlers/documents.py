@@ -38,7 +38,7 @@ def new_document(event: MessageReceived) -> dict:
         "arrived_at": event.occurred_at, "direction": event.direction.value, "source": event.source.value,
         **_addresses(event), "account_addresses": sorted({a.lower() for a in event.account_addresses}),
         "snippet": event.snippet, "has_attachments": event.has_attachments, "bulk_reason": bulk_reason(event.bulk),
-        "raw": event.raw.model_dump(), "locations": [], "deleted": False, "expunge_seen": False,
+        "raw": event.raw.model_dump() if event.raw.blob_id else None, "locations": [], "deleted": False, "expunge_seen": False,
         "revision": 0, "published_revision": 0, "status": None, "created_at": utcnow(),
     }
     doc["addresses"] = all_addresses(doc)
@@ -57,6 +57,8 @@ def merge_sighting(doc: dict, event: MessageReceived) -> bool:
         known = {a["email"] for a in doc.get(role, [])}
         doc[role] = [*doc.get(role, []), *[a for a in group if a["email"] not in known]]
     doc["addresses"] = all_addresses(doc)
+    if not doc.get("raw") and event.raw.blob_id:   # first seen without bytes (outbound's sent event)
+        doc["raw"] = event.raw.model_dump()
     doc["account_addresses"] = sorted({*doc.get("account_addresses", []), *(a.lower() for a in event.account_addresses)})
     if event.occurred_at < doc["arrived_at"]:
         doc["arrived_at"] = event.occurred_at

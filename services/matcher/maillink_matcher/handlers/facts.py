@@ -4,7 +4,8 @@ re-check exactly the messages the change affects (RecheckRequested, keyed by acc
 
 What is retroactive follows the product's rules (docs/matcher.md):
 - a person appears, gains or loses an address, or changes organization: their messages are re-checked;
-- a user's own addresses change (crm.users, a connected account): that user's messages are re-checked;
+- a user's own addresses change (crm.users, a connected account, verified Smart Bcc alternative
+  addresses): that user's messages are re-checked;
 - deals, leads, projects: nothing old is re-checked; a thread decides when a message arrives;
 - settings: they apply from the time they took effect; only messages that arrived after that time
   are re-checked (the settings event may be consumed after such mail).
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from maillink_schemas import crm
 from maillink_schemas.accounts import AccountConfigured
 from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.bcc import UserAddressesVerified
 from maillink_schemas.matcher import MailSettingsChanged, RecheckRequested, SettingsScope
 
+from ..adapters.alternative_addresses import AlternativeAddresses
 from ..adapters.facts_clock import FactsClock
 from ..adapters.messages import MessageStore
 from ..adapters.projections import CrmProjections
@@ -32,6 +35,7 @@ class FactsDeps:
     messages: MessageStore
     publish: Publish
     recheck_topic: str
+    alternatives: AlternativeAddresses
     clock: FactsClock | None = None
 
 
@@ -82,6 +86,12 @@ async def on_account(event: AccountConfigured, deps: FactsDeps) -> None:
         await deps.settings.done(event.user_id)
 
 
+async def on_user_addresses(event: UserAddressesVerified, deps: FactsDeps) -> None:
+    if await deps.alternatives.apply(event):
+        await recheck(deps, {"user_id": event.user_id}, f"user {event.user_id}'s Smart Bcc addresses changed")
+        await deps.settings.done(event.user_id)
+
+
 async def on_settings(event: MailSettingsChanged, deps: FactsDeps) -> None:
     entry = await deps.settings.add(event)
     field = "user_id" if event.scope == SettingsScope.USER else "company_id"
@@ -106,6 +116,8 @@ async def handle_facts(items: list, deps: FactsDeps) -> None:
             await on_account(item, deps)
         elif isinstance(item, MailSettingsChanged):
             await on_settings(item, deps)
+        elif isinstance(item, UserAddressesVerified):
+            await on_user_addresses(item, deps)
         else:
             await on_record(item, deps)
     # Deals, leads, projects (and anything else stored above) reach the writer's cached facts.

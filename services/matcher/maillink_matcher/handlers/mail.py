@@ -1,4 +1,4 @@
-"""The mailbox's single writer: received and expunged messages, thread commands and re-checks,
+"""The mailbox's single writer: received, sent and expunged messages, thread commands and re-checks,
 one batch at a time. load -> decide (pure: domain/threads.place, domain/resolve.resolve) -> apply.
 
 It is the only writer of messages, threads and thread_refs; every topic it reads is keyed by
@@ -14,9 +14,11 @@ import structlog
 
 from maillink_schemas.mail import MessageExpunged, MessageReceived
 from maillink_schemas.matcher import RecheckRequested, ThreadCommand
+from maillink_schemas.outbound import MessageSent
 
 from .mail_apply import Applying
 from .mail_state import MailDeps
+from .sent import as_received
 
 __all__ = ["MailDeps", "MailBatch", "handle_mail"]
 
@@ -28,6 +30,11 @@ class MailBatch(Applying):
 async def handle_mail(items: list, deps: MailDeps) -> None:
     # The facts clock before any fact is read: the same token after writing means none moved.
     token = await deps.clock.sync() if deps.clock is not None else None
+    # Outbound's sent event is a sighting of the same record as ingest's Sent copy (handlers/sent.py);
+    # mail maillink sends itself (purpose "system", e.g. a Smart Bcc confirmation) is no conversation.
+    sent = {i.message_key for i in items if isinstance(i, MessageSent)}
+    items = [as_received(i) if isinstance(i, MessageSent) else i for i in items
+             if not isinstance(i, MessageSent) or i.purpose == "user"]
     batch = MailBatch(deps)
     await batch.preload(items)
     for item in items:
@@ -35,6 +42,8 @@ async def handle_mail(items: list, deps: MailDeps) -> None:
                                                      message_key=getattr(item, "message_key", None)):
             if isinstance(item, MessageReceived):
                 await batch.receive(item)
+                if item.message_key in sent and not batch.docs[item.message_key]["raw"]:
+                    batch.docs[item.message_key]["source"] = "outbound"
             elif isinstance(item, MessageExpunged):
                 batch.expunge(item)
             elif isinstance(item, ThreadCommand):

@@ -10,6 +10,7 @@ from maillink_schemas.mail import MessageExpunged, MessageReceived
 from maillink_schemas.matcher import MailboxAction, MailboxCommand, RecheckRequested, ThreadAction, ThreadCommand
 
 from ..domain.threads import mentioned_ids, place, root_thread_id
+from .deal_hints import hint_of, judge_hints
 from .documents import merge_sighting, new_document
 from .mail_state import MailState, _ref
 from .resolving import Resolver
@@ -30,6 +31,8 @@ class Deciding(MailState):
             merge_sighting(doc, event)
         if event.location and event.location.model_dump() not in doc["locations"]:
             doc["locations"].append(event.location.model_dump())
+        if event.deal_hint and hint_of(doc) != event.deal_hint:
+            doc["deal_hint"] = {"deal_id": event.deal_hint, "company_id": event.company_id}
         await self._place(doc, event)
         self._touch(doc["_id"])
 
@@ -130,7 +133,26 @@ class Deciding(MailState):
                 self._touch(key)
 
     # --- decide ------------------------------------------------------------------------------
+    async def _deal_hints(self) -> None:
+        """A Smart Bcc deal address (handlers/deal_hints.py): the thread takes the named deal, as an
+        owner decision, once per hinted message."""
+        waiting = [self.docs[k] for k in self.dirty if hint_of(self.docs[k])
+                   and (await self.thread(self.docs[k]["thread_id"])).get("deal_hints", {}).get(k) != hint_of(self.docs[k])]
+        for doc, verdict in await judge_hints(waiting, self.deps.crm):
+            doc["deal_hint"]["refused"] = None if verdict.deal_id else verdict.reason.model_dump()
+            if verdict.deal_id is None:
+                continue
+            thread = await self.thread(doc["thread_id"])
+            thread.setdefault("links", {})["deal"] = verdict.deal_id
+            thread.setdefault("link_reasons", {})["deal"] = verdict.reason.model_dump()
+            thread["user_decided"] = sorted({*thread.get("user_decided", []), "deal"})
+            thread.setdefault("deal_hints", {})[doc["_id"]] = verdict.deal_id
+            self.threads_touched.add(thread["_id"])
+            for key in await self._load_members([thread["_id"]]):
+                self._touch(key)
+
     async def settle(self) -> None:
+        await self._deal_hints()
         resolver = self.resolver = Resolver(self.deps.crm, self.deps.settings, self.deps.default_visibility)
         for _ in range(_MAX_PASSES):
             if not self.dirty:

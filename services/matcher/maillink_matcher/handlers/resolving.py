@@ -7,6 +7,7 @@ from ..domain.facts import KINDS, CrmView, Record, Status, ThreadFacts
 from ..domain.resolve import record_from, resolve
 from ..domain.settings_history import settings_at
 from ..ports import CrmPort, SettingsPort
+from .deal_hints import refused_reasons
 from .documents import facts_of
 
 _PUBLIC = ("status", "thread_id", "person_ids", "organization_ids", "deal_id", "lead_id", "project_id", "visibility",
@@ -69,7 +70,9 @@ class Resolver:
     def own_addresses(self, user_id: str) -> frozenset[str]:
         user = self.users.get(user_id, {})
         emails = [] if user.get("deleted") else user.get("emails", [])
-        return frozenset([*emails, *self.accounts.get(user_id, {}).get("accounts", {}).values()])
+        accounts = self.accounts.get(user_id, {})
+        # crm.users, every connected account, and verified Smart Bcc alternatives (adapters/alternative_addresses.py)
+        return frozenset([*emails, *accounts.get("accounts", {}).values(), *accounts.get("smart_bcc", [])])
 
     def apply(self, doc: dict, thread: dict) -> bool:
         """Resolves `doc` in place; True if this message decided a link for its thread."""
@@ -86,7 +89,8 @@ class Resolver:
         result = resolve(facts_of(doc), view, facts, settings, previous)
         doc.update(status=result.status.value, person_ids=list(result.person_ids),
                    organization_ids=list(result.organization_ids), visibility=result.visibility.value,
-                   reasons=[r.model_dump() for r in result.reasons], linked=result.linked, company_id=company,
+                   reasons=[*refused_reasons(doc), *(r.model_dump() for r in result.reasons)],
+                   linked=result.linked, company_id=company,
                    suggestions={k.value: list(v) for k, v in result.suggestions.items()},
                    **{f"{kind.value}_id": result.links.get(kind) for kind in KINDS})
         state = {k: doc.get(k) for k in _PUBLIC}   # what the last revision published

@@ -1,18 +1,20 @@
-"""The one seam to the tracker's URL and token format (docs/outbound.md, "Tracking: what is
-assumed"). The tracker service verifies these tokens; if its format differs, only this module changes.
+"""Outbound's seam to the tracker's URLs: the pixel and the rewritten links, with tokens minted by
+the one token definition both services share (maillink_schemas.tracking_token; docs/tracker.md).
 
-Assumed format:
-    tracking_id = deterministic_id("tracking", message_id)       (32 hex chars)
-    open:  {base}/t/o/{tracking_id}.{sig("o", tracking_id)}.gif
-    click: {base}/t/c/{tracking_id}/{index}.{sig("c", tracking_id, index)}
-    sig(...) = base64url(HMAC-SHA256(secret, ":".join(parts)))[:22], without padding
-The tracking id comes from the Message-ID, not the message key: the key digests the body, and the
-body contains these URLs. TrackingRegistered carries both, so the tracker maps one to the other.
+    pixel:      {base}/o/{mint(keys, tracking_id, "open")}
+    link i:     {base}/c/{mint(keys, tracking_id, "click", i)}
+
+The token carries the message's *tracking id*, not its message key: the key digests the body, and
+the body contains these URLs. The tracking id comes from the Message-ID (fixed before the body is
+built); `TrackingRegistered` carries both, and the tracker keys its registrations by the tracking
+id, so it maps a token to the message key.
+
+Deterministic for a given message: a crashed send is rebuilt byte for byte (service_layer/recovery.py),
+so the tokens are minted "at" the message's Date (it picks the signing key and the issued day).
 """
-import base64
-import hashlib
-import hmac
+from datetime import datetime
 
+from maillink_schemas import tracking_token as tt
 from maillink_schemas.base import deterministic_id
 
 from ..domain.tracking import TrackerUrls
@@ -22,14 +24,9 @@ def tracking_id(message_id: str) -> str:
     return deterministic_id("tracking", message_id)
 
 
-def sign(secret: str, *parts: str) -> str:
-    mac = hmac.new(secret.encode(), ":".join(parts).encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")[:22]
-
-
-def tracker_urls(base_url: str, secret: str, message_id: str) -> tuple[str, TrackerUrls]:
+def tracker_urls(base_url: str, keyring: tt.Keyring, message_id: str, date: datetime) -> tuple[str, TrackerUrls]:
     tid, base = tracking_id(message_id), base_url.rstrip("/")
     return tid, TrackerUrls(
-        click=lambda index: f"{base}/t/c/{tid}/{index}.{sign(secret, 'c', tid, str(index))}",
-        pixel=f"{base}/t/o/{tid}.{sign(secret, 'o', tid)}.gif",
+        click=lambda index: f"{base}/c/{tt.mint(keyring, tid, 'click', index, now=date)}",
+        pixel=f"{base}/o/{tt.mint(keyring, tid, 'open', now=date)}",
     )

@@ -12,6 +12,7 @@ from maillink_schemas.mail import Address
 from maillink_schemas.outbound import SendRequested
 from maillink_schemas.providers import ProviderPreset
 from maillink_schemas.tracking import TrackedLink
+from maillink_schemas.tracking_token import Keyring
 
 from ..adapters.tracker_urls import tracker_urls
 from ..adapters.uploads import OWNER
@@ -46,7 +47,7 @@ class Loaded:
 @dataclass(frozen=True)
 class Tracking:
     base_url: str
-    secret: str
+    keyring: Keyring  # maillink_schemas.tracking_token: the tracker verifies what this signs
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def _build(cmd: SendRequested, got: Loaded, date: datetime, tracking: Tracking |
         if text is None:
             text = htmlbody.text_from_html(html)
         if cmd.tracking and tracking:
-            tid, urls = tracker_urls(tracking.base_url, tracking.secret, message_id)
+            tid, urls = tracker_urls(tracking.base_url, tracking.keyring, message_id, date)
             html, links = inject(html, urls)
         html = f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>{html}</body></html>'
     to, cc, bcc = ([normalise(a) for a in addrs] for addrs in (cmd.to, cmd.cc, cmd.bcc))

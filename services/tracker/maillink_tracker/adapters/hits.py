@@ -24,9 +24,10 @@ class HitStore:
         await self._hits.create_index([("message_key", ASCENDING), ("at", ASCENDING)])
         await self._hits.create_index([("at", ASCENDING)])
 
-    async def record_event(self, event: TrackingOpened | TrackingClicked) -> None:
+    async def record_event(self, event: TrackingOpened | TrackingClicked, message_key: str) -> None:
+        """`message_key`: the registered message's (the event's may be a token id, see the contract)."""
         kind = "click" if isinstance(event, TrackingClicked) else "open"
-        doc = {"message_key": event.message_key, "kind": kind, "at": event.occurred_at,
+        doc = {"message_key": message_key, "kind": kind, "at": event.occurred_at,
                "link_index": getattr(event, "link_index", 0), "network": event.network,
                "ua_family": event.user_agent_family, "classification": event.classification,
                "signals": list(event.signals)}

@@ -1,5 +1,8 @@
 """The tracker's own copy of what outbound registered (mail.tracking.registered.v1): collection
-`registrations`, one document per message key. The click path reads it through a small cache;
+`registrations`, one document per tracked message, keyed by the id its tokens carry: the
+registration's `tracking_id` (outbound's, derived from the Message-ID) or, without one, the message
+key itself. The document also holds the message key, which events and stats use. The click path
+reads it through a small cache;
 a registration never changes a link once set, so a cached entry cannot go stale in a way that
 matters (a re-registration only adds)."""
 from collections import OrderedDict
@@ -42,26 +45,41 @@ class RegistrationStore:
         refused = len(event.links) - len(links)
         if refused:
             log.warning("unsafe_links_refused", message_key=event.message_key, refused=refused)
-        fields = {"account_id": event.account_id, "user_id": event.user_id,
+        fields = {"message_key": event.message_key, "account_id": event.account_id, "user_id": event.user_id,
                   "registered_at": event.occurred_at, **{f"links.{k}": v for k, v in links.items()}}
         if event.sent_at is not None:
             fields["sent_at"] = event.sent_at
-        await self._col.update_one({"_id": event.message_key}, {"$set": fields}, upsert=True)
-        self._cache.pop(event.message_key, None)
+        token_id = event.tracking_id or event.message_key
+        await self._col.update_one({"_id": token_id}, {"$set": fields}, upsert=True)
+        self._cache.pop(token_id, None)
         return refused
 
-    async def get(self, message_key: str) -> Registration | None:
-        found = self._cache.get(message_key)
+    async def ensure_indexes(self) -> None:
+        await self._col.create_index("message_key")
+
+    async def get(self, token_id: str) -> Registration | None:
+        """By the id a token carries (a tracking id, or a message key)."""
+        found = self._cache.get(token_id)
         if found is not None:
-            self._cache.move_to_end(message_key)
+            self._cache.move_to_end(token_id)
             return found
-        doc = await self._col.find_one({"_id": message_key})
+        doc = await self._col.find_one({"_id": token_id})
         if doc is None:
             return None  # not cached: the registration may still be on its way
-        found = Registration(message_key, doc["account_id"], doc["user_id"],
-                             {int(k): v for k, v in (doc.get("links") or {}).items()},
-                             doc.get("sent_at"), doc["registered_at"])
-        self._cache[message_key] = found
+        found = _registration(doc)
+        self._cache[token_id] = found
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return found
+
+    async def by_message_key(self, message_key: str) -> Registration | None:
+        """For the stats API, which names messages by their key."""
+        doc = await self._col.find_one({"message_key": message_key}) or await self._col.find_one({"_id": message_key})
+        return _registration(doc) if doc is not None else None
+
+
+def _registration(doc: dict) -> Registration:
+    # Documents written before registrations held their message key are keyed by it.
+    return Registration(doc.get("message_key") or doc["_id"], doc["account_id"], doc["user_id"],
+                        {int(k): v for k, v in (doc.get("links") or {}).items()},
+                        doc.get("sent_at"), doc["registered_at"])

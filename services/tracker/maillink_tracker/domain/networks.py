@@ -57,17 +57,23 @@ class NetworkSet:
             found._by_length.setdefault((net.version, net.prefixlen), {})[int(net.network_address)] = name
         # Longest prefixes first: the most specific entry names the match.
         found._by_length = dict(sorted(found._by_length.items(), key=lambda kv: -kv[0][1]))
+        found._probes = {version: tuple(((32 if version == 4 else 128) - length, nets)
+                                        for (v, length), nets in found._by_length.items() if v == version)
+                         for version in (4, 6)}
         return found
+
+    _probes: dict[int, tuple[tuple[int, dict[int, str]], ...]] = field(default_factory=lambda: {4: (), 6: ()})
 
     def lookup(self, ip: IPAddress | None) -> str | None:
         if ip is None:
             return None
-        value, bits = int(ip), ip.max_prefixlen
-        for (version, length), nets in self._by_length.items():
-            if version == ip.version:
-                name = nets.get(value >> (bits - length) << (bits - length))
-                if name is not None:
-                    return name
+        # Per version, (bits to clear, networks): no ipaddress property calls in the loop (this
+        # runs twice per pixel).
+        value = int(ip)
+        for shift, nets in self._probes[ip.version]:
+            name = nets.get(value >> shift << shift)
+            if name is not None:
+                return name
         return None
 
     def __len__(self) -> int:

@@ -10,6 +10,8 @@ templates match (one non-empty segment after the prefix); anything else goes on 
 """
 import base64
 
+from prometheus_client import Counter
+
 from maillink_runtime.auth import PUBLIC_ROUTES
 
 from ..edge import Answer, Edge
@@ -32,6 +34,19 @@ _UNAVAILABLE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"),
                         (b"content-length", str(len(UNAVAILABLE_PAGE)).encode()), (b"retry-after", b"5"), *_NO_STORE]
 
 
+# By status code, so 5xx is visible (alert MaillinkTracker5xx); a failure that escapes counts as the
+# 500 uvicorn answers with. Children are looked up once per status: the pixel is the hot path.
+RESPONSES = Counter("tracker_responses_total", "Answers of the public tracking endpoints by HTTP status", ["status"])
+_BY_STATUS: dict[int, object] = {}
+
+
+def _count(status: int) -> None:
+    counter = _BY_STATUS.get(status)
+    if counter is None:
+        counter = _BY_STATUS[status] = RESPONSES.labels(str(status))
+    counter.inc()
+
+
 class PublicEndpoints:
     """ASGI middleware: answers the public tracking paths itself, passes everything else on."""
 
@@ -42,7 +57,11 @@ class PublicEndpoints:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path: str = scope["path"]
             if len(path) > 3 and path[0] == "/" and path[2] == "/" and path[1] in "oc" and "/" not in path[3:]:
-                return await self._answer(path[1], path[3:], scope, send)
+                try:
+                    return await self._answer(path[1], path[3:], scope, send)
+                except Exception:
+                    _count(500)
+                    raise
         return await self.app(scope, receive, send)
 
     async def _answer(self, which: str, token: str, scope, send) -> None:
@@ -66,5 +85,6 @@ class PublicEndpoints:
 
 
 async def _respond(send, status: int, headers: list, body: bytes, method: str) -> None:
+    _count(status)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})

@@ -38,7 +38,7 @@ def stats_router(registrations: RegistrationStore, hits: HitStore, windows: Wind
     async def message_tracking(message_key: str,
                                caller: Principal = Depends(require(Scope.TRACKING_READ))) -> MessageTracking:
         user = acting_user(caller)
-        registration = await registrations.get(message_key)
+        registration = await registrations.by_message_key(message_key)
         if registration is None:
             raise HTTPException(404, "No tracked message with this key.")
         if registration.user_id != user:
