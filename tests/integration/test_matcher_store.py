@@ -3,7 +3,10 @@ indexes that survive a crash between two writes, and re-linking when a person ap
 import pytest
 
 from maillink_matcher.adapters.alternative_addresses import AlternativeAddresses
+from maillink_matcher.adapters.facts_cache import FactsCache
+from maillink_matcher.adapters.facts_clock import FactsClock
 from maillink_matcher.adapters.messages import MessageStore
+from maillink_matcher.adapters.writer_cache import CachedMessages
 from maillink_matcher.adapters.projections import CrmProjections
 from maillink_matcher.adapters.queries import QueryStore
 from maillink_matcher.adapters.settings import SettingsStore
@@ -27,8 +30,9 @@ class Crash(Exception):
     pass
 
 
-@pytest.fixture
-async def matcher(namespace):
+@pytest.fixture(params=["plain", "cached"])
+async def matcher(namespace, request):
+    """`cached`: wired as app.py wires it, with the writer's caches and the facts clock."""
     client = mongo.connect(MONGODB_URL)
     db = client[f"{namespace.strip('.')}_matcher"]
     broker = bus.make_broker(KAFKA, "test")
@@ -46,8 +50,14 @@ async def matcher(namespace):
 
     store, projections, settings = MessageStore(db), CrmProjections(db), SettingsStore(db)
     await store.ensure_indexes()
-    mail = MailDeps(store, projections, settings, publish, topics)
-    facts = FactsDeps(projections, settings, store, publish, "recheck", AlternativeAddresses(db))
+    if request.param == "cached":
+        clock = FactsClock(db)
+        known = FactsCache(projections, settings, clock)
+        mail = MailDeps(CachedMessages(store), known, known, publish, topics, clock=known)
+        facts = FactsDeps(projections, settings, store, publish, "recheck", AlternativeAddresses(db), clock)
+    else:
+        mail = MailDeps(store, projections, settings, publish, topics)
+        facts = FactsDeps(projections, settings, store, publish, "recheck", AlternativeAddresses(db))
     yield mail, facts, topics["linked"], db, rechecks
     await broker.stop()
     await client.drop_database(db.name)
@@ -107,6 +117,19 @@ async def test_closed_deals_get_no_new_links_and_stale_crm_versions_are_ignored(
     await handle_mail([received("k1", "m@x")], mail)
     (event,), _ = await linked(topic, 1)
     assert event.deal_id is None and event.person_ids == ["p-jan"]
+
+
+async def test_a_deal_won_after_the_writer_read_it_gets_no_new_thread(matcher):
+    mail, facts, topic, _, _ = matcher
+    await handle_facts([crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]),
+                        crm.DealUpserted(deal_id="d1", person_ids=["p-jan"])], facts)
+    await handle_mail([received("k1", "m1@x")], mail)      # the writer now knows d1 as open
+    await handle_facts([crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=2, status="won")], facts)
+    await handle_facts([crm.PersonUpserted(person_id="p-eva", emails=["eva@acme.cz"])], facts)
+    await handle_mail([received("k2", "m2@x"), received("k3", "m3@x", sender="eva@acme.cz")], mail)
+    _, latest = await linked(topic, 3)
+    assert latest["k1"].deal_id == "d1" and latest["k2"].deal_id is None
+    assert latest["k3"].person_ids == ["p-eva"]
 
 
 async def test_private_mail_is_never_shown_to_another_user(matcher):

@@ -1,7 +1,8 @@
 """Property (hypothesis), against the real store: over random users, permissions, visibility
-settings and links, the query API's reads (adapters/queries.py) never return a private message to
-anyone but its owner, nor a shared message to someone who cannot see every record it is linked
-to; and they return exactly what the pure `can_see` allows, newest first, across pages."""
+settings and links, the query API's reads (adapters/queries.py: the filtered scan, and the record
+views the conversations are read from) never return a private message to anyone but its owner,
+nor a shared message to someone who cannot see every record it is linked to; and they return
+exactly what the pure `can_see` allows, newest first, across pages."""
 import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from maillink_matcher.adapters.projections import CrmProjections
 from maillink_matcher.adapters.queries import QueryStore, linked_refs
+from maillink_matcher.adapters.record_views import RecordViews
 from maillink_matcher.domain.resolve import record_from
 from maillink_matcher.domain.visibility import can_see
 from maillink_matcher.adapters.queries import shown
@@ -63,18 +65,24 @@ async def _check(users, groups, msgs, page):
                    "sort_date": T0 + timedelta(minutes=i % 5), "linked": bool(m["person_ids"] or m["deal_id"]),
                    "account_id": "a", "direction": "incoming"}
             docs.append(doc)
+        await RecordViews(db).write(docs)   # as the mail writer does before storing the messages
         await db["messages"].insert_many(docs)
         queries = QueryStore(db, crm)
         all_records = {(("person" if r.startswith("p") else "deal"), r): record_from(
             "person" if r.startswith("p") else "deal", {"_id": r, "visibility_group": g}) for r, g in groups.items()}
         for user in USERS:
             viewer = await queries.viewer(user, None)
-            for criteria, match in (({"person_ids": "p1"}, lambda d: "p1" in d["person_ids"]),
-                                    ({"deal_id": "d1"}, lambda d: d["deal_id"] == "d1"),
-                                    ({"user_id": user}, lambda d: d["user_id"] == user)):
+            for criteria, match, refs in (({"person_ids": "p1"}, lambda d: "p1" in d["person_ids"], None),
+                                          ({"deal_id": "d1"}, lambda d: d["deal_id"] == "d1", None),
+                                          ({"user_id": user}, lambda d: d["user_id"] == user, None),
+                                          ({}, lambda d: "p1" in d["person_ids"], ["person:p1"]),
+                                          ({}, lambda d: d["deal_id"] == "d1", ["deal:d1"]),
+                                          ({}, lambda d: bool({"p1", "p2"} & set(d["person_ids"])),
+                                           ["person:p1", "person:p2"])):
                 got, cursor = [], None
                 while True:
-                    found, cursor = await queries.page(viewer, criteria, page, cursor)
+                    found, cursor = await (queries.record_page(viewer, refs, page, cursor) if refs
+                                           else queries.page(viewer, criteria, page, cursor))
                     got += [d["_id"] for d in found]
                     if cursor is None:
                         break

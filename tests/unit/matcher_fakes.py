@@ -59,12 +59,6 @@ class FakeMessages:
             for d in docs:
                 target[d["_id"]] = copy.deepcopy(d)
 
-    async def mark_published(self, revisions):
-        if self.fail_at == "mark":
-            raise Crash("mark")
-        for k, r in revisions.items():
-            self.messages[k]["published_revision"] = r
-
 
 class FakeCrm:
     def __init__(self):

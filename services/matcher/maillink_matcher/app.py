@@ -12,11 +12,14 @@ from maillink_schemas.matcher import MailSettingsChanged, RecheckRequested, Thre
 from maillink_schemas.outbound import MessageSent
 from maillink_schemas.topics import Topic
 
+from .adapters.facts_cache import FactsCache
+from .adapters.facts_clock import FactsClock
 from .adapters.alternative_addresses import AlternativeAddresses
 from .adapters.messages import MessageStore
 from .adapters.projections import CrmProjections
 from .adapters.queries import QueryStore
 from .adapters.settings import SettingsStore
+from .adapters.writer_cache import CachedMessages
 from .entrypoints.commands_http import commands_router
 from .entrypoints.consumers import subscribe_batch
 from .entrypoints.http import query_router
@@ -60,21 +63,32 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         base = settings.blob_urls.get(raw.get("owner", ""))
         return blob_link(base, secrets[0], raw["blob_id"], viewer, settings.link_ttl_s) if base else None
 
-    mail = MailDeps(messages, projections, user_settings, publish,
+    # The mail writer's caches: its own documents, and the facts it decides from (adapters/*_cache.py).
+    clock = FactsClock(db)
+    own_docs, known_facts = CachedMessages(messages), FactsCache(projections, user_settings, clock)
+    mail = MailDeps(own_docs, known_facts, known_facts, publish,
                     {"linked": topic(Topic.MESSAGE_LINKED), "unlinked": topic(Topic.MESSAGE_UNLINKED),
                      "ignored": topic(Topic.MESSAGE_IGNORED), "mailbox": topic(Topic.MAILBOX_COMMAND)},
-                    settings.default_visibility)
+                    settings.default_visibility, known_facts)
     facts = FactsDeps(projections, user_settings, messages, publish, topic(Topic.MATCHER_RECHECK),
-                      AlternativeAddresses(db))
+                      AlternativeAddresses(db), clock)
+
+    def forget() -> None:
+        own_docs.clear()
+        known_facts.clear()
 
     async def on_mail(items) -> None:
-        await handle_mail(items, mail)
+        try:
+            await handle_mail(items, mail)
+        except BaseException:
+            forget()   # cached documents may hold changes that were never written
+            raise
 
     async def on_facts(items) -> None:
         await handle_facts(items, facts)
 
     subscribe_batch(broker, {topic(t): m for t, m in MAIL_TOPICS.items()}, service.group_id, "mail", on_mail,
-                    retries=settings.handler_retries, max_records=settings.batch_size)
+                    retries=settings.handler_retries, max_records=settings.batch_size, on_rebalance=forget)
     subscribe_batch(broker, {topic(t): m for t, m in FACT_TOPICS.items()}, service.group_id, "facts", on_facts,
                     retries=settings.handler_retries, max_records=settings.batch_size)
 

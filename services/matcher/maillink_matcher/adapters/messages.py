@@ -9,10 +9,13 @@ placing it again (domain/threads.py).
 """
 import asyncio
 
-from pymongo import DESCENDING, ReplaceOne, UpdateOne
+from pymongo import DESCENDING, ReplaceOne
+from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from maillink_schemas.base import deterministic_id
+
+from .record_views import RecordViews
 
 _CONCURRENCY = 64
 # FerretDB v1.24 (SQLite) keeps one pooled connection per statement of an update command until
@@ -20,11 +23,27 @@ _CONCURRENCY = 64
 # statements exhausts the pool and deadlocks the server (found by the benchmark; a goroutine dump
 # shows every connection held by one MsgUpdate). So bulk writes go in small commands.
 _BULK = 40
+_INSERTS = 1000
 
 
 async def bulk(collection, operations: list) -> None:
     for i in range(0, len(operations), _BULK):
         await collection.bulk_write(operations[i:i + _BULK], ordered=False)
+
+
+async def insert_or_replace(collection, docs: list[dict]) -> None:
+    """Documents believed new, inserted in large commands (inserts do not hold the connections that
+    deadlock big update commands); any that exists after all (a redelivery) is replaced."""
+    for i in range(0, len(docs), _INSERTS):
+        chunk = docs[i:i + _INSERTS]
+        try:
+            await collection.insert_many(chunk, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            await bulk(collection, [ReplaceOne({"_id": chunk[e["index"]]["_id"]}, chunk[e["index"]], upsert=True)
+                                    for e in errors])
 
 
 async def by_ids(collection, ids: list[str], projection: dict | None = None) -> dict[str, dict]:
@@ -52,6 +71,7 @@ class MessageStore:
         self.threads = db["threads"]
         self.refs = db["thread_refs"]
         self.outbox = db["outbox"]
+        self.views = RecordViews(db)
 
     async def get(self, message_key: str) -> dict | None:
         return await self.messages.find_one({"_id": message_key})
@@ -79,10 +99,16 @@ class MessageStore:
         cursor = self.messages.find({"thread_id": {"$in": list(thread_ids)}}, {"_id": 1})
         return [d["_id"] async for d in cursor]
 
-    async def flush(self, messages: list[dict], threads: list[dict], refs: list[dict]) -> None:
-        for collection, docs in ((self.messages, messages), (self.threads, threads), (self.refs, refs)):
-            if docs:
-                await bulk(collection, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs])
+    async def flush(self, messages: list[dict], threads: list[dict], refs: list[dict],
+                    created: dict[str, set[str]] | None = None) -> None:
+        """`created`: per collection name, the ids known not to be stored yet (inserted, not replaced).
+        The record views first (adapters/record_views.py says why)."""
+        await self.views.write(messages)
+        for name, collection, docs in (("messages", self.messages, messages), ("threads", self.threads, threads),
+                                       ("refs", self.refs, refs)):
+            new = (created or {}).get(name, set())
+            await insert_or_replace(collection, [d for d in docs if d["_id"] in new])
+            await bulk(collection, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs if d["_id"] not in new])
 
     # --- the outbox: revisions written but not yet published, per mailbox ----------------------
     async def pending(self, account_ids: set[str]) -> dict[str, list[str]]:
@@ -94,11 +120,6 @@ class MessageStore:
 
     async def clear_pending(self, account_ids: list[str]) -> None:
         await bulk(self.outbox, [ReplaceOne({"_id": a}, {"_id": a, "keys": []}, upsert=True) for a in account_ids])
-
-    async def mark_published(self, revisions: dict[str, int]) -> None:
-        if revisions:
-            await bulk(self.messages, [UpdateOne({"_id": k}, {"$set": {"published_revision": r}})
-                                       for k, r in revisions.items()])
 
     async def ensure_indexes(self) -> None:
         # What a real MongoDB uses for the query API and for finding affected messages; FerretDB

@@ -12,7 +12,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..domain.facts import KINDS, Record
 from ..domain.resolve import record_from
 from ..domain.visibility import Shown, Viewer, can_see
+from .messages import by_ids
 from .projections import CrmProjections
+from .record_views import RecordViews, _utc
 
 _VISIBLE_STATUSES = ("active", "ignored")
 
@@ -55,6 +57,7 @@ class QueryStore:
     def __init__(self, db: AsyncDatabase, crm: CrmProjections) -> None:
         self.messages = db["messages"]
         self.threads = db["threads"]
+        self.views = RecordViews(db)
         self._crm = crm
 
     async def viewer(self, user_id: str, token_company: str | None) -> Viewer:
@@ -90,6 +93,45 @@ class QueryStore:
                 if len(found) > limit:
                     break
         return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
+
+    async def record_page(self, viewer: Viewer, refs: list[str], limit: int,
+                          cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """The same answer as `page` for the messages linked to any of `refs` ("person:<id>", ...),
+        from the record views (adapters/record_views.py): `_id` reads only. Days newest first; a
+        day's entries are sorted together, so the walk stops after the day that filled the page."""
+        after = decode_cursor(cursor) if cursor else None
+        if after:
+            after = (_utc(after[0]), after[1])
+        listed = await by_ids(self.views.days, refs)
+        days: dict[str, list[str]] = {}
+        for ref, doc in listed.items():
+            for day in doc.get("days", []):
+                days.setdefault(day, []).append(ref)
+        found: list[tuple[datetime, str, list]] = []
+        records: dict[tuple[str, str], Record] = {}
+        for day in sorted(days, reverse=True):
+            if after and day > after[0].strftime("%Y-%m-%d"):
+                continue
+            entries = {}
+            for doc in (await by_ids(self.views.buckets, [f"{r}#{day}" for r in days[day]])).values():
+                for raw in doc.get("e", []):
+                    entry = json.loads(raw)
+                    entries[entry[1]] = (datetime.fromisoformat(entry[0]), entry[1], entry, raw)
+            for date, key, entry, raw in sorted(entries.values(), key=lambda e: (e[0], e[1]), reverse=True):
+                if after and (date, key) >= after:
+                    continue
+                shown_ = Shown(entry[3], entry[4], entry[5] or "active", entry[6],
+                               tuple(tuple(r.split(":", 1)) for r in entry[7]))
+                await self._records(set(shown_.linked), records)
+                if can_see(viewer, shown_, records):
+                    found.append((date, key, raw))
+            if len(found) > limit:
+                break
+        docs = await by_ids(self.messages, [key for _, key, _ in found[:limit + 1]])
+        # An entry that no longer matches its message is stale (adapters/record_views.py): skipped.
+        page = [docs[key] for _, key, raw in found[:limit + 1]
+                if key in docs and (docs[key].get("view") or {}).get("entry") == raw]
+        return page[:limit], (encode_cursor(page[limit - 1]) if len(page) > limit else None)
 
     async def thread_doc(self, thread_id: str) -> dict | None:
         doc, hops = await self.threads.find_one({"_id": thread_id}), 0

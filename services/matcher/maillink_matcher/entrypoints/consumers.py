@@ -51,9 +51,28 @@ class Decoded:
 BatchHandler = Callable[[list[BaseModel]], Awaitable[None]]
 
 
+def _assignment(message: KafkaMessage) -> tuple:
+    """What identifies this consumer's current assignment: aiokafka makes a new Assignment object
+    at every rebalance (the same partitions handed back after another consumer held them included);
+    the partition set is the public fallback."""
+    consumer = getattr(message, "consumer", None)
+    if consumer is None:
+        return ()
+    current = getattr(getattr(getattr(consumer, "_subscription", None), "subscription", None), "assignment", None)
+    return id(current), frozenset(consumer.assignment())
+
+
 def subscribe_batch(broker: KafkaBroker, topics: dict[str, type[BaseModel]], group_id: str, name: str,
-                    handler: BatchHandler, retries: int = 3, max_records: int = 500, backoff_s: float = 0.2) -> None:
+                    handler: BatchHandler, retries: int = 3, max_records: int = 500, backoff_s: float = 0.2,
+                    on_rebalance: Callable[[], None] | None = None) -> None:
+    # Rebalances are noticed at the next batch, not with a ConsumerRebalanceListener: passing one
+    # through FastStream 0.7's batch subscriber changed its delivery (an e2e rule test then failed).
+    last_assignment: list[tuple] = [()]
+
     async def on_batch(message: KafkaMessage) -> None:
+        if on_rebalance is not None and (now := _assignment(message)) != last_assignment[0]:
+            last_assignment[0] = now
+            on_rebalance()
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
         decoded = []
         for record in records:

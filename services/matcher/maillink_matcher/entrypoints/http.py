@@ -28,10 +28,12 @@ def query_router(queries: QueryStore, raw_link: RawLink) -> APIRouter:
     cursor_q = Query(None, description="next_cursor of the previous page.")
 
     async def conversations(criteria: dict, caller: Principal, limit: int, cursor: str | None,
-                            statuses: tuple[str, ...] = ("active",)) -> Conversations:
+                            statuses: tuple[str, ...] = ("active",), refs: list[str] | None = None) -> Conversations:
+        """`refs`: a record's conversations, answered from its record views (`_id` reads)."""
         viewer = await queries.viewer(acting_user(caller), caller.company_id)
         try:
-            docs, next_cursor = await queries.page(viewer, criteria, limit, cursor, statuses)
+            docs, next_cursor = await (queries.record_page(viewer, refs, limit, cursor) if refs is not None
+                                       else queries.page(viewer, criteria, limit, cursor, statuses))
         except ValueError as exc:
             raise HTTPException(422, "invalid cursor") from exc
         return Conversations(threads=group_by_thread(docs, raw_link, viewer.user_id), next_cursor=next_cursor)
@@ -39,19 +41,19 @@ def query_router(queries: QueryStore, raw_link: RawLink) -> APIRouter:
     @router.get("/persons/{person_id}/conversations", response_model=Conversations)
     async def person_conversations(person_id: str, caller: Principal = reader, limit: int = limit_q,
                                    cursor: str | None = cursor_q):
-        return await conversations({"person_ids": person_id}, caller, limit, cursor)
+        return await conversations({}, caller, limit, cursor, refs=[f"person:{person_id}"])
 
     @router.get("/organizations/{organization_id}/conversations", response_model=Conversations)
     async def organization_conversations(organization_id: str, caller: Principal = reader, limit: int = limit_q,
                                          cursor: str | None = cursor_q):
         persons = await queries.persons_of_organization(organization_id)
-        return await conversations({"person_ids": {"$in": persons}}, caller, limit, cursor)
+        return await conversations({}, caller, limit, cursor, refs=[f"person:{p}" for p in persons])
 
     for kind in KINDS:
         def route(kind=kind.value):
             async def record_conversations(record_id: str, caller: Principal = reader, limit: int = limit_q,
                                            cursor: str | None = cursor_q):
-                return await conversations({f"{kind}_id": record_id}, caller, limit, cursor)
+                return await conversations({}, caller, limit, cursor, refs=[f"{kind}:{record_id}"])
             record_conversations.__name__ = f"{kind}_conversations"
             router.get(f"/{kind}s/{{record_id}}/conversations", response_model=Conversations,
                        summary=f"Conversations of a {kind}")(record_conversations)

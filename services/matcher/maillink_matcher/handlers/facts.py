@@ -19,6 +19,7 @@ from maillink_schemas.bcc import UserAddressesVerified
 from maillink_schemas.matcher import MailSettingsChanged, RecheckRequested, SettingsScope
 
 from ..adapters.alternative_addresses import AlternativeAddresses
+from ..adapters.facts_clock import FactsClock
 from ..adapters.messages import MessageStore
 from ..adapters.projections import CrmProjections
 from ..adapters.settings import SettingsStore
@@ -35,9 +36,14 @@ class FactsDeps:
     publish: Publish
     recheck_topic: str
     alternatives: AlternativeAddresses
+    clock: FactsClock | None = None
 
 
 async def recheck(deps: FactsDeps, query: dict, cause: str) -> int:
+    # The clock moves after the fact and before the look-up: a mail batch that resolved with the
+    # old fact either sees the clock move after its writes, or is found by this look-up.
+    if deps.clock is not None:
+        await deps.clock.tick()
     by_account: dict[str, list[str]] = {}
     for account_id, key in await deps.messages.affected(query):
         by_account.setdefault(account_id, []).append(key)
@@ -114,3 +120,6 @@ async def handle_facts(items: list, deps: FactsDeps) -> None:
             await on_user_addresses(item, deps)
         else:
             await on_record(item, deps)
+    # Deals, leads, projects (and anything else stored above) reach the writer's cached facts.
+    if deps.clock is not None and items:
+        await deps.clock.tick()

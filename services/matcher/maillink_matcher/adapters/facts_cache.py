@@ -1,0 +1,103 @@
+"""The mail writer's in-memory copy of the facts it decides from: address -> persons, person ->
+open deals/leads/projects, the CRM records, users' settings histories and connected accounts.
+
+Why: on the embedded store each `_id` read is a round trip of about 1 ms and an `$in` is a full
+scan, so reading these per batch bounded the writer (about 4 reads per message). A full scan of
+a collection costs about 1/15 of a read per document, so the first batch after start or a
+rebalance takes a snapshot of every table, and misses are then known absences.
+
+Freshness: the facts consumer changes `facts_clock` after every fact it changes
+(adapters/facts_clock.py). `sync()` reads it once per batch; when it moved, everything cached is
+dropped and read through again (each entry once, until the next move); a new snapshot is taken
+at most every `resnapshot_s`, so a steady stream of CRM changes costs reads, not repeated scans.
+Settings' `current` (deletes' sync-back) is always read from the store.
+"""
+import time
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from .facts_clock import FactsClock
+from .projections import CrmProjections
+from .settings import SettingsStore
+
+_KINDS = ("person", "organization", "deal", "lead", "project", "user")
+_OPEN = ("deal", "lead", "project")
+
+
+class FactsCache:
+    def __init__(self, crm: CrmProjections, settings: SettingsStore, clock: FactsClock,
+                 max_snapshot: int = 1_000_000, resnapshot_s: float = 300.0) -> None:
+        self._crm, self._settings, self._clock = crm, settings, clock
+        self._max, self._resnapshot_s = max_snapshot, resnapshot_s
+        self._token: str | None = None
+        self._synced = False
+        self._snapshot_at = float("-inf")
+        self.tables: dict[str, dict[str, object]] = {}
+        self.complete: set[str] = set()
+
+    def clear(self) -> None:
+        """Forget everything (a rebalance); the next sync takes a snapshot."""
+        self.tables, self.complete, self._synced = {}, set(), False
+        self._snapshot_at = float("-inf")
+
+    async def sync(self) -> str | None:
+        token = await self._clock.token()
+        if self._synced and token == self._token:
+            return token
+        self.tables, self.complete, self._token, self._synced = {}, set(), token, True
+        if time.monotonic() - self._snapshot_at >= self._resnapshot_s:
+            await self._snapshot()
+        return token
+
+    async def _snapshot(self) -> None:
+        self._snapshot_at = time.monotonic()
+        sources = {"address": (self._crm.address_persons.collection, lambda d: tuple(sorted(d.get("ids", []))) or None),
+                   "history": (self._settings.settings, lambda d: d.get("history", [])),
+                   "accounts": (self._settings.accounts, lambda d: d)}
+        sources.update({f"open_{k}": (self._crm.open_items[k].collection, lambda d: tuple(sorted(d.get("ids", []))) or None)
+                        for k in _OPEN})
+        sources.update({f"record_{k}": (self._crm.by_kind[k].collection, lambda d: d) for k in _KINDS})
+        for table, (collection, value) in sources.items():
+            loaded = await _scan(collection, value, self._max)
+            if loaded is not None:
+                self.tables[table] = loaded
+                self.complete.add(table)
+
+    async def _get(self, table: str, keys: list[str], read) -> dict[str, object]:
+        cached = self.tables.setdefault(table, {})
+        missing = [k for k in dict.fromkeys(keys) if k not in cached]
+        if missing and table not in self.complete:
+            found = await read(missing)
+            cached.update({k: found.get(k) for k in missing})
+        return {k: v for k in keys if (v := cached.get(k)) is not None}
+
+    # --- CrmPort ---------------------------------------------------------------------------
+    async def persons_by_address(self, addresses: list[str]) -> dict[str, tuple[str, ...]]:
+        return await self._get("address", addresses, self._crm.persons_by_address)
+
+    async def open_items_of(self, kind: str, person_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        return await self._get(f"open_{kind}", person_ids, lambda ids: self._crm.open_items_of(kind, ids))
+
+    async def records(self, kind: str, ids: list[str]) -> dict[str, dict]:
+        return await self._get(f"record_{kind}", ids, lambda missing: self._crm.records(kind, missing))
+
+    # --- SettingsPort ----------------------------------------------------------------------
+    async def histories(self, keys: list[str]) -> dict[str, list[dict]]:
+        return await self._get("history", keys, self._settings.histories)
+
+    async def user_accounts(self, user_ids: list[str]) -> dict[str, dict]:
+        return await self._get("accounts", user_ids, self._settings.user_accounts)
+
+    async def current(self, scope: str, owner_id: str) -> dict | None:
+        return await self._settings.current(scope, owner_id)
+
+
+async def _scan(collection: AsyncCollection, value, limit: int) -> dict[str, object] | None:
+    """The whole collection, or None if it is larger than `limit` (then it is read through)."""
+    if await collection.estimated_document_count() > limit:
+        return None
+    out: dict[str, object] = {}
+    async for doc in collection.find({}):
+        if (v := value(doc)) is not None:
+            out[doc["_id"]] = v
+    return out
