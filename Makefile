@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 
 .PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
-        schemas bench bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound clean
+        schemas bench bench-ingest bench-latency bench-idle bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound clean
 
 run: install            ## install, start infrastructure + all five services, seed the demo, show it working
 	bash scripts/run.sh
@@ -38,10 +38,18 @@ infra-status:
 schemas: install        ## regenerate JSON Schema + AsyncAPI from the pydantic contracts
 	$(PY) -m maillink_schemas.export schemas/generated
 
-bench: bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound
+bench: bench-ingest bench-latency bench-idle bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound
 
 bench-ingest: install   ## initial-sync throughput vs mbsync and raw imaplib (20,000 messages)
 	bash scripts/bench-ingest.sh
+
+bench-latency: install  ## new-mail latency: 200 APPENDs 250 ms apart to one idle account, APPEND -> event on Kafka
+	bash deploy/local/infra.sh start
+	$(PY) -m maillink_devtools.bench_latency
+
+bench-idle: install     ## 1,000 idle accounts on one ingest process (a private Dovecot with raised limits): RSS, CPU, new mail
+	bash deploy/local/infra.sh start
+	$(PY) -m maillink_devtools.bench_idle
 
 bench-bcc: install      ## Smart Bcc gateway (sender checks on) vs a bare aiosmtpd sink, 2,000 messages
 	bash deploy/local/infra.sh start
