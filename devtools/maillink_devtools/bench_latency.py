@@ -11,11 +11,13 @@ import asyncio
 import imaplib
 import json
 import os
+import signal
+import sys
 import time
 import uuid
 
 from .imap_load import login
-from .ingest_process import RUN_DIR, Arrivals, IngestUnderTest, Mailbox, percentile
+from .ingest_process import RUN_DIR, stop_all, Arrivals, IngestUnderTest, Mailbox, percentile
 from .mailgen import Mail
 
 HOST, PORT = "127.0.0.1", int(os.environ.get("IMAP_PORT", "10143"))
@@ -59,7 +61,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--gap-ms", type=float, default=250)
     args = parser.parse_args()
-    latencies = list(asyncio.run(measure(args.messages, args.gap_ms / 1000)).values())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed bench still stops what it started
+    try:
+        latencies = list(asyncio.run(measure(args.messages, args.gap_ms / 1000)).values())
+    finally:
+        stop_all()
     p50, p99, worst = percentile(latencies, 50), percentile(latencies, 99), max(latencies)
     load = os.getloadavg()
     print(f"{args.messages} messages APPENDed {args.gap_ms:.0f} ms apart to one idle account (load {load[0]:.2f})")

@@ -36,6 +36,14 @@ class Mailbox:
     account_id: str
 
 
+STARTED: list[ServiceSet] = []  # stopped by stop_all() when a bench is interrupted
+
+
+def stop_all() -> None:
+    for procs in STARTED:
+        procs.stop()
+
+
 class IngestUnderTest:
     """`async with IngestUnderTest(...) as ingest:` one ingest process, stopped and its namespace dropped after."""
 
@@ -63,6 +71,7 @@ class IngestUnderTest:
                "MAILLINK_LINK_KEYS": "bench-" + uuid.uuid4().hex, "MAILLINK_TOPIC_PARTITIONS": "3",
                "MAILLINK_BLOB_URL": self.blob_dir.resolve().as_uri(),
                "LOG_LEVEL": "WARNING", **self.extra_env}
+        STARTED.append(self.procs)
         self.procs.start("ingest", 17000 + uuid.uuid4().int % 900 * 2, env, self.logs)
         await asyncio.to_thread(self.procs.wait_healthy, 120)
         return self
