@@ -33,3 +33,11 @@ def test_environment_reaches_folder_sync(monkeypatch):
     monkeypatch.setenv("INGEST_BATCH_SIZE", "17")
     sync = session_with(IngestSettings()).folder_sync(client=None)
     assert (sync.reconcile_interval_s, sync.use_qresync, sync.batch_size) == (90, False, 17)
+
+
+def test_full_passes_are_bounded_by_one_semaphore_shared_by_every_account(monkeypatch):
+    monkeypatch.setenv("MAILLINK_CREDENTIALS_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("INGEST_FULL_PASSES_MAX", "3")
+    options = sync_options(IngestSettings())
+    slots = options["full_passes"]
+    assert isinstance(slots, asyncio.Semaphore) and slots._value == 3

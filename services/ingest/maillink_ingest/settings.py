@@ -19,6 +19,10 @@ class IngestSettings(ServiceSettings, BlobSettings):
                                             "synced folder (default: poll_interval_s). Raise it (e.g. 300) for many "
                                             "idle accounts: IDLE already reports every change of a watched folder, "
                                             "and such a pass only re-lists folders and checks stored state.")
+    full_passes_max: int = Field(20, ge=1, description="Full passes (connect, list, sync every folder) run at once "
+                                 "in this process; the other accounts queue. Bounds the start-up storm when many "
+                                 "accounts are assigned at once (1,000 starting together starved the event loop "
+                                 "until the broker dropped the consumer). Pushes and IDLE are not limited.")
     idle_folders_max: int = Field(5, ge=0, le=100, description="IDLE connections per account (one per watched "
                                   "folder, INBOX first); the other folders are polled. Providers cap connections "
                                   "per mailbox (Gmail 15, Microsoft 365 about 20, Dovecot's default 10 per user and "

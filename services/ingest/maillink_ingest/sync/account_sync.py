@@ -57,6 +57,8 @@ class SyncDeps:
     relist_interval_s: float | None = None  # between full passes when IDLE watches every folder (None: poll's)
     reconcile_interval_s: float = 6 * 3600  # between a folder's audits (sync/reconcile.py)
     use_qresync: bool = True  # False forces the plain fallback even where the server offers QRESYNC
+    # Full passes running at once in the process (None: no limit). Shared by every account's session.
+    full_passes: asyncio.Semaphore | None = None
 
 
 async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event) -> None:
