@@ -58,7 +58,7 @@ async def measure(count: int, idle_s: float, probes: int) -> dict:
     async with IngestUnderTest("benchidle", env) as ingest:
         started = time.monotonic()
         await ingest.add_accounts(HOST, PORT, boxes, ["INBOX", "Sent"])
-        sync_s = await ingest.wait_synced({b.account_id for b in boxes}, timeout=60 + count * 0.6)
+        sync_s = await ingest.wait_synced({b.account_id for b in boxes}, timeout=120 + count * 0.9)
         print(f"{count} accounts synced {time.monotonic() - started:.0f}s after they were published", flush=True)
         await asyncio.sleep(15)  # let the IDLE watchers settle
         sockets = connections(ingest.pid)

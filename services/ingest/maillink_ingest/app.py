@@ -100,6 +100,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
 def sync_options(settings: IngestSettings) -> dict:
     """The settings that tune the sync loops (SyncDeps fields)."""
     return {"poll_interval_s": settings.poll_interval_s, "batch_size": settings.batch_size,
+            "fetch_group_bytes": settings.fetch_group_bytes,
             "ca_file": settings.imap_ca_file, "idle_folders_max": settings.idle_folders_max,
             "full_passes": asyncio.Semaphore(settings.full_passes_max),
             "relist_interval_s": settings.relist_interval_s, "reconcile_interval_s": settings.reconcile_interval_s,

@@ -49,7 +49,8 @@ class SyncDeps:
     report: ReportStatus
     refusals: Refusals
     poll_interval_s: float = 15.0
-    batch_size: int = 200
+    batch_size: int = 1000
+    fetch_group_bytes: int = 4 * 1024 * 1024
     ca_file: str | None = None
     max_backoff_s: float = 300.0
     idle_folders_max: int = 5

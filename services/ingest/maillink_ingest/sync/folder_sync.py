@@ -34,8 +34,8 @@ class FolderSync:
     account: AccountConfigured
     states: FolderStateStore
     delivery: Delivery
-    batch_size: int = 200
-    max_batch_bytes: int = 16 * 1024 * 1024
+    batch_size: int = 1000  # UIDs per RFC822.SIZE query
+    max_batch_bytes: int = 4 * 1024 * 1024  # per UID FETCH group
     reconcile_interval_s: float = 6 * 3600
     use_qresync: bool = True  # False forces the plain fallback (servers without CONDSTORE/QRESYNC)
 

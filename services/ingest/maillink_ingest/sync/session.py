@@ -92,7 +92,8 @@ class AccountSession:
 
     def folder_sync(self, client) -> FolderSync:
         return FolderSync(client, self.account, self.deps.states, self.deps.delivery,
-                          batch_size=self.deps.batch_size, reconcile_interval_s=self.deps.reconcile_interval_s,
+                          batch_size=self.deps.batch_size, max_batch_bytes=self.deps.fetch_group_bytes,
+                          reconcile_interval_s=self.deps.reconcile_interval_s,
                           use_qresync=self.deps.use_qresync)
 
     async def _full_pass(self, client, sync: FolderSync) -> list[FolderPlan]:
