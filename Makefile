@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 
 .PHONY: run stop test test-unit test-integration test-e2e install infra-up infra-down infra-status \
-        schemas bench bench-report bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound fuzz chaos clean
+        schemas bench bench-report bench-ingest bench-latency bench-idle bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound crash-outbound fuzz chaos clean
 
 run: install            ## install, start infrastructure + all five services, seed the demo, show it working
 	bash scripts/run.sh
@@ -38,7 +38,7 @@ infra-status:
 schemas: install        ## regenerate JSON Schema + AsyncAPI from the pydantic contracts
 	$(PY) -m maillink_schemas.export schemas/generated
 
-BENCHES := bench-ingest bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound
+BENCHES := bench-ingest bench-latency bench-idle bench-imap-reader bench-tracker bench-bcc bench-matcher bench-outbound
 bench: install          ## every benchmark (one after another; a failure does not stop the rest), then one table
 	@failed=""; for b in $(BENCHES); do $(MAKE) --no-print-directory $$b || failed="$$failed $$b"; done; \
 	$(PY) -m maillink_devtools.bench_report; \
@@ -49,6 +49,14 @@ bench-report:           ## the table of every result already in .run/bench/ -> s
 
 bench-ingest: install   ## initial-sync throughput vs mbsync and raw imaplib (20,000 messages)
 	bash scripts/bench-ingest.sh
+
+bench-latency: install  ## new-mail latency: 200 APPENDs 250 ms apart to one idle account, APPEND -> event on Kafka
+	bash deploy/local/infra.sh start
+	$(PY) -m maillink_devtools.bench_latency
+
+bench-idle: install     ## 1,000 idle accounts on one ingest process (a private Dovecot with raised limits): RSS, CPU, new mail
+	bash deploy/local/infra.sh start
+	$(PY) -m maillink_devtools.bench_idle
 
 bench-bcc: install      ## Smart Bcc gateway (sender checks on) vs a bare aiosmtpd sink, 2,000 messages
 	bash deploy/local/infra.sh start

@@ -1,6 +1,21 @@
 #!/usr/bin/env bash
 # A private Dovecot IMAP server (never the system instance), for tests, the demo and the bench.
 # Usage: dovecot.sh install|start|stop|status|adduser USER PASSWORD
+#
+# Ports come from IMAP_PORT / IMAPS_PORT and the data directory from MAILLINK_RUN_DIR, so a second,
+# private instance can run beside the shared one. Its limits come from the environment when it is
+# configured (at start); the defaults are what tests need. Many concurrent connections (make
+# bench-idle: 1,000 accounts, 3 connections each) need all of them raised, e.g.
+#   DOVECOT_IMAP_PROCESS_LIMIT=100 DOVECOT_IMAP_CLIENT_LIMIT=100 DOVECOT_IMAP_SERVICE_COUNT=0 DOVECOT_CLIENT_LIMIT=10000 \
+#   DOVECOT_LOGIN_SERVICE_COUNT=0 IMAP_PORT=11143 IMAPS_PORT=11993 MAILLINK_RUN_DIR=/tmp/x dovecot.sh start
+#   DOVECOT_PROCESS_LIMIT        default_process_limit, processes per service (default 200)
+#   DOVECOT_IMAP_PROCESS_LIMIT   imap processes (default 1024, Dovecot's own)
+#   DOVECOT_IMAP_CLIENT_LIMIT    connections one imap process serves at once (default 1: one process each)
+#   DOVECOT_IMAP_SERVICE_COUNT   connections one imap process serves in its life (default 1; 0: unlimited)
+#   DOVECOT_CLIENT_LIMIT         default_client_limit, also each login process's (default 1000)
+#   DOVECOT_MAX_USERIP           mail_max_userip_connections, per user and IP (default 100)
+#   DOVECOT_LOGIN_SERVICE_COUNT  imap-login's service_count: 1 a process per login, 0 shared ones (default 1)
+# Dovecot needs file descriptors for all of them: `ulimit -n` above the total connection count.
 source "$(dirname "$0")/lib.sh"
 
 DIR="$RUN_DIR/dovecot"
@@ -25,6 +40,9 @@ configure() {
       -keyout "$DIR/tls/key.pem" -out "$DIR/tls/cert.pem" >/dev/null 2>&1
   fi
   sed -e "s#@DIR@#$DIR#g" -e "s#@IMAP_PORT@#$IMAP_PORT#g" -e "s#@IMAPS_PORT@#$IMAPS_PORT#g" \
+    -e "s#@PROCESS_LIMIT@#${DOVECOT_PROCESS_LIMIT:-200}#g" -e "s#@IMAP_CLIENT_LIMIT@#${DOVECOT_IMAP_CLIENT_LIMIT:-1}#g" \
+    -e "s#@DEFAULT_CLIENT_LIMIT@#${DOVECOT_CLIENT_LIMIT:-1000}#g" -e "s#@MAX_USERIP@#${DOVECOT_MAX_USERIP:-100}#g" \
+    -e "s#@IMAP_SERVICE_COUNT@#${DOVECOT_IMAP_SERVICE_COUNT:-1}#g" -e "s#@IMAP_PROCESS_LIMIT@#${DOVECOT_IMAP_PROCESS_LIMIT:-1024}#g" -e "s#@LOGIN_SERVICE_COUNT@#${DOVECOT_LOGIN_SERVICE_COUNT:-1}#g" \
     "$ROOT/deploy/local/dovecot/dovecot.conf.in" > "$CONF"
   chmod 755 "$DIR" "$DIR/run" "$DIR/users.d"; chmod 644 "$CONF"
   chown -R vmail:vmail "$DIR/mail"

@@ -62,3 +62,23 @@ async def wait_group_caught_up(bootstrap: str, group: str, topic: str, timeout: 
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def drop_namespace(bootstrap: str, mongodb_url: str, prefix: str, databases: list[str]) -> None:
+    """Deletes a namespace's topics and the named databases (benchmarks clean up after themselves, as
+    tests do). Databases are named, not listed: listDatabases on a busy FerretDB can take minutes."""
+    from pymongo import AsyncMongoClient
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+    client = AsyncMongoClient(mongodb_url, serverSelectionTimeoutMS=3000)
+    try:
+        for name in databases:
+            await client.drop_database(f"{prefix.replace('.', '_')}{name}")
+    finally:
+        await client.close()

@@ -293,6 +293,31 @@ def test_fetch_wait_data_counts_incrementally_what_stock_rescans(lines):
     asyncio.run(compare())
 
 
+def test_fetch_keeps_one_timer_while_data_flows_and_times_out_after_a_quiet_timeout():
+    async def run():
+        loop = asyncio.get_running_loop()
+        cmd = FastFetchCommand("A1", "1:*", "(BODY[])", loop=loop, timeout=30)
+        armed = cmd._timer
+        for i in range(1000):  # upstream cancels and re-creates its call_later here, once per line
+            cmd.append_to_resp(b"%d FETCH (UID %d BODY[] {3}" % (i, i))
+            cmd.begin_literal_data(3, b"abc")
+            cmd.append_to_resp(b")")
+        assert cmd._timer is armed and not armed.cancelled()
+        # The timer fires while data came in less than `timeout` ago: it re-arms for the rest.
+        cmd._last_data = loop.time() - 10
+        cmd._timeout_callback()
+        assert not cmd._event.is_set() and cmd._timer is not armed
+        assert cmd._timer.when() == pytest.approx(cmd._last_data + 30)
+        # Quiet for the whole timeout: the command ends as upstream's does, with CommandTimeout.
+        cmd._last_data = loop.time() - 31
+        cmd._timeout_callback()
+        with pytest.raises(stock.CommandTimeout):
+            await cmd.wait()
+        assert cmd.response.result == "KO"
+
+    asyncio.run(run())
+
+
 class CountsFormatting(bytes):
     formatted = 0
 

@@ -31,5 +31,14 @@ def test_environment_reaches_folder_sync(monkeypatch):
     monkeypatch.setenv("INGEST_RECONCILE_INTERVAL_S", "90")
     monkeypatch.setenv("INGEST_USE_QRESYNC", "false")
     monkeypatch.setenv("INGEST_BATCH_SIZE", "17")
+    monkeypatch.setenv("INGEST_FETCH_GROUP_BYTES", "100000")
     sync = session_with(IngestSettings()).folder_sync(client=None)
-    assert (sync.reconcile_interval_s, sync.use_qresync, sync.batch_size) == (90, False, 17)
+    assert (sync.reconcile_interval_s, sync.use_qresync, sync.batch_size, sync.max_batch_bytes) == (90, False, 17, 100000)
+
+
+def test_full_passes_are_bounded_by_one_semaphore_shared_by_every_account(monkeypatch):
+    monkeypatch.setenv("MAILLINK_CREDENTIALS_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("INGEST_FULL_PASSES_MAX", "3")
+    options = sync_options(IngestSettings())
+    slots = options["full_passes"]
+    assert isinstance(slots, asyncio.Semaphore) and slots._value == 3

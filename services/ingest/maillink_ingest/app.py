@@ -1,4 +1,5 @@
 """Wires ingest together: the one place that knows every dependency."""
+import asyncio
 import functools
 
 import structlog
@@ -99,7 +100,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
 def sync_options(settings: IngestSettings) -> dict:
     """The settings that tune the sync loops (SyncDeps fields)."""
     return {"poll_interval_s": settings.poll_interval_s, "batch_size": settings.batch_size,
+            "fetch_group_bytes": settings.fetch_group_bytes,
             "ca_file": settings.imap_ca_file, "idle_folders_max": settings.idle_folders_max,
+            "full_passes": asyncio.Semaphore(settings.full_passes_max),
             "relist_interval_s": settings.relist_interval_s, "reconcile_interval_s": settings.reconcile_interval_s,
             "use_qresync": settings.use_qresync}
 

@@ -62,8 +62,14 @@ class AccountAssignments:
 
     async def start(self) -> None:
         # aiokafka binds to the running loop, so the consumer is made here, not in __init__.
+        # max_poll_interval_ms: a replay applies every account of the partitions (one store write
+        # each) before polling again. 1,000 accounts on a busy store took more than aiokafka's
+        # default 5 minutes: the consumer left its group, the rebalance stopped every loop, and the
+        # replay began again (make bench-idle). 30 minutes covers that; heartbeats (session timeout)
+        # still detect a dead member within seconds.
         self.consumer = AIOKafkaConsumer(**self._kafka_options, group_id=self.group_id,
                                          enable_auto_commit=False, auto_offset_reset="earliest",
+                                         max_poll_interval_ms=30 * 60 * 1000,
                                          partition_assignment_strategy=(StickyPartitionAssignor,))
         self.consumer.subscribe([self.topic], listener=_Replay(self))
         await self.consumer.start()

@@ -18,6 +18,11 @@ What 2.0.3 does wrong, and what replaces it:
   last `n FETCH (` line as lines are appended, which is what the scan computed.
 - `data_received` formats every chunk for a debug log even with debug off; here only when the
   logger is enabled for DEBUG (same message, formatted lazily).
+- `Command._reset_timer` cancels and re-creates the command's `call_later` timer on every line and
+  literal: with a timeout set (ingest always sets one), that heap churn doubled the reader's cost
+  on a large FETCH. `FastFetchCommand` keeps one timer and notes the time of the last data; when
+  the timer fires early it re-arms for the rest. Same rule: the command times out after `timeout`
+  seconds without data.
 
 Everything observable is unchanged, including what depends on chunk boundaries: `Response.lines`
 (lines as `bytes`, literals as `bytearray`, which imap/fetch.py relies on), tagged results, where
@@ -58,7 +63,23 @@ class FastFetchCommand(FetchCommand):
 
     def __init__(self, *args, **kwargs) -> None:
         self._paren_balance = 0
+        self._last_data = 0.0
         super().__init__(*args, **kwargs)
+
+    def _set_timer(self) -> None:
+        if self._timeout is not None:
+            self._last_data = self._loop.time()
+            self._timer = self._loop.call_later(self._timeout, self._timeout_callback)
+
+    def _reset_timer(self) -> None:
+        self._last_data = self._loop.time()  # the pending timer checks this when it fires
+
+    def _timeout_callback(self) -> None:
+        quiet_for = self._loop.time() - self._last_data
+        if quiet_for < self._timeout:
+            self._timer = self._loop.call_at(self._last_data + self._timeout, self._timeout_callback)
+            return
+        super()._timeout_callback()
 
     def append_to_resp(self, line: bytes, result: str = 'Pending') -> None:
         super().append_to_resp(line, result)

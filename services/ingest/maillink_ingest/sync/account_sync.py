@@ -49,7 +49,8 @@ class SyncDeps:
     report: ReportStatus
     refusals: Refusals
     poll_interval_s: float = 15.0
-    batch_size: int = 200
+    batch_size: int = 1000
+    fetch_group_bytes: int = 4 * 1024 * 1024
     ca_file: str | None = None
     max_backoff_s: float = 300.0
     idle_folders_max: int = 5
@@ -57,6 +58,8 @@ class SyncDeps:
     relist_interval_s: float | None = None  # between full passes when IDLE watches every folder (None: poll's)
     reconcile_interval_s: float = 6 * 3600  # between a folder's audits (sync/reconcile.py)
     use_qresync: bool = True  # False forces the plain fallback even where the server offers QRESYNC
+    # Full passes running at once in the process (None: no limit). Shared by every account's session.
+    full_passes: asyncio.Semaphore | None = None
 
 
 async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event) -> None:

@@ -17,7 +17,7 @@ import structlog
 
 from maillink_schemas.accounts import AccountConfigured
 
-from ..adapters.folder_state import INCREMENTAL, INITIAL, UIDINVALID, FolderState, FolderStateStore
+from ..adapters.folder_state import INCREMENTAL, INITIAL, UIDINVALID, FolderState, FolderStateStore, to_document
 from ..domain.folders import FolderPlan
 from ..imap.connection import Selected, select
 from ..imap.fetch import FlagsSeen
@@ -34,8 +34,8 @@ class FolderSync:
     account: AccountConfigured
     states: FolderStateStore
     delivery: Delivery
-    batch_size: int = 200
-    max_batch_bytes: int = 16 * 1024 * 1024
+    batch_size: int = 1000  # UIDs per RFC822.SIZE query
+    max_batch_bytes: int = 4 * 1024 * 1024  # per UID FETCH group
     reconcile_interval_s: float = 6 * 3600
     use_qresync: bool = True  # False forces the plain fallback (servers without CONDSTORE/QRESYNC)
 
@@ -51,14 +51,25 @@ class FolderSync:
             elif not state.uidvalidity:
                 state.state, state.uidvalidity = INITIAL, p.selected.uidvalidity
             state.pass_started_at = now
+            saved: dict | None = None
+
+            async def save() -> None:
+                # An unchanged document is not written again: a pass over a quiet folder then costs
+                # one write, not one per step (1,000 accounts share one store).
+                nonlocal saved
+                document = to_document(state)
+                if document != saved:
+                    await self.states.save(state)
+                    saved = document
+
             for _ in range(MAX_STEPS):
                 step = state.state
                 state.state, pass_done = await STATE_HANDLERS[step](p, state)
-                await self.states.save(state)
+                await save()
                 if pass_done:
                     break
             state.uidnext, state.exists = p.selected.uidnext, p.selected.exists
-            await self.states.save(state)
+            await save()
         return state
 
     async def _open(self, folder: FolderPlan, state: FolderState, now: datetime) -> "Pass":

@@ -6,6 +6,7 @@ message that breaks parsing), reported for that folder while the others go on; a
 the session, and sync/account_sync.py decides how long to wait before the next one.
 """
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -74,7 +75,8 @@ class AccountSession:
             await self.deps.refusals.accepted(self.account.account_id)
             sync = self.folder_sync(client)
             while not self.stop.is_set():
-                plans = await self._full_pass(client, sync)
+                async with self.deps.full_passes or contextlib.nullcontext():
+                    plans = await self._full_pass(client, sync)
                 self._watch([p.name for p in plans] if client.has_capability("IDLE") else [], connect)
                 # With every folder watched, a full pass only re-lists the folders (new or vanished
                 # ones): an idle account then costs sockets, not polling.
@@ -90,7 +92,8 @@ class AccountSession:
 
     def folder_sync(self, client) -> FolderSync:
         return FolderSync(client, self.account, self.deps.states, self.deps.delivery,
-                          batch_size=self.deps.batch_size, reconcile_interval_s=self.deps.reconcile_interval_s,
+                          batch_size=self.deps.batch_size, max_batch_bytes=self.deps.fetch_group_bytes,
+                          reconcile_interval_s=self.deps.reconcile_interval_s,
                           use_qresync=self.deps.use_qresync)
 
     async def _full_pass(self, client, sync: FolderSync) -> list[FolderPlan]:
