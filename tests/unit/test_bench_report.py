@@ -16,7 +16,9 @@ SAMPLES = {
     "tracker.json": {"nginx": {"rps": 20000.0, "p99_ms": 5.0}, "tracker": {"rps": 6000.0, "p99_ms": 12.0},
                      "ratio": 0.3, "target": 0.25},
     "chaos.json": {"ratio": 1.0, "target": 1.0},
-    "latency.json": {"p50_ms": 3.0},
+    "latency.json": {"messages": 200, "p50_ms": 310.0, "p99_ms": 740.0},
+    "idle.json": {"accounts": 1000, "rss_mb": 180.0, "cpu_percent": 1.0, "new_mail_ms": {"max": 1200.0}},
+    "notes.json": {"p50_ms": 3.0},
 }
 
 
@@ -31,7 +33,7 @@ def test_every_figure_next_to_its_yardstick_with_ratio_target_and_verdict(tmp_pa
     figures, skipped = bench_report.write(tmp_path)
     by = {(f.bench, f.figure): f for f in figures}
     ingest = by[("ingest", "initial sync, 20000 messages")]
-    assert (ingest.value, ingest.yardstick, ingest.yardstick_value, ingest.met) == (1162.0, "mbsync", 1673.0, None)
+    assert (ingest.value, ingest.yardstick, ingest.yardstick_value, ingest.met) == (1162.0, "mbsync", 1673.0, False)
     assert round(ingest.ratio, 3) == 0.695
     assert by[("imap-reader", "response reader, 8000 messages")].ratio == 12.0        # the largest size
     assert by[("bcc", "Smart Bcc gateway, sender checks on")].met is False             # 0.4 < 0.5
@@ -42,7 +44,12 @@ def test_every_figure_next_to_its_yardstick_with_ratio_target_and_verdict(tmp_pa
     assert by[("tracker", "open pixel")].ratio == 0.3 and by[("tracker", "open pixel")].met is True
     assert by[("chaos", "ratio")].met is True                                          # a benchmark not listed
     assert any(s.startswith("broken.json: unreadable") for s in skipped)
-    assert "latency.json: no ratio to report" in skipped
+    assert "notes.json: no ratio to report" in skipped
+    # Lower-is-better figures are judged against their limit.
+    assert by[("latency", "new mail, APPEND -> event on Kafka, p50 (200 messages)")].met is False   # 310 > 300
+    assert by[("latency", "new mail, APPEND -> event on Kafka, p99")].met is True                   # 740 <= 1000
+    assert by[("idle", "RSS with 1000 idle accounts")].met is True
+    assert by[("idle", "new mail in 20 of 1000 idle accounts, slowest")].met is False
     assert all(f.written and f.source for f in figures)
 
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -61,4 +68,4 @@ def test_main_says_what_to_do_without_results(tmp_path, capsys):
     assert "make bench" in capsys.readouterr().err
     write_samples(tmp_path)
     assert bench_report.main([str(tmp_path)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "bench summary: figures=10 met=5/6"
+    assert capsys.readouterr().out.splitlines()[-1] == "bench summary: figures=15 met=10/14"
