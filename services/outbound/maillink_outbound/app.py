@@ -33,11 +33,14 @@ def build_deps(settings: Settings, broker, db) -> SendDeps:
     async def publish(topic: str, event, key: str) -> None:
         await bus.publish(broker, topic, event, key=key)
 
+    async def publish_many(topic: str, events: list) -> None:
+        await bus.publish_many(broker, topic, events)
+
     tracking = Tracking(settings.tracker_base_url, settings.tracking_secret) if settings.tracking_secret else None
     return SendDeps(
         requests=RequestStore(db), accounts=AccountStore(db), credentials=Credentials(settings.credentials_key),
         stores=stores, pools=Pools(settings.smtp_ca_file, settings.smtp_timeout_s),
-        sent_folder=SentFolder(settings.imap_ca_file), publish=publish,
+        sent_folder=SentFolder(settings.imap_ca_file), publish=publish, publish_many=publish_many,
         topics={"sent": settings.topic(Topic.MESSAGE_SENT), "failed": settings.topic(Topic.SEND_FAILED),
                 "tracking": settings.topic(Topic.TRACKING_REGISTERED)},
         tracking=tracking, lease_s=settings.lease_s, max_attempts=settings.max_attempts,
@@ -48,7 +51,7 @@ def build_deps(settings: Settings, broker, db) -> SendDeps:
 def create_app(settings: Settings) -> FastAPI:
     service = Service("outbound", settings)
     deps = build_deps(settings, service.broker, service.db)
-    worker = Worker(deps, settings.workers, settings.sweep_s)
+    worker = Worker(deps, settings.batches, settings.sweep_s, settings.batch_size)
     consumed = subscribe_all(service.broker, settings, service.group_id, deps, worker)
     command_topic = settings.topic(Topic.SEND_REQUESTED)
 

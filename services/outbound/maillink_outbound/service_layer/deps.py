@@ -14,6 +14,7 @@ class SendDeps:
     pools: object               # service_layer.pools.Pools
     sent_folder: object         # adapters.sent_folder.SentFolder
     publish: Callable[[str, object, str], Awaitable[None]]   # (topic name, event, key)
+    publish_many: Callable[[str, list[tuple[str, object]]], Awaitable[None]]   # (topic name, [(key, event)])
     topics: dict[str, str]      # "sent", "failed", "tracking" -> topic
     tracking: Tracking | None
     lease_s: float = 300.0
