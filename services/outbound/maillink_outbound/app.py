@@ -14,6 +14,7 @@ from .adapters.read_cache import ReadCache
 from .adapters.replies import ReplyIndex
 from .adapters.requests import RequestStore
 from .adapters.sent_folder import SentFolder
+from .adapters.system_sender import SystemSender
 from .adapters.templates import SignatureStore, TemplateStore
 from .adapters.uploads import UploadStore
 from .entrypoints.consumers import subscribe_all
@@ -45,7 +46,7 @@ def build_deps(settings: Settings, broker, db) -> SendDeps:
                 "tracking": settings.topic(Topic.TRACKING_REGISTERED)},
         tracking=tracking, lease_s=settings.lease_s, max_attempts=settings.max_attempts,
         backoff_s=settings.backoff_s, crash_dir=settings.test_crash_dir,
-        pending_grace_s=settings.pending_grace_s)
+        pending_grace_s=settings.pending_grace_s, system=SystemSender(settings))
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -1,8 +1,9 @@
 """outbound's configuration (environment variables, prefix OUTBOUND_; shared ones unprefixed)."""
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from maillink_runtime.settings import ServiceSettings, shared
+from maillink_schemas.accounts import Security
 
 
 class Settings(ServiceSettings):
@@ -32,4 +33,16 @@ class Settings(ServiceSettings):
                                "for sending are reused before being read again (0: always read).")
     max_attempts: int = Field(5, ge=1, description="Attempts after transient SMTP errors before a request fails.")
     backoff_s: float = Field(2.0, description="First retry delay; doubles with each attempt.")
+    system_account_id: str = Field("system", description="The account id of mail maillink sends itself "
+                                   "(`purpose=\"system\"`, e.g. Smart Bcc confirmations; bcc-gateway's "
+                                   "BCC_GATEWAY_SYSTEM_ACCOUNT_ID). It is sent from the system sender below, never "
+                                   "from a user's account, without tracking and without a `mail.message.sent.v1`.")
+    system_from: str = Field("maillink@example.com", description="From address of system mail.")
+    system_smtp_host: str = Field("127.0.0.1", description="SMTP server of system mail (default: the local "
+                                  "test server, deploy/local/smtp_server.py).")
+    system_smtp_port: int = Field(2525, ge=1, le=65535)
+    system_smtp_security: Security = Field(Security.PLAIN, description="ssl, starttls or plain (plain only "
+                                           "towards a loopback host).")
+    system_smtp_username: str | None = Field(None, description="Login of the system sender; unset: no AUTH.")
+    system_smtp_password: SecretStr | None = Field(None, description="Its password (never logged).")
     test_crash_dir: str | None = Field(None, description="Test seam of the crash test only (see send.crash_point).")

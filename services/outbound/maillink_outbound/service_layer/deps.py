@@ -21,4 +21,5 @@ class SendDeps:
     max_attempts: int = 5
     backoff_s: float = 2.0
     crash_dir: str | None = None  # test seam for the crash test (see crash_point)
-    pending_grace_s: float = 5.0  # a new request is the consumer's; the sweep takes it only after this
+    pending_grace_s: float = 5.0
+    system: object = None         # adapters.system_sender.SystemSender: the sender of purpose="system" mail  # a new request is the consumer's; the sweep takes it only after this

@@ -14,6 +14,7 @@ from maillink_schemas.outbound import MessageSent, SendFailed, SendRequested, Se
 from maillink_schemas.providers import ProviderPreset
 
 from ..adapters.sent_folder import ImapUnavailable
+from ..adapters.system_sender import SYSTEM
 from ..domain.compose import with_bcc
 from ..domain.states import CANCELLABLE
 from .deps import SendDeps
@@ -43,7 +44,8 @@ def sent_event(request_id: str, cmd: SendRequested, summary: dict, copy: SentCop
 
 async def finish_sent(request_id: str, cmd: SendRequested, summary: dict, copy: SentCopy, folder: str | None,
                       deps: SendDeps) -> None:
-    await deps.publish(deps.topics["sent"], sent_event(request_id, cmd, summary, copy, folder), cmd.account_id)
+    if cmd.purpose != SYSTEM:   # maillink's own mail is nobody's conversation: nothing to link
+        await deps.publish(deps.topics["sent"], sent_event(request_id, cmd, summary, copy, folder), cmd.account_id)
     # The sender (or the recoverer) holds this request's claim: nobody else changes it now.
     await deps.requests.set(request_id, S.SENT, sent_copy=copy.value)
     ENDED.labels("sent").inc()
@@ -56,7 +58,8 @@ async def finish_sent_many(done: list[tuple[SendRequested, dict]], deps: SendDep
     if not done:
         return
     await deps.publish_many(deps.topics["sent"], [
-        (cmd.account_id, sent_event(cmd.request_id, cmd, summary, SentCopy.PROVIDER, None)) for cmd, summary in done])
+        (cmd.account_id, sent_event(cmd.request_id, cmd, summary, SentCopy.PROVIDER, None))
+        for cmd, summary in done if cmd.purpose != SYSTEM])
     await deps.requests.set_many([(cmd.request_id, S.SENT, {"sent_copy": SentCopy.PROVIDER.value}) for cmd, _ in done])
     ENDED.labels("sent").inc(len(done))
     log.info("sent_batch", requests=len(done), sent_copy=SentCopy.PROVIDER.value)
@@ -64,6 +67,12 @@ async def finish_sent_many(done: list[tuple[SendRequested, dict]], deps: SendDep
 
 async def fail(doc: dict, deps: SendDeps, state: S, reason: str, code: int | None = None) -> None:
     request_id = doc["_id"]
+    if (doc.get("command") or {}).get("purpose") == SYSTEM:
+        # Maillink's own mail: not a send of the user's to report to the CRM; logged and counted below.
+        if await deps.requests.move(request_id, state, reason=reason, smtp_code=code):
+            ENDED.labels(state.value).inc()
+            log.warning("system_send_ended", state=state.value, reason=reason)
+        return
     await deps.publish(deps.topics["failed"], SendFailed(
         event_id=deterministic_id("send-failed", request_id, state.value), occurred_at=utcnow(),
         request_id=request_id, account_id=doc["account_id"], user_id=doc["user_id"], state=state, reason=reason,

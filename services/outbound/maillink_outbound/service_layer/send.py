@@ -20,10 +20,12 @@ from maillink_schemas.providers import ProviderPreset, preset as preset_of
 from maillink_schemas.tracking import TrackingRegistered
 
 from ..adapters.smtp import SmtpFailure
+from ..adapters.system_sender import SYSTEM
 from .deps import SendDeps
 from .outcomes import append_copy, cancel_request, crash_point, fail, files_sent_mail, finish_sent  # noqa: F401
 from .prepare import Prepared, Unsendable, build, load, store_uploads
 from .recovery import recover
+from .sender import sender_account
 
 log = structlog.get_logger()
 RETRIES = Counter("maillink_outbound_retries_total", "Send attempts retried after a transient error")
@@ -101,13 +103,18 @@ async def ready(doc: dict, deps: SendDeps) -> Ready | None:
     """Load what the request names and build its message; a request that cannot be sent is failed
     here (None)."""
     cmd = SendRequested.model_validate(doc["command"])
-    account = await deps.stores.cache.get(("account", cmd.account_id), lambda: deps.accounts.get(cmd.account_id))
+    account = await sender_account(cmd, deps)
     if account is None or not account.enabled or account.user_id != cmd.user_id:
         await fail(doc, deps, S.FAILED, "The account to send from is not connected, or not yours.")
         return None
     preset = preset_of(account.provider)
+    tracking = deps.tracking
+    if cmd.purpose == SYSTEM:
+        # Maillink's own mail: no tracking, no template or signature of a user.
+        cmd, tracking = cmd.model_copy(update={"tracking": False, "signature": False, "signature_id": None,
+                                               "template_id": None}), None
     try:
-        prepared = build(cmd, await load(cmd, account, preset, deps.stores), _second(utcnow()), deps.tracking)
+        prepared = build(cmd, await load(cmd, account, preset, deps.stores), _second(utcnow()), tracking)
     except Unsendable as exc:
         await fail(doc, deps, S.FAILED, str(exc))
         return None
@@ -178,7 +185,9 @@ async def accepted(cmd: SendRequested, account, preset, secret: str, prepared, s
     if not summary["files_sent"]:
         await deps.requests.note(cmd.request_id, S.SENDING, smtp_accepted_at=utcnow())
         crash_point("after_record", cmd.request_id, deps.crash_dir)
-        copy, folder = await append_copy(account, secret, preset, prepared.composed.raw, prepared.bcc, deps)
+        copy, folder = SentCopy.MISSING, None   # the system sender has no mailbox
+        if cmd.purpose != SYSTEM:
+            copy, folder = await append_copy(account, secret, preset, prepared.composed.raw, prepared.bcc, deps)
     await finish_sent(cmd.request_id, cmd, summary, copy, folder, deps)
 
 
