@@ -452,7 +452,7 @@ async def test_tracking_rewrites_http_links_and_adds_a_pixel_and_registers_first
 
 
 async def test_a_batch_sends_each_request_once_and_leaves_contested_ones_to_the_single_path(env):
-    files, _ = await env.account("files")
+    files, files_password = await env.account("files")
     plain, password = await env.account("plain")
     many = []
     real_many = env.deps.publish_many
@@ -493,3 +493,8 @@ async def test_a_batch_sends_each_request_once_and_leaves_contested_ones_to_the_
     assert {e.message_key for e in registered} == {e.message_key for e in sent if e.tracked} and len(registered) == 4
     assert next(e for e in sent if e.request_id == appended.request_id).message_key == \
         message_key(plain.account_id, parse(copy).envelope, copy)
+    # The copies the server filed itself (as Gmail does) carry the keys of the sent events: ingest's
+    # Sent sync and outbound name each message alike.
+    filed = sent_folder(files.email, files_password)
+    assert sorted(message_key(files.account_id, parse(c).envelope, c) for c in filed) == \
+        sorted(e.message_key for e in sent if e.account_id == files.account_id)
