@@ -12,8 +12,11 @@ is how the tests count deliveries.
 Test behaviour by recipient address: reject-*@ gets 550 (permanent), tempfail-*@ gets 451 on the
 first RCPT for that sender and address, then 250 (transient).
 
+--keep also writes every accepted message to <state-dir>/messages/<n>.eml (tests that read what
+was delivered, e.g. a confirmation link).
+
 Usage: smtp_server.py --state-dir DIR [--port 0] [--file-sent] [--tls|--no-tls] [--imap-port 10143]
-       [--users-dir RUN/dovecot/users.d] [--oauth-tokens FILE] [--sink]
+       [--users-dir RUN/dovecot/users.d] [--oauth-tokens FILE] [--sink] [--keep]
 Prints `READY <port> <ca.pem>` on stdout once it listens. --sink accepts any AUTH and stores nothing.
 """
 import argparse
@@ -115,6 +118,10 @@ class Handler:
         if self.args.file_sent and user:
             await asyncio.to_thread(self.file_sent, user, content)
         found = _MESSAGE_ID.search(content)
+        if self.args.keep:
+            kept = Path(self.args.state_dir) / "messages"
+            kept.mkdir(exist_ok=True)
+            (kept / f"{len(list(kept.iterdir())):06d}.eml").write_bytes(content)
         self.log.write(json.dumps({"message_id": found.group(1).decode() if found else None,
                                    "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
                                    "size": len(content), "user": user}) + "\n")
@@ -137,6 +144,7 @@ async def main() -> None:
     parser.add_argument("--users-dir", default=str(Path(__file__).resolve().parents[2] / ".run/dovecot/users.d"))
     parser.add_argument("--oauth-tokens")
     parser.add_argument("--sink", action="store_true")
+    parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     state = Path(args.state_dir)
     state.mkdir(parents=True, exist_ok=True)

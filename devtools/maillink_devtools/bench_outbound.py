@@ -1,10 +1,12 @@
 """make bench-outbound: templated, tracked sends through outbound vs a raw aiosmtplib loop, same run.
 
-(a) outbound's path, in process, on the real store and broker: each request is stored (idempotency
-    key), its template rendered with smart fields from the CRM projection, sanitised, marked for
-    direction, tracked (pixel + 3 rewritten links, TrackingRegistered published before sending),
-    composed, claimed (`sending`, Message-ID fixed) before DATA, sent through the account's pool
-    (4 connections), MessageSent published (acks=all) and the request committed `sent`;
+(a) outbound's path, in process, on the real store and broker, as the service runs it (the command
+    consumer's polls of 100 stored with one insert each, then the worker's group commit): each
+    request is stored (idempotency key), its template rendered with smart fields from the CRM
+    projection, sanitised, marked for direction, tracked (pixel + 3 rewritten links,
+    TrackingRegistered published before sending), composed, claimed (`sending`, Message-ID fixed)
+    before DATA, sent through the account's pool (4 connections), MessageSent published (acks=all)
+    and the request committed `sent`;
 (b) the yardstick: one aiosmtplib connection sending the same prepared messages in a loop.
 Both go to the same local SMTP sink (deploy/local/smtp_server.py --sink: loopback, AUTH, no TLS,
 nothing stored). The account says the server files sent mail itself, so no IMAP APPEND is made;
@@ -61,15 +63,15 @@ async def setup(deps, account) -> None:
         await deps.stores.crm.on_deal(DealUpserted(deal_id=f"d-{i}", title=f"ACME renewal {i}", organization_id="o-1"))
 
 
-async def run_ours(deps, cmds, deps_workers: int = 32) -> float:
-    from maillink_outbound.service_layer.send import accept
+async def run_ours(deps, cmds, batches: int = 4, batch_size: int = 100) -> float:
+    from maillink_outbound.service_layer.send import accept_many
     from maillink_outbound.service_layer.worker import Worker
-    worker = Worker(deps, concurrency=deps_workers, sweep_s=3600)
+    worker = Worker(deps, batches=batches, sweep_s=3600, batch_size=batch_size)
     await worker.start()
     started = time.perf_counter()
-    for cmd in cmds:   # what the command consumer does for each record
-        doc = await accept(cmd, deps)
-        worker.submit(doc["_id"], doc)
+    for i in range(0, len(cmds), batch_size):   # what the command consumer does with each poll
+        for doc, _ in await accept_many(cmds[i:i + batch_size], deps):
+            worker.submit(doc["_id"], doc)
     while True:
         counts = await deps.requests.count_by_state()
         if counts.get("sent", 0) + counts.get("failed", 0) >= len(cmds):

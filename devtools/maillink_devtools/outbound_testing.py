@@ -25,7 +25,8 @@ class SmtpServer:
 
     @classmethod
     def start(cls, state_dir: Path, *, file_sent: bool = False, tls: bool = True, run_dir: Path | None = None,
-              imap_port: int = 10143, oauth_tokens: dict | None = None, sink: bool = False) -> "SmtpServer":
+              imap_port: int = 10143, oauth_tokens: dict | None = None, sink: bool = False,
+              keep: bool = False) -> "SmtpServer":
         state_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(SERVER), "--state-dir", str(state_dir), "--imap-port", str(imap_port)]
         if run_dir:
@@ -36,6 +37,8 @@ class SmtpServer:
             cmd.append("--no-tls")
         if sink:
             cmd.append("--sink")
+        if keep:
+            cmd.append("--keep")
         if oauth_tokens is not None:
             (state_dir / "tokens.json").write_text(json.dumps(oauth_tokens))
             cmd += ["--oauth-tokens", str(state_dir / "tokens.json")]
@@ -49,6 +52,11 @@ class SmtpServer:
     def accepted(self) -> list[dict]:
         path = self.state_dir / "accepted.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def messages(self) -> list[bytes]:
+        """The accepted messages themselves (started with keep=True)."""
+        kept = self.state_dir / "messages"
+        return [p.read_bytes() for p in sorted(kept.glob("*.eml"))] if kept.exists() else []
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -98,6 +98,71 @@ def subscribe(broker: KafkaBroker, topic: str, group_id: str, model: type[M],
                       ack_policy=AckPolicy.NACK_ON_ERROR)(on_message)
 
 
+def subscribe_batch(broker: KafkaBroker, topic: str, group_id: str, model: type[M],
+                    handler: Callable[[list[M]], Awaitable[None]], retries: int = 3, backoff_s: float = 0.2,
+                    max_outage_backoff_s: float = 15.0, max_records: int = 100, batch_timeout_ms: int = 20) -> None:
+    """`subscribe` for a handler that takes the records of one poll together (up to `max_records`),
+    so it can write them in one store command. The rule per record is `subscribe`'s: one that cannot
+    be decoded is dead-lettered at once; an outage is waited out with the offsets kept; any other
+    failure retries the batch `retries` times, then the records are handled one at a time with the
+    same retries, so only a record that still fails is dead-lettered. Then the batch is committed.
+    (The matcher has its own multi-topic form in its entrypoints.)"""
+
+    async def until_done(call: Callable[[], Awaitable[None]]) -> None:
+        attempt, outage_wait = 0, backoff_s
+        while True:
+            try:
+                await call()
+                PAUSED.labels(topic).set(0)
+                return
+            except PermanentError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - outages are waited out, the rest retried a bounded number of times
+                if is_outage(exc):
+                    PAUSED.labels(topic).set(1)
+                    OUTAGE_RETRIES.labels(topic).inc()
+                    log.warning("dependency_unavailable", topic=topic, error=repr(exc), retry_in_s=round(outage_wait, 2))
+                    await asyncio.sleep(outage_wait)
+                    outage_wait = min(outage_wait * 2, max_outage_backoff_s)
+                    continue
+                attempt += 1
+                if attempt >= retries:
+                    raise
+                RETRIED.labels(topic).inc()
+                await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+
+    async def on_batch(message: KafkaMessage) -> None:
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        decoded = []
+        for r in records:
+            try:
+                decoded.append((r, model.model_validate_json(r.value or b"")))
+            except ValidationError as exc:
+                await dead_letter(broker, topic, group_id, r.partition, r.offset, r.key, r.value, "undecodable",
+                                  _summary(exc), 0)
+        if not decoded:
+            return
+        try:
+            await until_done(lambda: handler([e for _, e in decoded]))
+            CONSUMED.labels(topic).inc(len(decoded))
+            return
+        except Exception as exc:  # noqa: BLE001 - find the record(s) that fail
+            log.warning("batch_failed_one_by_one", topic=topic, size=len(decoded), error=repr(exc))
+        for r, event in decoded:
+            try:
+                await until_done(lambda event=event: handler([event]))
+                CONSUMED.labels(topic).inc()
+            except PermanentError as exc:
+                await dead_letter(broker, topic, group_id, r.partition, r.offset, r.key, r.value, "rejected", str(exc), 1)
+            except Exception as exc:  # noqa: BLE001 - parked with its reason, never dropped
+                await dead_letter(broker, topic, group_id, r.partition, r.offset, r.key, r.value, "failed", repr(exc),
+                                  retries)
+
+    on_batch.__name__ = f"on_{handler.__name__}"
+    broker.subscriber(topic, group_id=group_id, batch=True, max_records=max_records, batch_timeout_ms=batch_timeout_ms,
+                      auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)(on_batch)
+
+
 def _summary(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors()[:5])
 

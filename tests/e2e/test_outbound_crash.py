@@ -68,7 +68,11 @@ async def crash_run(tmp_path, namespace, auth_env, files_sent: bool) -> dict:
     env = {"MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
            "MAILLINK_CREDENTIALS_KEY": key, **auth_env, "OUTBOUND_SMTP_CA_FILE": server.ca_file,
            "OUTBOUND_TEST_CRASH_DIR": str(crash_dir), "OUTBOUND_LEASE_S": "30", "OUTBOUND_SMTP_TIMEOUT_S": "10",
-           "OUTBOUND_SWEEP_S": "0.5", "OUTBOUND_PENDING_GRACE_S": "0"}
+           "OUTBOUND_SWEEP_S": "0.5", "OUTBOUND_PENDING_GRACE_S": "0",
+           # Small batches (group commit, worker.py), one at a time, so the kills land in many batches: with
+           # the default (4 x 100) a whole short run is in flight at once and dies in one kill, and with 2 x 4
+           # the run outpaced the test's re-planning of kills (2 of 3 fired).
+           "OUTBOUND_BATCHES": "1", "OUTBOUND_BATCH_SIZE": "2"}
     client = mongo.connect(MONGODB_URL)
     db = client[f"{namespace.replace('.', '_')}maillink_outbound"]
     procs, port, restarts = ServiceSet(), 18900 + uuid.uuid4().int % 90, 0

@@ -424,3 +424,61 @@ def test_an_address_confirmed_by_one_user_cannot_then_be_confirmed_by_another(ga
     assert first.status_code == 200
     second = httpx.post(f"{gateway.url}/bcc/confirm", data={"token": links["u-bob"]})
     assert second.status_code == 409 and "another user" in second.text
+
+
+def test_the_confirmation_mail_goes_out_through_outbounds_system_sender_and_its_link_verifies(gateway, token, auth_env,
+                                                                                              tmp_path):
+    """bcc-gateway asks for the mail (purpose="system"); outbound sends it from the system sender, not
+    from a user's account, untracked and unlinked; the mail reaches the SMTP server with the link."""
+    from email import message_from_bytes, policy
+
+    from cryptography.fernet import Fernet
+
+    from maillink_devtools.outbound_testing import SmtpServer
+    from maillink_runtime import mongo
+    from tests.conftest import IMAP_PORT, RUN_DIR, make_mailbox_user
+
+    server = SmtpServer.start(tmp_path / "smtp", run_dir=RUN_DIR, imap_port=IMAP_PORT, keep=True)
+    system_email, system_password = make_mailbox_user()   # the test server checks AUTH against Dovecot's users
+    env = {"MAILLINK_NAMESPACE": gateway.namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
+           "MAILLINK_CREDENTIALS_KEY": Fernet.generate_key().decode(), **auth_env,
+           "OUTBOUND_SMTP_CA_FILE": server.ca_file, "OUTBOUND_TRACKING_SECRET": "tracking-secret",
+           "OUTBOUND_SYSTEM_SMTP_PORT": str(server.port), "OUTBOUND_SYSTEM_SMTP_SECURITY": "starttls",
+           "OUTBOUND_SYSTEM_FROM": system_email, "OUTBOUND_SYSTEM_SMTP_USERNAME": system_email,
+           "OUTBOUND_SYSTEM_SMTP_PASSWORD": system_password}
+    procs = ServiceSet()
+    try:
+        procs.start("outbound", free_port(), env, tmp_path / "logs")
+        procs.wait_healthy()
+        alice = bearer(token("u-alice", "bcc:read", "bcc:write", company="c-1"))
+        alt = f"alice.{uuid.uuid4().hex[:6]}@acme.example"
+        assert httpx.post(f"{gateway.url}/bcc/addresses", headers=alice, json={"email": alt}).status_code == 202
+        deadline = time.monotonic() + 60
+        while not (mails := [m for m in server.messages() if alt.encode() in m]):
+            assert time.monotonic() < deadline, "the confirmation mail never reached the SMTP server"
+            time.sleep(0.5)
+        [mail] = mails
+        msg = message_from_bytes(mail, policy=policy.default)
+        assert system_email in msg["From"] and alt in msg["To"]
+        [accepted] = [a for a in server.accepted() if a["rcpt_tos"] == [alt]]
+        assert accepted["user"] == system_email and accepted["mail_from"] == system_email
+        body = msg.get_body(("plain",)).get_content()
+        link = re.search(r"http://\S+/bcc/confirm\?token=\S+", body).group(0)
+        assert "/t/c/" not in body and msg.get_body(("html",)) is None   # untracked, as written
+        confirmed = httpx.post(f"{gateway.url}/bcc/confirm", data={"token": link.split("token=")[1]})
+        assert confirmed.status_code == 200 and f"{alt} is confirmed" in confirmed.text
+        listed = httpx.get(f"{gateway.url}/bcc/addresses", headers=alice).json()
+        assert {"email": alt, "status": "verified"}.items() <= \
+            next(a for a in listed["alternatives"] if a["email"] == alt).items()
+        # Maillink's own mail is nobody's conversation: no sent event for the matcher to link.
+        sent = asyncio.run(read_topic(KAFKA, gateway.topic("mail.message.sent.v1"), timeout=3))
+        assert not [r for r in sent if alt.encode() in (r.value or b"")]
+    finally:
+        procs.stop()
+        server.stop()
+
+        async def drop() -> None:
+            client = mongo.connect(MONGODB_URL)
+            await client.drop_database(f"{gateway.namespace.replace('.', '_')}maillink_outbound")
+            await client.close()
+        asyncio.run(drop())

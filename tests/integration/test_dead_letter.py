@@ -106,3 +106,33 @@ async def test_replay_republishes_the_chosen_dead_letters_to_their_topic(namespa
     finally:
         await broker.stop()
     assert handled == [0, 1, 4, 2, 3]
+
+
+async def test_a_batch_consumer_isolates_the_failing_record_and_dead_letters_only_it(namespace):
+    """bus.subscribe_batch: the records of a poll are handled together; when the batch fails, each
+    record is handled alone, and only the one that still fails is parked (the others are applied)."""
+    topic, group = f"{namespace}notes.v1", f"{namespace}group"
+    calls, handled = [], []
+
+    async def handler(notes: list[Note]) -> None:
+        calls.append([n.n for n in notes])
+        if any(n.poison for n in notes):
+            raise RuntimeError("cannot handle a poisoned note")
+        handled.extend(n.n for n in notes)
+
+    items = [(b"k", Note(n=1).model_dump_json().encode()), (b"k", Note(n=2, poison=True).model_dump_json().encode()),
+             (b"k", b"{not json"), (b"k", Note(n=4).model_dump_json().encode())]
+    await produce(KAFKA, topic, items)
+    broker = bus.make_broker(KAFKA, "test")
+    bus.subscribe_batch(broker, topic, group, Note, handler, retries=2, backoff_s=0.01, batch_timeout_ms=500)
+    await broker.start()
+    try:
+        await wait_group_caught_up(KAFKA, group, topic, timeout=60)
+    finally:
+        await broker.stop()
+
+    assert sorted(handled) == [1, 4]
+    assert any(len(c) > 1 for c in calls) and [2] in calls   # together first, then the failing one alone
+    parked = [DeadLettered.model_validate_json(r.value) for r in await read_topic(KAFKA, dead_letter_topic(topic), expect=2)]
+    assert sorted((p.offset, p.error_type) for p in parked) == [(1, "failed"), (2, "undecodable")]
+    assert json.loads(base64.b64decode(next(p for p in parked if p.offset == 1).payload)) == {"n": 2, "poison": True}

@@ -18,6 +18,7 @@ from maillink_ingest.domain.envelope import parse
 from maillink_matcher.domain.threads import root_thread_id
 from maillink_outbound.app import build_deps
 from maillink_outbound.service_layer import send as sending
+from maillink_outbound.service_layer.batch import send_batch
 from maillink_outbound.service_layer.prepare import Unsendable, build, load
 from maillink_outbound.settings import Settings
 from maillink_runtime import bus, mongo
@@ -448,3 +449,52 @@ async def test_tracking_rewrites_http_links_and_adds_a_pixel_and_registers_first
     [registered] = env.events("tracking")
     assert [(l.index, l.url) for l in registered.links] == [(0, "https://acme.example/offer?id=7&x=1")]
     assert registered.message_key == doc["sent"]["message_key"] == env.events("sent")[0].message_key
+
+
+async def test_a_batch_sends_each_request_once_and_leaves_contested_ones_to_the_single_path(env):
+    files, files_password = await env.account("files")
+    plain, password = await env.account("plain")
+    many = []
+    real_many = env.deps.publish_many
+
+    async def spy_many(topic, events):
+        await real_many(topic, events)   # the real broker, acks awaited
+        many.extend((topic, e) for _, e in events)
+
+    env.deps.publish_many = spy_many
+    tracked = [command(files, tracking=True, text=None, html="<p><a href='https://acme.example/x'>offer</a></p>")
+               for _ in range(4)]
+    appended = command(plain)                                            # its copy is appended: leaves after the 250
+    rejected = command(files, to=[Address(email="reject-me@acme.example")])  # 550
+    contested = command(files)
+    cmds = [*tracked, appended, rejected, contested, tracked[0]]         # the same request twice in one poll
+    stored = await sending.accept_many(cmds, env.deps)
+    assert [created for _, created in stored] == [True] * 7 + [False]
+    docs = [doc for doc, created in stored if created]
+    assert await env.deps.requests.claim(docs[6], 60) is not None        # another worker holds this one
+
+    left = await send_batch(docs, env.deps)
+
+    assert [d["_id"] for d in left] == [contested.request_id]
+    doc = await env.deps.requests.get(contested.request_id)
+    assert doc["state"] == SendState.PENDING and "sent" not in doc
+    for cmd in tracked:
+        doc = await env.deps.requests.get(cmd.request_id)
+        assert doc["state"] == SendState.SENT and doc["sent_copy"] == "provider" and doc["attempts"] == 1
+        assert len(delivered(env.servers["files"], doc["sent"]["message_id"])) == 1
+    doc = await env.deps.requests.get(appended.request_id)
+    assert doc["state"] == SendState.SENT and doc["sent_copy"] == "appended"
+    [copy] = sent_folder(plain.email, password)
+    failed = await env.deps.requests.get(rejected.request_id)
+    assert failed["state"] == SendState.FAILED and "550" in failed["reason"]
+    registered = [e for t, e in many if t == env.deps.topics["tracking"]]
+    sent = [e for t, e in many if t == env.deps.topics["sent"]] + env.events("sent")
+    assert {e.request_id for e in sent} == {c.request_id for c in (*tracked, appended)}
+    assert {e.message_key for e in registered} == {e.message_key for e in sent if e.tracked} and len(registered) == 4
+    assert next(e for e in sent if e.request_id == appended.request_id).message_key == \
+        message_key(plain.account_id, parse(copy).envelope, copy)
+    # The copies the server filed itself (as Gmail does) carry the keys of the sent events: ingest's
+    # Sent sync and outbound name each message alike.
+    filed = sent_folder(files.email, files_password)
+    assert sorted(message_key(files.account_id, parse(c).envelope, c) for c in filed) == \
+        sorted(e.message_key for e in sent if e.account_id == files.account_id)

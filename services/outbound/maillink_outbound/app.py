@@ -14,6 +14,7 @@ from .adapters.read_cache import ReadCache
 from .adapters.replies import ReplyIndex
 from .adapters.requests import RequestStore
 from .adapters.sent_folder import SentFolder
+from .adapters.system_sender import SystemSender
 from .adapters.templates import SignatureStore, TemplateStore
 from .adapters.uploads import UploadStore
 from .entrypoints.consumers import subscribe_all
@@ -33,23 +34,26 @@ def build_deps(settings: Settings, broker, db) -> SendDeps:
     async def publish(topic: str, event, key: str) -> None:
         await bus.publish(broker, topic, event, key=key)
 
+    async def publish_many(topic: str, events: list) -> None:
+        await bus.publish_many(broker, topic, events)
+
     keyring = settings.tracking_keyring()
     tracking = Tracking(settings.tracker_base_url, keyring) if keyring is not None else None
     return SendDeps(
         requests=RequestStore(db), accounts=AccountStore(db), credentials=Credentials(settings.credentials_key),
         stores=stores, pools=Pools(settings.smtp_ca_file, settings.smtp_timeout_s),
-        sent_folder=SentFolder(settings.imap_ca_file), publish=publish,
+        sent_folder=SentFolder(settings.imap_ca_file), publish=publish, publish_many=publish_many,
         topics={"sent": settings.topic(Topic.MESSAGE_SENT), "failed": settings.topic(Topic.SEND_FAILED),
                 "tracking": settings.topic(Topic.TRACKING_REGISTERED)},
         tracking=tracking, lease_s=settings.lease_s, max_attempts=settings.max_attempts,
         backoff_s=settings.backoff_s, crash_dir=settings.test_crash_dir,
-        pending_grace_s=settings.pending_grace_s)
+        pending_grace_s=settings.pending_grace_s, system=SystemSender(settings))
 
 
 def create_app(settings: Settings) -> FastAPI:
     service = Service("outbound", settings)
     deps = build_deps(settings, service.broker, service.db)
-    worker = Worker(deps, settings.workers, settings.sweep_s)
+    worker = Worker(deps, settings.batches, settings.sweep_s, settings.batch_size)
     consumed = subscribe_all(service.broker, settings, service.group_id, deps, worker)
     command_topic = settings.topic(Topic.SEND_REQUESTED)
 

@@ -5,6 +5,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from maillink_runtime.settings import ServiceSettings, shared
+from maillink_schemas.accounts import Security
 from maillink_schemas.tracking_token import Keyring, parse_keys
 
 
@@ -38,8 +39,10 @@ class Settings(ServiceSettings):
     smtp_timeout_s: float = Field(60.0, description="Timeout of each SMTP command.")
     lease_s: float = Field(300.0, description="How long a `sending` request belongs to its sender; after that "
                            "a crashed send is recovered (Sent folder lookup). Keep well above smtp_timeout_s.")
-    workers: int = Field(32, ge=1, description="Requests in progress at once; most of their time is spent waiting on the "
-                         "store and Kafka, and the per-account pools limit SMTP connections further.")
+    batches: int = Field(4, ge=1, description="Batches of requests in progress at once (group commit: each "
+                         "state change of a batch is one store command); the per-account pools limit SMTP further.")
+    batch_size: int = Field(100, ge=1, description="Most requests in one batch, and most send commands read "
+                            "from Kafka and stored per poll.")
     sweep_s: float = Field(1.0, description="How often due (scheduled, retrying, orphaned) requests are looked for.")
     pending_grace_s: float = Field(5.0, description="A new request is sent by the process that consumed it; "
                                    "the sweep picks it up only after this long (e.g. after that process died).")
@@ -47,4 +50,16 @@ class Settings(ServiceSettings):
                                "for sending are reused before being read again (0: always read).")
     max_attempts: int = Field(5, ge=1, description="Attempts after transient SMTP errors before a request fails.")
     backoff_s: float = Field(2.0, description="First retry delay; doubles with each attempt.")
+    system_account_id: str = Field("system", description="The account id of mail maillink sends itself "
+                                   "(`purpose=\"system\"`, e.g. Smart Bcc confirmations; bcc-gateway's "
+                                   "BCC_GATEWAY_SYSTEM_ACCOUNT_ID). It is sent from the system sender below, never "
+                                   "from a user's account, without tracking and without a `mail.message.sent.v1`.")
+    system_from: str = Field("maillink@example.com", description="From address of system mail.")
+    system_smtp_host: str = Field("127.0.0.1", description="SMTP server of system mail (default: the local "
+                                  "test server, deploy/local/smtp_server.py).")
+    system_smtp_port: int = Field(2525, ge=1, le=65535)
+    system_smtp_security: Security = Field(Security.PLAIN, description="ssl, starttls or plain (plain only "
+                                           "towards a loopback host).")
+    system_smtp_username: str | None = Field(None, description="Login of the system sender; unset: no AUTH.")
+    system_smtp_password: SecretStr | None = Field(None, description="Its password (never logged).")
     test_crash_dir: str | None = Field(None, description="Test seam of the crash test only (see send.crash_point).")

@@ -6,11 +6,19 @@ update_one is not atomic under concurrency (three concurrent `state: pending -> 
 all matched in our test), and the store has no transactions, but a unique-key insert is atomic on
 every MongoDB-compatible store. Claims are never deleted, so there is no delete race; a claim
 whose holder died before recording its step expires, and the next generation is tried.
+
+Group commit (service_layer/batch.py): many requests are created, claimed and moved per store
+command. Measured on FerretDB v1/SQLite: insert_many costs ~0.1 ms a document against ~1 ms for
+insert_one; an update costs ~1 ms a statement however it is sent, and bulk updates sent
+concurrently deadlock the store (so this process sends one at a time, in chunks of at most 40
+statements: one of ~100 deadlocks too).
 """
+import asyncio
 from datetime import datetime, timedelta
 
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from maillink_schemas.base import utcnow
 from maillink_schemas.outbound import SendState
@@ -18,9 +26,49 @@ from maillink_schemas.outbound import SendState
 from ..domain.states import sources
 
 
+DUPLICATE_KEY = 11000
+CHUNK = 40
+
+
 class RequestStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._c, self._claims = db["send_requests"], db["send_claims"]
+        self._bulk_updates = asyncio.Lock()   # see the module docstring: concurrent bulk updates deadlock FerretDB v1
+
+    async def create_many(self, docs: list[dict]) -> list[tuple[dict, bool]]:
+        """`create` for many requests in one insert: (stored document, created) in the given order."""
+        if not docs:
+            return []
+        now = utcnow()
+        taken = await _insert_many(self._c, [{**d, "created_at": now, "updated_at": now} for d in docs])
+        out = []
+        for i, doc in enumerate(docs):
+            if i in taken:
+                stored = await self._c.find_one({"_id": doc["_id"]})
+                out.append((stored, False) if stored is not None else await self.create(doc))
+            else:
+                out.append((doc, True))
+        return out
+
+    async def claim_many(self, docs: list[dict], hold_s: float) -> set[str]:
+        """The first try of `claim` for many requests in one insert: the ids won at generation
+        `gen + 1`. The documents given are then current (as in `claim` for a first generation): nobody
+        took an exclusive step since they were read. The others go through `claim` one by one."""
+        if not docs:
+            return set()
+        expires = utcnow() + timedelta(seconds=hold_s)
+        taken = await _insert_many(self._claims, [{"_id": f"{d['_id']}#{d.get('gen', 0) + 1}", "expires": expires}
+                                                  for d in docs])
+        return {d["_id"] for i, d in enumerate(docs) if i not in taken}
+
+    async def set_many(self, changes: list[tuple[str, SendState, dict]]) -> None:
+        """`set` for many claimed steps: (request id, target state, fields)."""
+        now = utcnow()
+        ops = [UpdateOne({"_id": rid}, {"$set": {"state": target.value, "updated_at": now, **fields}})
+               for rid, target, fields in changes]
+        async with self._bulk_updates:
+            for i in range(0, len(ops), CHUNK):
+                await self._c.bulk_write(ops[i:i + CHUNK], ordered=False)
 
     async def claim(self, doc: dict, hold_s: float) -> tuple[int, dict] | None:
         """Wins the next exclusive step of a request: (generation, the request as it is now), or None
@@ -92,6 +140,18 @@ class RequestStore:
         cursor = await self._c.aggregate([{"$match": match}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}])
         rows = await cursor.to_list(None)
         return {r["_id"]: r["n"] for r in rows}
+
+
+async def _insert_many(collection, docs: list[dict]) -> set[int]:
+    """Inserts what it can; the indexes of the documents whose _id was taken."""
+    try:
+        await collection.bulk_write([InsertOne(d) for d in docs], ordered=False)
+        return set()
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {e["index"] for e in errors}
 
 
 def _aware(value: datetime) -> datetime:

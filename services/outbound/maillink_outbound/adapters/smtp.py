@@ -87,6 +87,8 @@ class AccountPool:
         # Quirk (aiosmtplib 5.1): after STARTTLS the EHLO state is reset and auth_plain/auth_login do not
         # send a new EHLO themselves (auth_xoauth2 does); the server answers "503 send EHLO first".
         await smtp.ehlo()
+        if not self.username:
+            return  # a relay that takes mail without AUTH (the system sender may be configured so)
         if self.auth == AuthMethod.XOAUTH2:
             await smtp.auth_xoauth2(self.username, self.secret)
         # aiosmtplib lower-cases the mechanisms the server announces.

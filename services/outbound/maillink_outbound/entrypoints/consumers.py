@@ -8,15 +8,15 @@ from maillink_schemas.mail import MessageReceived
 from maillink_schemas.outbound import SendRequested, SendState
 from maillink_schemas.topics import Topic
 
-from ..service_layer.send import accept
+from ..service_layer.send import accept_many
 
 
 def subscribe_all(broker: KafkaBroker, settings, group_id: str, deps, worker) -> list[str]:
-    async def on_send_requested(cmd: SendRequested, _msg) -> None:
-        # Durable once stored: the request's own state drives it from here (worker.py).
-        doc = await accept(cmd, deps)
-        if doc["state"] in (SendState.PENDING, SendState.SENDING):
-            worker.submit(doc["_id"], doc)
+    async def on_send_requested(cmds: list[SendRequested]) -> None:
+        # Durable once stored (one insert per poll): the request's own state drives it from here (worker.py).
+        for doc, _created in await accept_many(cmds, deps):
+            if doc["state"] in (SendState.PENDING, SendState.SENDING):
+                worker.submit(doc["_id"], doc)
 
     async def on_account(account: AccountConfigured, _msg) -> None:
         await deps.accounts.upsert(account)
@@ -25,8 +25,10 @@ def subscribe_all(broker: KafkaBroker, settings, group_id: str, deps, worker) ->
         await deps.stores.replies.remember(event.message_key, event.account_id, event.envelope)
 
     crm_view = deps.stores.crm
+    bus.subscribe_batch(broker, settings.topic(Topic.SEND_REQUESTED), f"{group_id}.{Topic.SEND_REQUESTED}",
+                        SendRequested, on_send_requested, retries=settings.handler_retries,
+                        max_records=settings.batch_size)
     subscriptions = (
-        (Topic.SEND_REQUESTED, SendRequested, on_send_requested),
         (Topic.ACCOUNT, AccountConfigured, on_account),
         (Topic.MESSAGE_RECEIVED, MessageReceived, on_received),
         (Topic.CRM_PERSONS, crm.PersonUpserted, _call(crm_view.on_person)),
@@ -39,7 +41,7 @@ def subscribe_all(broker: KafkaBroker, settings, group_id: str, deps, worker) ->
         # every crash); alone in its group, each joins at once. Offsets are per group either way.
         bus.subscribe(broker, settings.topic(topic), f"{group_id}.{topic}", model, handler,
                       retries=settings.handler_retries)
-    return [t for t, _, _ in subscriptions]
+    return [Topic.SEND_REQUESTED, *(t for t, _, _ in subscriptions)]
 
 
 def _call(apply):

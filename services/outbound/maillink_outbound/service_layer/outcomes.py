@@ -14,6 +14,7 @@ from maillink_schemas.outbound import MessageSent, SendFailed, SendRequested, Se
 from maillink_schemas.providers import ProviderPreset
 
 from ..adapters.sent_folder import ImapUnavailable
+from ..adapters.system_sender import SYSTEM
 from ..domain.compose import with_bcc
 from ..domain.states import CANCELLABLE
 from .deps import SendDeps
@@ -31,24 +32,47 @@ async def append_copy(account, secret, preset: ProviderPreset, raw: bytes, bcc, 
         return SentCopy.MISSING, None
 
 
-async def finish_sent(request_id: str, cmd: SendRequested, summary: dict, copy: SentCopy, folder: str | None,
-                  deps: SendDeps) -> None:
+def sent_event(request_id: str, cmd: SendRequested, summary: dict, copy: SentCopy, folder: str | None) -> MessageSent:
     envelope = Envelope.model_validate(summary["envelope"])
-    await deps.publish(deps.topics["sent"], MessageSent(
+    return MessageSent(
         event_id=deterministic_id("sent", request_id), occurred_at=utcnow(), request_id=request_id,
         message_key=summary["message_key"], account_id=cmd.account_id, user_id=cmd.user_id,
         message_id=summary["message_id"], envelope=envelope, snippet=summary.get("snippet", ""),
         size=summary["size"], tracked=summary.get("tracked", False), sent_copy=copy, sent_folder=folder,
-        reply_to_message=cmd.reply_to_message, purpose=cmd.purpose, sent_at=envelope.date or utcnow()),
-        cmd.account_id)
+        reply_to_message=cmd.reply_to_message, purpose=cmd.purpose, sent_at=envelope.date or utcnow())
+
+
+async def finish_sent(request_id: str, cmd: SendRequested, summary: dict, copy: SentCopy, folder: str | None,
+                      deps: SendDeps) -> None:
+    if cmd.purpose != SYSTEM:   # maillink's own mail is nobody's conversation: nothing to link
+        await deps.publish(deps.topics["sent"], sent_event(request_id, cmd, summary, copy, folder), cmd.account_id)
     # The sender (or the recoverer) holds this request's claim: nobody else changes it now.
     await deps.requests.set(request_id, S.SENT, sent_copy=copy.value)
     ENDED.labels("sent").inc()
     log.info("sent", sent_copy=copy.value)
 
 
+async def finish_sent_many(done: list[tuple[SendRequested, dict]], deps: SendDeps) -> None:
+    """`finish_sent` for requests the provider filed itself (no copy to append): the events in one
+    go (acks awaited), then one store command for their `sent`."""
+    if not done:
+        return
+    await deps.publish_many(deps.topics["sent"], [
+        (cmd.account_id, sent_event(cmd.request_id, cmd, summary, SentCopy.PROVIDER, None))
+        for cmd, summary in done if cmd.purpose != SYSTEM])
+    await deps.requests.set_many([(cmd.request_id, S.SENT, {"sent_copy": SentCopy.PROVIDER.value}) for cmd, _ in done])
+    ENDED.labels("sent").inc(len(done))
+    log.info("sent_batch", requests=len(done), sent_copy=SentCopy.PROVIDER.value)
+
+
 async def fail(doc: dict, deps: SendDeps, state: S, reason: str, code: int | None = None) -> None:
     request_id = doc["_id"]
+    if (doc.get("command") or {}).get("purpose") == SYSTEM:
+        # Maillink's own mail: not a send of the user's to report to the CRM; logged and counted below.
+        if await deps.requests.move(request_id, state, reason=reason, smtp_code=code):
+            ENDED.labels(state.value).inc()
+            log.warning("system_send_ended", state=state.value, reason=reason)
+        return
     await deps.publish(deps.topics["failed"], SendFailed(
         event_id=deterministic_id("send-failed", request_id, state.value), occurred_at=utcnow(),
         request_id=request_id, account_id=doc["account_id"], user_id=doc["user_id"], state=state, reason=reason,

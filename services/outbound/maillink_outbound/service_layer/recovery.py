@@ -15,9 +15,11 @@ from maillink_schemas.outbound import SendRequested, SendState as S, SentCopy
 from maillink_schemas.providers import preset as preset_of
 
 from ..adapters.sent_folder import ImapUnavailable
+from ..adapters.system_sender import SYSTEM
 from .deps import SendDeps
 from .outcomes import append_copy, fail, finish_sent
 from .prepare import Unsendable, build, load
+from .sender import sender_account
 
 log = structlog.get_logger()
 
@@ -27,7 +29,7 @@ async def recover(doc: dict, deps: SendDeps) -> bool:
     True when it must be sent again now (it is back in `pending`)."""
     cmd = SendRequested.model_validate(doc["command"])
     summary = doc.get("sent") or {}
-    account = await deps.accounts.get(cmd.account_id)
+    account = await sender_account(cmd, deps)
     if account is None:
         return False  # the account projection will come back; until then nothing can be decided
     preset = preset_of(account.provider)
@@ -39,7 +41,9 @@ async def recover(doc: dict, deps: SendDeps) -> bool:
     await deps.requests.set(cmd.request_id, S.SENDING, gen=gen, lease_until=utcnow() + timedelta(seconds=deps.lease_s))
     try:
         secret = deps.credentials.secret(account)
-        found, folder = await deps.sent_folder.find(account, secret, preset, summary["message_id"])
+        found, folder = False, None   # the system sender has no mailbox: only a recorded 250 tells
+        if cmd.purpose != SYSTEM:
+            found, folder = await deps.sent_folder.find(account, secret, preset, summary["message_id"])
     except (ImapUnavailable, ValueError) as exc:
         log.warning("recovery_postponed", error=str(exc))
         return False  # the lease runs out again and the next sweep asks again
@@ -50,12 +54,14 @@ async def recover(doc: dict, deps: SendDeps) -> bool:
     elif doc.get("smtp_accepted_at"):
         # The 250 was recorded, the copy never made it: append it now. The bytes are rebuilt from the
         # request, so the copy's key is recomputed only if rendering gave the same message.
-        try:
-            got = await load(cmd, account, preset, deps.stores)
-            prepared = build(cmd, got, _utc_dt(summary["envelope"]["date"]), deps.tracking)
-            copy, folder = await append_copy(account, secret, preset, prepared.composed.raw, prepared.bcc, deps)
-        except Unsendable:
-            copy, folder = SentCopy.MISSING, None
+        copy, folder = SentCopy.MISSING, None   # so it stays for the system sender, which has no mailbox
+        if cmd.purpose != SYSTEM:
+            try:
+                got = await load(cmd, account, preset, deps.stores)
+                prepared = build(cmd, got, _utc_dt(summary["envelope"]["date"]), deps.tracking)
+                copy, folder = await append_copy(account, secret, preset, prepared.composed.raw, prepared.bcc, deps)
+            except Unsendable:
+                pass
         await finish_sent(cmd.request_id, cmd, summary, copy, folder, deps)
     elif summary.get("files_sent"):
         # The provider files everything it accepts, and it is not there: it was never accepted.

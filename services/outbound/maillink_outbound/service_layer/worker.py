@@ -1,13 +1,20 @@
 """Runs requests: a queue fed by the command consumer (new requests go at once) and a sweep that
 finds what is due (scheduled times, retries after backoff, `sending` requests whose lease ran
-out after a crash). Everything it does is decided by send.advance from the stored state, so a
-request handled twice is handled once."""
+out after a crash). Everything it does is decided from the stored state (send.advance, or
+batch.send_batch for pending requests the consumer just stored), so a request handled twice is
+handled once.
+
+Group commit: each of `batches` runners takes what is queued, up to `batch_size`, and sends the
+pending requests it was handed together; while one batch waits on SMTP the next is being claimed,
+so the store and the SMTP connections stay busy at once."""
 import asyncio
 
 import structlog
 
 from maillink_schemas.base import utcnow
+from maillink_schemas.outbound import SendState as S
 
+from .batch import send_batch
 from .deps import SendDeps
 from .send import advance
 
@@ -15,8 +22,8 @@ log = structlog.get_logger()
 
 
 class Worker:
-    def __init__(self, deps: SendDeps, concurrency: int, sweep_s: float) -> None:
-        self.deps, self.concurrency, self.sweep_s = deps, concurrency, sweep_s
+    def __init__(self, deps: SendDeps, batches: int, sweep_s: float, batch_size: int = 100) -> None:
+        self.deps, self.batches, self.sweep_s, self.batch_size = deps, batches, sweep_s, batch_size
         self._queue: asyncio.Queue[tuple[str, dict | None]] = asyncio.Queue()
         self._queued: set[str] = set()
         self._tasks: list[asyncio.Task] = []
@@ -28,7 +35,7 @@ class Worker:
             self._queue.put_nowait((request_id, doc))
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run()) for _ in range(self.concurrency)]
+        self._tasks = [asyncio.create_task(self._run()) for _ in range(self.batches)]
         self._tasks.append(asyncio.create_task(self._sweep()))
 
     async def stop(self) -> None:
@@ -38,13 +45,26 @@ class Worker:
 
     async def _run(self) -> None:
         while True:
-            request_id, doc = await self._queue.get()
+            taken = [await self._queue.get()]
+            while len(taken) < self.batch_size and not self._queue.empty():
+                taken.append(self._queue.get_nowait())
+            fresh = [doc for _, doc in taken if doc is not None and doc["state"] == S.PENDING]
+            alone = [(rid, doc) for rid, doc in taken if doc is None or doc["state"] != S.PENDING]
             try:
-                await advance(request_id, self.deps, doc)
-            except Exception as exc:  # noqa: BLE001 - the stored state is untouched; the sweep retries
-                log.warning("advance_failed", request_id=request_id, error=repr(exc))
+                if fresh:
+                    alone += [(doc["_id"], None) for doc in await send_batch(fresh, self.deps)]
+                await asyncio.gather(*(self._advance(rid, doc) for rid, doc in alone))
+            except Exception as exc:  # noqa: BLE001 - the stored states are untouched or recoverable; the sweep retries
+                log.warning("batch_failed", requests=len(taken), error=repr(exc))
             finally:
-                self._queued.discard(request_id)
+                for rid, _ in taken:
+                    self._queued.discard(rid)
+
+    async def _advance(self, request_id: str, doc: dict | None) -> None:
+        try:
+            await advance(request_id, self.deps, doc)
+        except Exception as exc:  # noqa: BLE001 - the stored state is untouched; the sweep retries
+            log.warning("advance_failed", request_id=request_id, error=repr(exc))
 
     async def _sweep(self) -> None:
         while True:

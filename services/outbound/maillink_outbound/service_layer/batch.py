@@ -1,0 +1,78 @@
+"""Group commit: pending requests sent as a batch, each state change of the whole batch in one
+store command (adapters/requests.py has the figures), so the store is not paid per message.
+
+The rules of send.py hold for every request of a batch:
+- the Message-ID is fixed and `sending` (with it, and a lease) is stored for the whole batch before
+  any DATA starts;
+- a request whose claim is contested (another worker, a claim left by a dead process) leaves the
+  batch and goes through send.advance alone, as does everything after a send that did not simply
+  succeed (SMTP errors, a copy to append, the crash seam);
+- `sent` is committed only after `mail.message.sent.v1` is acknowledged.
+
+load + decide (send.ready: cached reads, then the pure build) -> apply: tracking registered (acks
+awaited) -> claims and `sending` (two store commands) -> SMTP, concurrently through the accounts'
+pools -> sent events (acks awaited) -> `sent` (one store command per 40 requests).
+"""
+import asyncio
+
+import structlog
+
+from maillink_schemas.outbound import SendState as S
+
+from ..adapters.smtp import SmtpFailure
+from .deps import SendDeps
+from .outcomes import crash_point, fail, finish_sent_many
+from .send import Ready, accepted, ready, sending_fields, smtp_failed, tracking_event
+
+log = structlog.get_logger()
+
+
+async def send_batch(docs: list[dict], deps: SendDeps) -> list[dict]:
+    """Sends pending requests together; returns those it did not take (contested claims), for
+    send.advance one by one."""
+    batch = [r for r in await asyncio.gather(*(ready(doc, deps) for doc in docs)) if r is not None]
+    if not batch:
+        return []
+    tracked = [(r.prepared.composed.message_key, e) for r in batch if (e := tracking_event(r)) is not None]
+    if tracked:
+        await deps.publish_many(deps.topics["tracking"], tracked)
+    won = await deps.requests.claim_many([r.doc for r in batch], deps.lease_s)
+    mine = [r for r in batch if r.doc["_id"] in won]
+    await deps.requests.set_many([
+        (r.doc["_id"], S.SENDING, sending_fields(r, r.doc.get("gen", 0) + 1, r.doc.get("attempts", 0) + 1, deps.lease_s))
+        for r in mine])
+    # `sending` is recorded for all of them: DATA may start.
+    results = await asyncio.gather(*(_smtp(r, deps) for r in mine))
+    simple = []
+    for r, (reply, secret, error) in zip(mine, results):
+        if error is not None:
+            await _failed(r, error, deps)
+            continue
+        crash_point("after_250", r.cmd.request_id, deps.crash_dir)
+        if r.summary["files_sent"]:
+            simple.append(r)
+        else:
+            await accepted(r.cmd, r.account, r.preset, secret, r.prepared, r.summary, deps)
+    await finish_sent_many([(r.cmd, r.summary) for r in simple], deps)
+    return [r.doc for r in batch if r.doc["_id"] not in won]
+
+
+async def _recorded() -> bool:
+    return True   # the batch's claim and `sending` were stored before any DATA
+
+
+async def _smtp(r: Ready, deps: SendDeps) -> tuple[str | None, str | None, Exception | None]:
+    try:
+        secret = deps.credentials.secret(r.account)
+        pool = deps.pools.for_account(r.account, r.preset, secret)
+        reply = await pool.send(r.prepared.sender.email, r.prepared.recipients, r.prepared.composed.raw, _recorded)
+        return reply, secret, None
+    except (SmtpFailure, ValueError) as exc:
+        return None, None, exc
+
+
+async def _failed(r: Ready, error: Exception, deps: SendDeps) -> None:
+    if isinstance(error, SmtpFailure):
+        await smtp_failed(r.doc, r.cmd, error, deps, claimed=True)
+    else:  # credentials that cannot be decrypted
+        await fail(r.doc, deps, S.FAILED, str(error))
