@@ -23,16 +23,33 @@ Hook = Callable[[], Awaitable[object]]
 log = structlog.get_logger()
 
 
-async def until_reachable(step: Hook, what: str, wait_s: float) -> None:
+async def accepts_tcp(bootstrap: str, timeout: float = 2.0) -> bool:
+    """Whether any bootstrap address accepts a TCP connection at all."""
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), timeout)
+        except (OSError, asyncio.TimeoutError, ValueError):
+            continue
+        writer.close()
+        return True
+    return False
+
+
+async def until_reachable(step: Hook, what: str, wait_s: float, bootstrap: str) -> None:
     """Run `step` until the dependency answers: a service started while Kafka is restarting (a
-    deploy, a node reboot, `make chaos`) waits for it instead of exiting; a broken configuration
-    still fails at once, and an outage longer than `wait_s` ends the process for its supervisor."""
+    deploy, a node reboot, `make chaos`) waits for it instead of exiting. Only "nobody listens"
+    is waited out: aiokafka reports a refused password or an untrusted certificate as the same
+    "Unable to bootstrap" error, so when a broker accepts the TCP connection the failure is
+    configuration and ends the process at once, in words. An outage longer than `wait_s` ends it
+    too, for its supervisor."""
     deadline, pause = time.monotonic() + wait_s, 0.5
     while True:
         try:
             return await step()
         except Exception as exc:  # noqa: BLE001 - only outages are retried, the rest re-raised
-            if not failures.is_outage(exc) or time.monotonic() + pause > deadline:
+            if (not failures.is_outage(exc) or time.monotonic() + pause > deadline
+                    or await accepts_tcp(bootstrap)):
                 raise
             log.warning("dependency_unreachable_at_start", dependency=what, retry_in_s=pause,
                         message=f"{what} is not reachable yet; retrying in {pause:.1f} s")
@@ -64,7 +81,8 @@ class Service:
             wait_s = self.settings.startup_wait_s
             # The admin round trip proves the broker answers before FastStream's own start, which
             # is not safe to retry after a half-done connect.
-            await until_reachable(lambda: ensure_topics(self.settings, list(topics)), "Kafka", wait_s)
+            await until_reachable(lambda: ensure_topics(self.settings, list(topics)), "Kafka", wait_s,
+                                  self.settings.kafka_bootstrap_servers)
             await self.broker.start()
             for hook in on_start:
                 await hook()
