@@ -13,22 +13,16 @@ from pymongo import DESCENDING, ReplaceOne
 from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from maillink_runtime.mongo import bulk_write_chunked
 from maillink_schemas.base import deterministic_id
 
 from .record_views import RecordViews
 
 _CONCURRENCY = 64
-# FerretDB v1.24 (SQLite) keeps one pooled connection per statement of an update command until
-# the whole command ends, then needs one more for its transaction: an update command of ~100
-# statements exhausts the pool and deadlocks the server (found by the benchmark; a goroutine dump
-# shows every connection held by one MsgUpdate). So bulk writes go in small commands.
-_BULK = 40
+# Updates go in small commands (mongo.bulk_write_chunked: large update commands deadlock FerretDB
+# v1); inserts do not hold the connections that cause it, so they go in large ones.
 _INSERTS = 1000
-
-
-async def bulk(collection, operations: list) -> None:
-    for i in range(0, len(operations), _BULK):
-        await collection.bulk_write(operations[i:i + _BULK], ordered=False)
+bulk = bulk_write_chunked
 
 
 async def insert_or_replace(collection, docs: list[dict]) -> None:

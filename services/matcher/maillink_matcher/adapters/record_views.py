@@ -24,8 +24,9 @@ from datetime import datetime, timezone
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from maillink_runtime.mongo import bulk_write_chunked
+
 VIEW_KINDS = ("person", "deal", "lead", "project")
-_BULK = 40   # see adapters/messages.py: large update commands deadlock FerretDB v1
 
 
 def _utc(value: datetime) -> datetime:
@@ -73,14 +74,10 @@ class RecordViews:
             ref, day = bucket.rsplit("#", 1)
             if (ref, day) not in self._known_days:
                 new_days.setdefault(ref, set()).add(day)
-        await _bulk(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}}) for b, e in pulls.items()])
-        await _bulk(self.buckets, [UpdateOne({"_id": b}, {"$addToSet": {"e": {"$each": sorted(e)}}}, upsert=True)
+        await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}}) for b, e in pulls.items()])
+        await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$addToSet": {"e": {"$each": sorted(e)}}}, upsert=True)
                                    for b, e in adds.items()])
-        await _bulk(self.days, [UpdateOne({"_id": r}, {"$addToSet": {"days": {"$each": sorted(d)}}}, upsert=True)
+        await bulk_write_chunked(self.days, [UpdateOne({"_id": r}, {"$addToSet": {"days": {"$each": sorted(d)}}}, upsert=True)
                                 for r, d in new_days.items()])
         self._known_days.update((r, d) for r, ds in new_days.items() for d in ds)
 
-
-async def _bulk(collection, operations: list) -> None:
-    for i in range(0, len(operations), _BULK):
-        await collection.bulk_write(operations[i:i + _BULK], ordered=False)

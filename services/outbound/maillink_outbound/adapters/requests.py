@@ -20,6 +20,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from maillink_runtime.mongo import bulk_write_chunked
 from maillink_schemas.base import utcnow
 from maillink_schemas.outbound import SendState
 
@@ -27,7 +28,6 @@ from ..domain.states import sources
 
 
 DUPLICATE_KEY = 11000
-CHUNK = 40
 
 
 class RequestStore:
@@ -67,8 +67,7 @@ class RequestStore:
         ops = [UpdateOne({"_id": rid}, {"$set": {"state": target.value, "updated_at": now, **fields}})
                for rid, target, fields in changes]
         async with self._bulk_updates:
-            for i in range(0, len(ops), CHUNK):
-                await self._c.bulk_write(ops[i:i + CHUNK], ordered=False)
+            await bulk_write_chunked(self._c, ops)
 
     async def claim(self, doc: dict, hold_s: float) -> tuple[int, dict] | None:
         """Wins the next exclusive step of a request: (generation, the request as it is now), or None
