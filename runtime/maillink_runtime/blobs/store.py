@@ -61,15 +61,24 @@ class BlobStore:
 
     async def put_many(self, blobs: dict[str, bytes]) -> None:
         """Stores each (blob_id -> bytes), durably, before returning; blobs stored before are left as they are."""
+        await self.write_many(blobs)
+        await self.flush_many(blobs)
+
+    async def write_many(self, blobs: dict[str, bytes]) -> None:
+        """The first half of put_many: stored and readable (a process crash keeps them: on local files they
+        are in the page cache), but not yet durable against a power cut on local files until flush_many."""
         for blob_id, raw in blobs.items():
             if hashlib.sha256(raw).hexdigest() != blob_id:
                 # A wrong key would be kept forever: conditional puts never replace it.
                 raise ValueError(f"blob id {blob_id} is not the sha256 of its {len(raw)} bytes")
-        keys = {blob_id: self.key(blob_id) for blob_id in blobs}
-        await asyncio.gather(*(self._put_new(keys[blob_id], raw) for blob_id, raw in blobs.items()))
+        await asyncio.gather(*(self._put_new(self.key(blob_id), raw) for blob_id, raw in blobs.items()))
+
+    async def flush_many(self, blob_ids) -> None:
+        """The second half: makes blobs written by write_many durable (local files: fdatasync or syncfs;
+        an object store has made them durable before acknowledging the put)."""
         if self._local_root is not None:
             try:
-                await fsync_group(self._local_root, keys.values())
+                await fsync_group(self._local_root, [self.key(blob_id) for blob_id in blob_ids])
             except Exception:
                 ERRORS.labels("put").inc()
                 raise
