@@ -16,9 +16,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from maillink_runtime.mongo import bulk_write_chunked
 from maillink_schemas.base import deterministic_id
 
+from .address_index import AddressIndex
+from .reads import by_ids
 from .record_views import RecordViews
 
-_CONCURRENCY = 64
 # Updates go in small commands (mongo.bulk_write_chunked: large update commands deadlock FerretDB
 # v1); inserts do not hold the connections that cause it, so they go in large ones.
 _INSERTS = 1000
@@ -40,21 +41,6 @@ async def insert_or_replace(collection, docs: list[dict]) -> None:
                                     for e in errors])
 
 
-async def by_ids(collection, ids: list[str], projection: dict | None = None) -> dict[str, dict]:
-    """One `_id` lookup each, a few at a time: an `$in` on `_id` is a full scan on the embedded store."""
-    found: dict[str, dict] = {}
-    gate = asyncio.Semaphore(_CONCURRENCY)
-
-    async def one(doc_id: str) -> None:
-        async with gate:
-            doc = await collection.find_one({"_id": doc_id}, projection)
-        if doc is not None:
-            found[doc_id] = doc
-
-    await asyncio.gather(*(one(i) for i in dict.fromkeys(ids)))
-    return found
-
-
 def ref_key(account_id: str, message_id: str) -> str:
     return deterministic_id(account_id, message_id)
 
@@ -66,6 +52,7 @@ class MessageStore:
         self.refs = db["thread_refs"]
         self.outbox = db["outbox"]
         self.views = RecordViews(db)
+        self.addresses = AddressIndex(db)
 
     async def get(self, message_key: str) -> dict | None:
         return await self.messages.find_one({"_id": message_key})
@@ -96,7 +83,8 @@ class MessageStore:
     async def flush(self, messages: list[dict], threads: list[dict], refs: list[dict],
                     created: dict[str, set[str]] | None = None) -> None:
         """`created`: per collection name, the ids known not to be stored yet (inserted, not replaced).
-        The record views first (adapters/record_views.py says why)."""
+        The address index and the record views first (their modules say why)."""
+        await self.addresses.write(messages)
         await self.views.write(messages)
         for name, collection, docs in (("messages", self.messages, messages), ("threads", self.threads, threads),
                                        ("refs", self.refs, refs)):
@@ -127,7 +115,15 @@ class MessageStore:
         await self.messages.create_index([("company_id", 1), ("arrived_at", 1)])
 
     # --- reads for the facts consumer: which messages a changed fact affects ------------------
+    async def affected_by_addresses(self, addresses: list[str]) -> list[tuple[str, str]]:
+        """(account id, message key) of the messages with any of `addresses`: `_id` reads of the index."""
+        return await self.addresses.lookup(addresses)
+
+    async def affected_in_view(self, ref: str) -> list[tuple[str, str]]:
+        """(account id, message key) of the messages shown in a record's conversations ("person:<id>")."""
+        return await self.views.keys_of(ref)
+
     async def affected(self, query: dict) -> list[tuple[str, str]]:
-        """(account id, message key) of the messages matching `query`."""
+        """(account id, message key) of the messages matching `query` (a scan on the embedded store)."""
         cursor = self.messages.find(query, {"_id": 1, "account_id": 1})
         return [(d["account_id"], d["_id"]) async for d in cursor]

@@ -14,7 +14,7 @@ from ..domain.resolve import record_from
 from ..domain.visibility import Shown, Viewer, can_see
 from .messages import by_ids
 from .projections import CrmProjections
-from .record_views import RecordViews, _utc
+from .record_views import RecordViews, _utc, read_entry
 
 _VISIBLE_STATUSES = ("active", "ignored")
 
@@ -97,8 +97,9 @@ class QueryStore:
     async def record_page(self, viewer: Viewer, refs: list[str], limit: int,
                           cursor: str | None = None) -> tuple[list[dict], str | None]:
         """The same answer as `page` for the messages linked to any of `refs` ("person:<id>", ...),
-        from the record views (adapters/record_views.py): `_id` reads only. Days newest first; a
-        day's entries are sorted together, so the walk stops after the day that filled the page."""
+        from the record views (adapters/record_views.py): a few `_id` reads (the days, then a day's
+        buckets), no read of the messages. Days newest first; a day's entries are sorted together,
+        so the walk stops after the day that filled the page."""
         after = decode_cursor(cursor) if cursor else None
         if after:
             after = (_utc(after[0]), after[1])
@@ -107,7 +108,7 @@ class QueryStore:
         for ref, doc in listed.items():
             for day in doc.get("days", []):
                 days.setdefault(day, []).append(ref)
-        found: list[tuple[datetime, str, list]] = []
+        found: list[dict] = []
         records: dict[tuple[str, str], Record] = {}
         for day in sorted(days, reverse=True):
             if after and day > after[0].strftime("%Y-%m-%d"):
@@ -115,23 +116,45 @@ class QueryStore:
             entries = {}
             for doc in (await by_ids(self.views.buckets, [f"{r}#{day}" for r in days[day]])).values():
                 for raw in doc.get("e", []):
-                    entry = json.loads(raw)
-                    entries[entry[1]] = (datetime.fromisoformat(entry[0]), entry[1], entry, raw)
-            for date, key, entry, raw in sorted(entries.values(), key=lambda e: (e[0], e[1]), reverse=True):
-                if after and (date, key) >= after:
+                    entry = read_entry(raw)
+                    entries[entry["_id"]] = entry
+            for entry in sorted(entries.values(), key=lambda e: (e["sort_date"], e["_id"]), reverse=True):
+                if after and (entry["sort_date"], entry["_id"]) >= after:
                     continue
-                shown_ = Shown(entry[3], entry[4], entry[5] or "active", entry[6],
-                               tuple(tuple(r.split(":", 1)) for r in entry[7]))
+                shown_ = Shown(entry["user_id"], entry.get("company_id"), entry.get("status") or "active",
+                               entry["visibility"], tuple(tuple(r.split(":", 1)) for r in entry["refs"]))
                 await self._records(set(shown_.linked), records)
                 if can_see(viewer, shown_, records):
-                    found.append((date, key, raw))
+                    found.append(entry)
             if len(found) > limit:
                 break
-        docs = await by_ids(self.messages, [key for _, key, _ in found[:limit + 1]])
-        # An entry that no longer matches its message is stale (adapters/record_views.py): skipped.
-        page = [docs[key] for _, key, raw in found[:limit + 1]
-                if key in docs and (docs[key].get("view") or {}).get("entry") == raw]
-        return page[:limit], (encode_cursor(page[limit - 1]) if len(page) > limit else None)
+        # The page is rendered from the entries: the buckets hold no stale entry (adapters/record_views.py).
+        return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
+
+    async def thread_page(self, viewer: Viewer, thread: dict, limit: int,
+                          cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """One thread's messages, as `page` answers `{"thread_id": ...}`, read by `_id`: the thread
+        document lists its messages (`members`). A thread stored before that field existed is
+        answered by `page` (a scan on the embedded store)."""
+        if "members" not in thread:
+            return await self.page(viewer, {"thread_id": thread["_id"]}, limit, cursor, _VISIBLE_STATUSES)
+        after = decode_cursor(cursor) if cursor else None
+        if after:
+            after = (_utc(after[0]), after[1])
+        docs = [d for d in (await by_ids(self.messages, thread["members"], {"addresses": 0, "state": 0})).values()
+                if d.get("thread_id") == thread["_id"] and (d.get("status") or "active") in _VISIBLE_STATUSES]
+        docs.sort(key=lambda d: (_utc(d["sort_date"]), d["_id"]), reverse=True)
+        found: list[dict] = []
+        records: dict[tuple[str, str], Record] = {}
+        for doc in docs:
+            if after and (_utc(doc["sort_date"]), doc["_id"]) >= after:
+                continue
+            await self._records(set(linked_refs(doc)), records)
+            if can_see(viewer, shown(doc), records):
+                found.append(doc)
+                if len(found) > limit:
+                    break
+        return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
 
     async def thread_doc(self, thread_id: str) -> dict | None:
         doc, hops = await self.threads.find_one({"_id": thread_id}), 0

@@ -20,6 +20,8 @@ class CachedMessages:
         self.clear()
 
     def clear(self) -> None:
+        self._store.views.forget()
+        self._store.addresses.forget()
         self._loaded = False
         self._existing: set[str] | None = None      # every stored message key (None: not known)
         self._messages: dict[str, dict | None] = {}

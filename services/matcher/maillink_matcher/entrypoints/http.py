@@ -86,8 +86,7 @@ def query_router(queries: QueryStore, raw_link: RawLink) -> APIRouter:
         viewer = await queries.viewer(acting_user(caller), caller.company_id)
         live = await queries.thread_doc(thread_id) or {"_id": thread_id}
         try:
-            docs, next_cursor = await queries.page(viewer, {"thread_id": live["_id"]}, limit, cursor,
-                                                   ("active", "ignored"))
+            docs, next_cursor = await queries.thread_page(viewer, live, limit, cursor)
         except ValueError as exc:  # a cursor that is not ours (the other pages do the same, above)
             raise HTTPException(422, "invalid cursor") from exc
         if not docs:

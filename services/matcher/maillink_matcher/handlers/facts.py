@@ -10,6 +10,7 @@ What is retroactive follows the product's rules (docs/matcher.md):
 - settings: they apply from the time they took effect; only messages that arrived after that time
   are re-checked (the settings event may be consumed after such mail).
 """
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from maillink_schemas import crm
@@ -39,13 +40,18 @@ class FactsDeps:
     clock: FactsClock | None = None
 
 
-async def recheck(deps: FactsDeps, query: dict, cause: str) -> int:
+Lookup = Callable[[], Awaitable[list[tuple[str, str]]]]
+
+
+async def recheck(deps: FactsDeps, query: dict | Lookup, cause: str) -> int:
+    """`query`: a filter on the messages (a scan on the embedded store), or a look-up of `_id` reads."""
     # The clock moves after the fact and before the look-up: a mail batch that resolved with the
     # old fact either sees the clock move after its writes, or is found by this look-up.
     if deps.clock is not None:
         await deps.clock.tick()
     by_account: dict[str, list[str]] = {}
-    for account_id, key in await deps.messages.affected(query):
+    found = await query() if callable(query) else await deps.messages.affected(query)
+    for account_id, key in found:
         by_account.setdefault(account_id, []).append(key)
     events = []
     for account_id, keys in sorted(by_account.items()):
@@ -62,11 +68,17 @@ async def on_person(event: crm.PersonUpserted, deps: FactsDeps) -> None:
     async def follow_up(old: set[str], new: set[str]) -> None:
         changed = old ^ new   # addresses, and "org:<id>" keys (adapters/projections.py)
         addresses = sorted(k for k in changed if not k.startswith("org:"))
-        query = {"addresses": {"$in": addresses}}
-        if len(addresses) != len(changed):
-            query = {"$or": [query, {"person_ids": event.person_id}]}
+
+        async def lookup() -> list[tuple[str, str]]:
+            # `_id` reads: the address index (adapters/address_index.py); an organization change
+            # affects the person's linked mail, listed in their record view.
+            found = set(await deps.messages.affected_by_addresses(addresses)) if addresses else set()
+            if len(addresses) != len(changed):
+                found |= set(await deps.messages.affected_in_view(f"person:{event.person_id}"))
+            return sorted(found)
+
         if changed:
-            await recheck(deps, query, f"person {event.person_id} changed addresses or organization")
+            await recheck(deps, lookup, f"person {event.person_id} changed addresses or organization")
 
     await deps.crm.persons.apply(event, follow_up)
 
