@@ -11,7 +11,10 @@ What is retroactive follows the product's rules (docs/matcher.md):
   are re-checked (the settings event may be consumed after such mail).
 """
 from collections.abc import Awaitable, Callable
+import time
 from dataclasses import dataclass
+
+import structlog
 
 from maillink_schemas import crm
 from maillink_schemas.accounts import AccountConfigured
@@ -27,6 +30,7 @@ from ..adapters.settings import SettingsStore
 from ..ports import Publish
 
 _CHUNK = 500
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ async def recheck(deps: FactsDeps, query: dict | Lookup, cause: str) -> int:
     if deps.clock is not None:
         await deps.clock.tick()
     by_account: dict[str, list[str]] = {}
+    started = time.perf_counter()
     found = await query() if callable(query) else await deps.messages.affected(query)
+    looked_up = time.perf_counter() - started
     for account_id, key in found:
         by_account.setdefault(account_id, []).append(key)
     events = []
@@ -61,7 +67,11 @@ async def recheck(deps: FactsDeps, query: dict | Lookup, cause: str) -> int:
                 event_id=deterministic_id("recheck", cause, account_id, *chunk), occurred_at=utcnow(),
                 account_id=account_id, message_keys=chunk, cause=cause)))
     await deps.publish(events)
-    return sum(len(v) for v in by_account.values())
+    count = sum(len(v) for v in by_account.values())
+    if count:
+        log.info("recheck_requested", cause=cause, messages=count, lookup_s=round(looked_up, 3),
+                 by=("filter" if isinstance(query, dict) else "index"))
+    return count
 
 
 async def on_person(event: crm.PersonUpserted, deps: FactsDeps) -> None:
