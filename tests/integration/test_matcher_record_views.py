@@ -80,3 +80,13 @@ async def test_a_visibility_change_replaces_the_entry(db):
     await views.write([doc])
     assert await keys_of(db, "person:p1", viewer="colleague") == []
     assert await keys_of(db, "person:p1") == ["k1"]
+
+
+async def test_two_writers_that_each_believe_a_bucket_new_lose_no_entry(db):
+    first, second = RecordViews(db), RecordViews(db)
+    await second.write([message("k0", "p5")])          # `second` knows the buckets of now
+    await first.write([message("k1", "p1")])           # p1's bucket and day list appear
+    await second.write([{**message("k2", "p1"), "account_id": "acc2"}])   # believes them new: inserts meet them
+    assert sorted(await keys_of(db, "person:p1")) == ["k1", "k2"]
+    days = await db["record_view_days"].find_one({"_id": "person:p1"})
+    assert days["days"] == ["2026-11-03"]

@@ -13,8 +13,7 @@ equality down). Now the mail writer keeps this index and the facts consumer read
   under (the message's `indexed_addresses`, written with it). A crash in between is repaired by
   the redelivery (the same `$addToSet` again). Entries are only added: a superset is harmless (a
   re-check of a message that no longer has the address changes nothing).
-- A chunk this process has not seen is inserted (about 6 times cheaper than an update on the
-  embedded store); one that exists after all (another process, a redelivery) is updated instead.
+- A chunk this process has not seen is inserted rather than updated (adapters/string_sets.py).
 - The facts consumer's look-up happens after it moved the facts clock; a writer that adds an
   entry after the look-up finishes its flush after the clock moved, so it re-resolves the batch
   itself (handlers/mail_apply.py).
@@ -22,15 +21,10 @@ equality down). Now the mail writer keeps this index and the facts consumer read
 """
 import zlib
 
-from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
-
-from maillink_runtime.mongo import bulk_write_chunked
-
 from .reads import by_ids
+from .string_sets import add_strings, snapshot_ids
 
 CHUNKS = 4
-_INSERTS = 1000
 
 
 def chunk_id(address: str, key: str) -> str:
@@ -56,8 +50,7 @@ class AddressIndex:
         if self._loaded:
             return
         self._loaded = True
-        if await self.collection.estimated_document_count() <= self._max_snapshot:
-            self._known = {d["_id"] async for d in self.collection.find({}, {"_id": 1})}
+        self._known = await snapshot_ids(self.collection, self._max_snapshot)
 
     async def write(self, docs: list[dict]) -> None:
         """Lists each message under its new addresses; sets `indexed_addresses` on the docs."""
@@ -72,23 +65,7 @@ class AddressIndex:
         if not entries:
             return
         await self._load()
-        known = self._known
-        new = [{"_id": c, "k": sorted(e)} for c, e in entries.items() if known is not None and c not in known]
-        updates = {c: e for c, e in entries.items() if known is None or c in known}
-        for i in range(0, len(new), _INSERTS):
-            chunk = new[i:i + _INSERTS]
-            try:
-                await self.collection.insert_many(chunk, ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != 11000 for e in errors):
-                    raise
-                for e in errors:   # it existed after all: add to it
-                    updates[chunk[e["index"]]["_id"]] = set(chunk[e["index"]]["k"])
-        await bulk_write_chunked(self.collection, [
-            UpdateOne({"_id": c}, {"$addToSet": {"k": {"$each": sorted(e)}}}, upsert=True) for c, e in updates.items()])
-        if known is not None:
-            known.update(entries)
+        await add_strings(self.collection, "k", entries, self._known)
 
     async def lookup(self, addresses: list[str]) -> list[tuple[str, str]]:
         """(account id, message key) of every message listed under any of `addresses`."""

@@ -35,8 +35,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from maillink_runtime.mongo import bulk_write_chunked
 
 from .reads import by_ids
+from .string_sets import add_strings, snapshot_ids
 
 VIEW_KINDS = ("person", "deal", "lead", "project")
+_UNREAD = object()
 
 
 def _utc(value: datetime) -> datetime:
@@ -94,13 +96,17 @@ def _claim(view: dict) -> dict:
 
 
 class RecordViews:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, max_snapshot: int = 2_000_000) -> None:
         self.buckets = db["record_views"]
         self.days = db["record_view_days"]
         self.claims = db["record_view_claims"]
         self.messages = db["messages"]
         self._known_days: set[tuple[str, str]] = set()   # (ref, day) already listed; days are never removed
         self._claims: dict[str, dict[str, dict]] = {}    # account -> its stored claims (this process wrote them)
+        # `_id`s of the buckets and day lists that exist (never deleted, so never wrong; None: too many to keep).
+        self._known_buckets: set[str] | None | object = _UNREAD
+        self._known_refs: set[str] | None = None
+        self._max_snapshot = max_snapshot
 
     def forget(self) -> None:
         """After a rebalance or a failed write: claims are read from the store again."""
@@ -160,11 +166,13 @@ class RecordViews:
             ref, day = bucket.rsplit("#", 1)
             if (ref, day) not in self._known_days:
                 new_days.setdefault(ref, set()).add(day)
+        if self._known_buckets is _UNREAD:
+            self._known_buckets = await snapshot_ids(self.buckets, self._max_snapshot)
+            self._known_refs = await snapshot_ids(self.days, self._max_snapshot)
         await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}}) for b, e in pulls.items()])
-        await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$addToSet": {"e": {"$each": sorted(e)}}}, upsert=True)
-                                   for b, e in adds.items()])
-        await bulk_write_chunked(self.days, [UpdateOne({"_id": r}, {"$addToSet": {"days": {"$each": sorted(d)}}}, upsert=True)
-                                for r, d in new_days.items()])
+        # New buckets and new records' day lists are inserted (adapters/string_sets.py).
+        await add_strings(self.buckets, "e", adds, self._known_buckets)
+        await add_strings(self.days, "days", new_days, self._known_refs)
         self._known_days.update((r, d) for r, ds in new_days.items() for d in ds)
 
     async def _pull_stale(self, stale: dict[str, tuple[dict, str | None]], pulls: dict[str, set[str]]) -> None:
