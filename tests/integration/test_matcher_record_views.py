@@ -89,4 +89,4 @@ async def test_two_writers_that_each_believe_a_bucket_new_lose_no_entry(db):
     await second.write([{**message("k2", "p1"), "account_id": "acc2"}])   # believes them new: inserts meet them
     assert sorted(await keys_of(db, "person:p1")) == ["k1", "k2"]
     days = await db["record_view_days"].find_one({"_id": "person:p1"})
-    assert days["days"] == ["2026-11-03"]
+    assert days["days"] == ["2026-11-03T10"]

@@ -62,7 +62,8 @@ async def _check(users, groups, msgs, page):
         docs = []
         for i, m in enumerate(msgs):
             doc = {"_id": f"k{i:02d}", **m, "company_id": users[m["user_id"]]["company_id"], "thread_id": f"t{i % 3}",
-                   "sort_date": T0 + timedelta(minutes=i % 5), "linked": bool(m["person_ids"] or m["deal_id"]),
+                   "sort_date": T0 + timedelta(minutes=(i % 5) * 37),  # over 3 hours: several buckets
+                   "linked": bool(m["person_ids"] or m["deal_id"]),
                    "account_id": "a", "direction": "incoming"}
             docs.append(doc)
         await RecordViews(db).write(docs)   # as the mail writer does before storing the messages

@@ -7,7 +7,7 @@ paths read by `_id` only. Order of a flush: messages, then threads, then refs. A
 them is repaired by the redelivered batch, because a message's stored thread id takes part in
 placing it again (domain/threads.py).
 """
-import asyncio
+import time
 
 from pymongo import DESCENDING, ReplaceOne
 from pymongo.errors import BulkWriteError
@@ -53,6 +53,7 @@ class MessageStore:
         self.outbox = db["outbox"]
         self.views = RecordViews(db)
         self.addresses = AddressIndex(db)
+        self.timings: dict[str, float] = {}
 
     async def get(self, message_key: str) -> dict | None:
         return await self.messages.find_one({"_id": message_key})
@@ -84,13 +85,24 @@ class MessageStore:
                     created: dict[str, set[str]] | None = None) -> None:
         """`created`: per collection name, the ids known not to be stored yet (inserted, not replaced).
         The address index and the record views first (their modules say why)."""
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:   # seconds per step, logged with the batch (handlers/mail.py)
+            nonlocal clock
+            now = time.perf_counter()
+            self.timings[name] = round(now - clock, 3)
+            clock = now
+
         await self.addresses.write(messages)
+        lap("w_addresses")
         await self.views.write(messages)
+        lap("w_views")
         for name, collection, docs in (("messages", self.messages, messages), ("threads", self.threads, threads),
                                        ("refs", self.refs, refs)):
             new = (created or {}).get(name, set())
             await insert_or_replace(collection, [d for d in docs if d["_id"] in new])
             await bulk(collection, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs if d["_id"] not in new])
+            lap(f"w_{name}")
 
     # --- the outbox: revisions written but not yet published, per mailbox ----------------------
     async def pending(self, account_ids: set[str]) -> dict[str, list[str]]:

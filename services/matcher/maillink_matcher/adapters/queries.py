@@ -14,7 +14,7 @@ from ..domain.resolve import record_from
 from ..domain.visibility import Shown, Viewer, can_see
 from .messages import by_ids
 from .projections import CrmProjections
-from .record_views import RecordViews, _utc, read_entry
+from .record_views import BUCKET_FORMAT, RecordViews, _utc, read_entry
 
 _VISIBLE_STATUSES = ("active", "ignored")
 
@@ -67,15 +67,14 @@ class QueryStore:
         return Viewer(user_id, user.get("company_id") or token_company, frozenset(user.get("groups", [])),
                       frozenset(user.get("visible_record_ids", [])), bool(user.get("is_admin")))
 
-    async def _records(self, refs: set[tuple[str, str]], cache: dict[tuple[str, str], Record]) -> None:
+    async def _records(self, refs: set[tuple[str, str]], cache: dict[tuple[str, str], Record | None]) -> None:
         by_kind: dict[str, list[str]] = {}
         for kind, record_id in refs - cache.keys():
             by_kind.setdefault(kind, []).append(record_id)
         for kind, ids in by_kind.items():
             found = await self._crm.records(kind, ids)
-            for record_id in ids:
-                if record_id in found:
-                    cache[(kind, record_id)] = record_from(kind, found[record_id])
+            for record_id in ids:   # a record not in the CRM is remembered as None (not asked again)
+                cache[(kind, record_id)] = record_from(kind, found[record_id]) if record_id in found else None
 
     async def page(self, viewer: Viewer, criteria: dict, limit: int, cursor: str | None = None,
                    statuses: tuple[str, ...] = ("active",)) -> tuple[list[dict], str | None]:
@@ -97,25 +96,30 @@ class QueryStore:
     async def record_page(self, viewer: Viewer, refs: list[str], limit: int,
                           cursor: str | None = None) -> tuple[list[dict], str | None]:
         """The same answer as `page` for the messages linked to any of `refs` ("person:<id>", ...),
-        from the record views (adapters/record_views.py): a few `_id` reads (the days, then a day's
-        buckets), no read of the messages. Days newest first; a day's entries are sorted together,
-        so the walk stops after the day that filled the page."""
+        from the record views (adapters/record_views.py): a few `_id` reads (the record's hours, then
+        the newest hours' buckets), no read of the messages."""
         after = decode_cursor(cursor) if cursor else None
         if after:
             after = (_utc(after[0]), after[1])
         listed = await by_ids(self.views.days, refs)
-        days: dict[str, list[str]] = {}
+        hours: dict[str, list[str]] = {}
         for ref, doc in listed.items():
-            for day in doc.get("days", []):
-                days.setdefault(day, []).append(ref)
+            for hour in doc.get("days", []):
+                hours.setdefault(hour, []).append(ref)
+        walk = [h for h in sorted(hours, reverse=True) if not after or h <= after[0].strftime(BUCKET_FORMAT)]
         found: list[dict] = []
-        records: dict[tuple[str, str], Record] = {}
-        for day in sorted(days, reverse=True):
-            if after and day > after[0].strftime("%Y-%m-%d"):
-                continue
+        records: dict[tuple[str, str], Record | None] = {}
+        # Hours newest first, read a few at once (1, 2, 4, ... buckets: one round trip for a busy
+        # record, few for a quiet one); all of an hour's entries are sorted together, so the walk
+        # stops after the read that filled the page.
+        step, position = 1, 0
+        while position < len(walk) and len(found) <= limit:
+            chosen = walk[position:position + step]
+            position, step = position + step, min(step * 2, 64)
+            buckets = await by_ids(self.views.buckets, [f"{r}#{h}" for h in chosen for r in hours[h]])
             entries = {}
-            for doc in (await by_ids(self.views.buckets, [f"{r}#{day}" for r in days[day]])).values():
-                for raw in doc.get("e", []):
+            for bucket in buckets.values():
+                for raw in bucket.get("e", []):
                     entry = read_entry(raw)
                     entries[entry["_id"]] = entry
             for entry in sorted(entries.values(), key=lambda e: (e["sort_date"], e["_id"]), reverse=True):
@@ -123,11 +127,10 @@ class QueryStore:
                     continue
                 shown_ = Shown(entry["user_id"], entry.get("company_id"), entry.get("status") or "active",
                                entry["visibility"], tuple(tuple(r.split(":", 1)) for r in entry["refs"]))
-                await self._records(set(shown_.linked), records)
+                if shown_.owner != viewer.user_id:   # the owner sees their own mail without them
+                    await self._records(set(shown_.linked), records)
                 if can_see(viewer, shown_, records):
                     found.append(entry)
-            if len(found) > limit:
-                break
         # The page is rendered from the entries: the buckets hold no stale entry (adapters/record_views.py).
         return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
 

@@ -60,4 +60,5 @@ async def handle_mail(items: list, deps: MailDeps) -> None:
     await batch.commit(token)
     # Where a batch's time goes (the benchmark's re-link breakdown reads these).
     log.info("mail_batch", records=len(items), messages=len(batch.touched), read_s=round(loaded - started, 3),
-             resolve_s=round(decided - loaded, 3), **{f"{k}_s": round(v, 3) for k, v in batch.timings.items()})
+             resolve_s=round(decided - loaded, 3), **{f"{k}_s": round(v, 3) for k, v in batch.timings.items()},
+             **getattr(deps.store, "timings", {}))
