@@ -90,3 +90,23 @@ async def test_two_writers_that_each_believe_a_bucket_new_lose_no_entry(db):
     assert sorted(await keys_of(db, "person:p1")) == ["k1", "k2"]
     days = await db["record_view_days"].find_one({"_id": "person:p1"})
     assert days["days"] == ["2026-11-03T10"]
+
+
+async def test_a_redelivery_that_resolves_as_before_the_crash_shows_the_stored_state_again(db):
+    stored = message("k1", "p1")
+    await RecordViews(db).write([stored])
+    await db["messages"].insert_one(stored)
+    await RecordViews(db).write([{**message("k1", "p2"), "view": stored["view"]}])   # crash: not stored
+    await RecordViews(db).write([{**message("k1", "p1"), "view": stored["view"]}])   # the redelivery: as before
+    assert await keys_of(db, "person:p1") == ["k1"] and await keys_of(db, "person:p2") == []
+
+
+async def test_a_message_a_crashed_attempt_moved_and_the_next_batch_does_not_hold_is_shown_as_stored(db):
+    stored = message("k1", "p1", subject="As stored")
+    await RecordViews(db).write([stored])
+    await db["messages"].insert_one(stored)
+    await RecordViews(db).write([{**message("k1", "p2"), "view": stored["view"]}])   # crash: not stored
+    await RecordViews(db).write([message("other", "p9")])                           # after a restart
+    found, _ = await QueryStore(db, CrmProjections(db)).record_page(Viewer("owner", "c"), ["person:p1"], 50)
+    assert [(d["_id"], d["subject"]) for d in found] == [("k1", "As stored")]
+    assert await keys_of(db, "person:p2") == []

@@ -14,15 +14,16 @@ embedded store scans whole (FerretDB v1 on SQLite pushes only `_id` equality dow
 - `record_view_claims`, `_id` "<account id>": the entries the last write of that mailbox added
   (see below).
 
-The mail writer keeps them (handlers call MessageStore.flush): before the messages are written,
-each message's entry is pulled from the buckets of what it was linked to (`view` on the message
-says what was last indexed) and added to the buckets of what it is linked to now. Written before
-the message, so a crash in between is repaired by the redelivery (the same pull and add again,
-both idempotent). A redelivery may resolve differently from the crashed attempt (a fact changed
-in between): the entries that attempt added are listed in the mailbox's claims document, written
-before the buckets, so the next write of that mailbox pulls them too (and, the first time after a
-start, pulls any claim its message's stored `view` does not confirm). No stale entry survives, so
-the query can trust the buckets. Buckets are shared by mailboxes; FerretDB v1 does not make
+The mail writer keeps them (MessageStore.flush): before the messages are written, each changed
+message's previous entry is pulled from the buckets of what it was linked to (`view` on the
+message says what was last indexed: a digest of the entry and the records; the old entry is found
+in those buckets by key) and its new entry added to the buckets of what it is linked to now.
+Before that, the mailbox's claims document lists, per message, the buckets it adds to and those
+it cleans, so a crash anywhere is repaired by the next write of that mailbox (the redelivery, or
+whatever comes next after a restart): it reads the claims and leaves each of those messages only
+the entry its message shows (the new resolution, or the stored message as stored), added again.
+So no stale entry survives a repair and the query can trust the buckets: between a crash and its
+repair a list can show a change that was not stored yet, or miss a message, never an older state. Buckets are shared by mailboxes; FerretDB v1 does not make
 `$addToSet` on one document atomic across connections, so with several matcher processes an entry
 can be lost in a race (one process, the default, has one mail writer and no race; MongoDB is
 atomic here).
@@ -91,13 +92,13 @@ def bucket_id(ref: str, sort_date: datetime) -> str:
     return f"{ref}#{_utc(sort_date).strftime(BUCKET_FORMAT)}"
 
 
-def _claim(view: dict) -> dict:
-    """What a claim keeps of a view: the buckets and a digest of the entry (claims stay small)."""
-    if not view.get("entry"):
-        return {}
-    date = datetime.fromisoformat(json.loads(view["entry"])["sort_date"])
-    return {"d": hashlib.blake2b(view["entry"].encode(), digest_size=8).hexdigest(),
-            "b": [bucket_id(ref, date) for ref in view.get("refs", [])]}
+def digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _digest_of(view: dict) -> str | None:
+    """A message's `view`: {"d": digest of its entry, "refs"}; a view written before digests holds the entry."""
+    return view.get("d") or (digest(view["entry"]) if view.get("entry") else None)
 
 
 class RecordViews:
@@ -107,7 +108,7 @@ class RecordViews:
         self.claims = db["record_view_claims"]
         self.messages = db["messages"]
         self._known_days: set[tuple[str, str]] = set()   # (ref, day) already listed; days are never removed
-        self._claims: dict[str, dict[str, dict]] = {}    # account -> its stored claims (this process wrote them)
+        self._claims: dict[str, dict] = {}    # accounts whose claims this process wrote (and cleaned)
         # `_id`s of the buckets and day lists that exist (never deleted, so never wrong; None: too many to keep).
         self._known_buckets: set[str] | None | object = _UNREAD
         self._known_refs: set[str] | None = None
@@ -117,55 +118,61 @@ class RecordViews:
         """After a rebalance or a failed write: claims are read from the store again."""
         self._claims = {}
 
-    async def _stored_claims(self, accounts: set[str]) -> tuple[dict[str, dict[str, dict]], dict[str, dict]]:
-        """(account -> claims, key -> the claim its stored message confirms ({}: none)) for the
-        claims this process did not write itself."""
+    async def _stored_claims(self, accounts: set[str], present: dict[str, dict]) -> tuple[dict[str, dict], dict[str, dict]]:
+        """(account -> its claims read from the store, key -> stored message) for the accounts whose
+        claims this process has not written itself; messages only for keys not in `present`."""
         unknown = sorted(a for a in accounts if a not in self._claims)
         found = await by_ids(self.claims, unknown) if unknown else {}
         stored = {a: (found.get(a) or {}).get("views", {}) for a in unknown}
-        keys = [k for views in stored.values() for k in views]
-        messages = await by_ids(self.messages, keys, {"view": 1}) if keys else {}
-        self._claims.update(stored)
-        return ({a: self._claims[a] for a in accounts},
-                {k: _claim((messages.get(k) or {}).get("view") or {}) for k in keys})
+        keys = [k for views in stored.values() for k in views if k not in present]
+        return stored, (await by_ids(self.messages, keys) if keys else {})
 
     async def write(self, docs: list[dict]) -> None:
-        """Moves each message's entry to the buckets of its current links; sets `view` on the docs."""
-        pulls: dict[str, set[str]] = {}
+        """Moves each changed message's entry to the buckets of its current links, before the
+        message is stored; sets `view` on the docs.
+
+        The message keeps only a digest of its entry (`view`: {"d", "refs"}); its old entry is
+        found in its old buckets by key (a read per bucket, only when it changes)."""
         adds: dict[str, set[str]] = {}
-        changed: dict[str, dict[str, dict]] = {}
+        changed: dict[str, dict[str, dict]] = {}       # account -> key -> claim {"d", "b", "o"}
+        sweep: dict[str, tuple[set[str], str | None]] = {}   # key -> (buckets, digest of the entry that stays)
+        current: dict[str, tuple[str, str, list[str]]] = {}   # key -> (entry, digest, buckets) after this write
         for doc in docs:
             old, entry, refs = doc.get("view") or {}, entry_of(doc), refs_of(doc)
-            if old.get("entry") != entry or old.get("refs") != refs:
-                changed.setdefault(doc["account_id"], {})[doc["_id"]] = {"entry": entry, "refs": refs}
-        claims, confirmed = await self._stored_claims(set(changed))
-        by_key = {doc["_id"]: doc for doc in docs}
-        stale: dict[str, tuple[dict, str | None]] = {}   # key -> (claim, the entry that stays)
-        for account, views in claims.items():
-            for key, claim in views.items():
-                doc = by_key.get(key)
-                if doc is not None:   # stale unless it is what the message shows after this write
-                    final = changed[account].get(key) or doc.get("view") or {}
-                    if claim != _claim(final) and claim != _claim(doc.get("view") or {}):
-                        stale[key] = (claim, final.get("entry"))
-                elif key in confirmed and confirmed[key] != claim:   # a claim read from the store
-                    stale[key] = (claim, None)
-        await self._pull_stale(stale, pulls)
-        for doc in docs:
-            new = changed.get(doc["account_id"], {}).get(doc["_id"])
-            if new is None:
+            d, buckets = digest(entry), [bucket_id(ref, doc["sort_date"]) for ref in refs]
+            current[doc["_id"]] = (entry, d, buckets)
+            if _digest_of(old) == d and old.get("refs") == refs:
                 continue
-            old = doc.get("view") or {}
-            for ref in old.get("refs", []):
-                pulls.setdefault(bucket_id(ref, doc["sort_date"]), set()).add(old["entry"])
-            for ref in new["refs"]:
-                adds.setdefault(bucket_id(ref, doc["sort_date"]), set()).add(new["entry"])
-            doc["view"] = new
-        # The claims before the buckets: what this write adds is findable if its messages are not stored.
-        compact = {a: {k: _claim(v) for k, v in views.items()} for a, views in changed.items()}
+            old_buckets = [bucket_id(ref, doc["sort_date"]) for ref in old.get("refs", [])]
+            changed.setdefault(doc["account_id"], {})[doc["_id"]] = {"d": d, "b": buckets, "o": old_buckets}
+            for bucket in buckets:
+                adds.setdefault(bucket, set()).add(entry)
+            if old_buckets:
+                sweep[doc["_id"]] = (set(old_buckets), d)
+            doc["view"] = {"d": d, "refs": refs}
+        # Claims of an attempt that may not have finished (read from the store after a start, a
+        # rebalance or a failure): those keys keep only the entry their message shows, added again.
+        stored, messages = await self._stored_claims({doc["account_id"] for doc in docs}, current)
+        for account, views in stored.items():
+            for key, claim in views.items():
+                listed = {*claim.get("b", []), *claim.get("o", [])}
+                if key in current:
+                    entry, d, buckets = current[key]
+                elif key in messages:   # not in this batch: the stored message, as stored
+                    message = messages[key]
+                    entry = entry_of(message)
+                    d, buckets = digest(entry), [bucket_id(r, message["sort_date"]) for r in refs_of(message)]
+                else:                   # never stored: nothing stays
+                    entry, d, buckets = "", None, []
+                sweep[key] = (sweep.get(key, (set(), d))[0] | listed, d)
+                for bucket in buckets:
+                    adds.setdefault(bucket, set()).add(entry)
+                mine = changed.setdefault(account, {}).setdefault(key, {"d": d, "b": buckets, "o": []})
+                mine["o"] = sorted({*mine["o"], *listed})   # listed until this write has cleaned them
+        # The claims before the buckets: a crash in what follows is cleaned by the next write.
         await bulk_write_chunked(self.claims, [ReplaceOne({"_id": a}, {"_id": a, "views": v}, upsert=True)
-                                               for a, v in compact.items() if v != self._claims.get(a)])
-        self._claims.update(compact)
+                                               for a, v in changed.items()])
+        await self._sweep(sweep)
         new_days: dict[str, set[str]] = {}
         for bucket in adds:
             ref, day = bucket.rsplit("#", 1)
@@ -174,21 +181,23 @@ class RecordViews:
         if self._known_buckets is _UNREAD:
             self._known_buckets = await snapshot_ids(self.buckets, self._max_snapshot)
             self._known_refs = await snapshot_ids(self.days, self._max_snapshot)
-        await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}}) for b, e in pulls.items()])
         # New buckets and new records' day lists are inserted (adapters/string_sets.py).
         await add_strings(self.buckets, "e", adds, self._known_buckets)
         await add_strings(self.days, "days", new_days, self._known_refs)
         self._known_days.update((r, d) for r, ds in new_days.items() for d in ds)
+        self._claims.update({a: {} for a in {*changed, *stored}})
 
-    async def _pull_stale(self, stale: dict[str, tuple[dict, str | None]], pulls: dict[str, set[str]]) -> None:
-        """Entries an attempt added without storing its message: found in the claimed buckets by
-        key (a claim keeps only a digest of its entry), all but the one that stays."""
-        buckets = {b for claim, _ in stale.values() for b in claim["b"]}
+    async def _sweep(self, sweep: dict[str, tuple[set[str], str | None]]) -> None:
+        """Pulls, from the listed buckets, every entry of each key but the one that stays."""
+        pulls: dict[str, set[str]] = {}
+        buckets = {b for listed, _ in sweep.values() for b in listed}
         for bucket_doc in (await by_ids(self.buckets, sorted(buckets))).values() if buckets else ():
             for raw in bucket_doc.get("e", []):
                 key = json.loads(raw)["_id"]
-                if key in stale and raw != stale[key][1] and bucket_doc["_id"] in stale[key][0]["b"]:
+                if key in sweep and bucket_doc["_id"] in sweep[key][0] and digest(raw) != sweep[key][1]:
                     pulls.setdefault(bucket_doc["_id"], set()).add(raw)
+        await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}})
+                                                for b, e in pulls.items()])
 
     async def keys_of(self, ref: str) -> list[tuple[str, str]]:
         """(account id, message key) of every entry of a record ("person:<id>"), by `_id` reads."""
