@@ -109,10 +109,10 @@ class QueryStore:
         walk = [h for h in sorted(hours, reverse=True) if not after or h <= after[0].strftime(BUCKET_FORMAT)]
         found: list[dict] = []
         records: dict[tuple[str, str], Record | None] = {}
-        # Hours newest first, read a few at once (1, 2, 4, ... buckets: one round trip for a busy
+        # Hours newest first, read a few at once (4, 8, 16, ... buckets: one round trip for a busy
         # record, few for a quiet one); all of an hour's entries are sorted together, so the walk
         # stops after the read that filled the page.
-        step, position = 1, 0
+        step, position = 4, 0
         while position < len(walk) and len(found) <= limit:
             chosen = walk[position:position + step]
             position, step = position + step, min(step * 2, 64)
