@@ -100,9 +100,11 @@ class MessageStore:
         for name, collection, docs in (("messages", self.messages, messages), ("threads", self.threads, threads),
                                        ("refs", self.refs, refs)):
             new = (created or {}).get(name, set())
-            await insert_or_replace(collection, [d for d in docs if d["_id"] in new])
+            inserts = [d for d in docs if d["_id"] in new]
+            await insert_or_replace(collection, inserts)
             await bulk(collection, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs if d["_id"] not in new])
             lap(f"w_{name}")
+            self.timings[f"n_{name}_replaced"] = len(docs) - len(inserts)
 
     # --- the outbox: revisions written but not yet published, per mailbox ----------------------
     async def pending(self, account_ids: set[str]) -> dict[str, list[str]]:
