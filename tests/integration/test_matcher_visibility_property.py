@@ -82,10 +82,15 @@ async def _check(users, groups, msgs, page):
                                           ({}, lambda d: d["deal_id"] == "d1", ["deal:d1"]),
                                           ({}, lambda d: bool({"p1", "p2"} & set(d["person_ids"])),
                                            ["person:p1", "person:p2"]),
-                                          ({}, lambda d: d["thread_id"] == "t0", threads["t0"])):
+                                          ({}, lambda d: d["thread_id"] == "t0", threads["t0"]),
+                                          # the Mail tab, all and linked only (its own record view)
+                                          ({}, lambda d: d["user_id"] == user, ("mail", None)),
+                                          ({}, lambda d: d["user_id"] == user and d["linked"], ("mail", True))):
                 got, cursor = [], None
                 while True:
-                    found, cursor = await (queries.thread_page(viewer, refs, page, cursor) if isinstance(refs, dict)
+                    found, cursor = await (queries.mail_tab(viewer, refs[1], None, ("active",), page, cursor)
+                                           if isinstance(refs, tuple)
+                                           else queries.thread_page(viewer, refs, page, cursor) if isinstance(refs, dict)
                                            else queries.record_page(viewer, refs, page, cursor) if refs
                                            else queries.page(viewer, criteria, page, cursor))
                     got += [d["_id"] for d in found]

@@ -4,6 +4,7 @@ company that is linked), and can_see decides each one. Newest first, paginated w
 (sort_date, key), so a page never repeats or skips a message when new mail arrives."""
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from pymongo import DESCENDING
@@ -93,8 +94,18 @@ class QueryStore:
                     break
         return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
 
-    async def record_page(self, viewer: Viewer, refs: list[str], limit: int,
-                          cursor: str | None = None) -> tuple[list[dict], str | None]:
+    async def mail_tab(self, viewer: Viewer, linked: bool | None, folder: str | None, statuses: tuple[str, ...],
+                       limit: int, cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """The viewer's Mail tab, as `page` answers {"user_id": viewer, "linked": ..., folder}, from
+        their `user:<id>` record view (`_id` reads)."""
+        def keep(entry: dict) -> bool:
+            return ((entry.get("status") or "active") in statuses
+                    and (linked is None or bool(entry.get("linked")) == linked)
+                    and (folder is None or any(loc.get("folder") == folder for loc in entry.get("locations", []))))
+        return await self.record_page(viewer, [f"user:{viewer.user_id}"], limit, cursor, keep)
+
+    async def record_page(self, viewer: Viewer, refs: list[str], limit: int, cursor: str | None = None,
+                          keep: Callable[[dict], bool] | None = None) -> tuple[list[dict], str | None]:
         """The same answer as `page` for the messages linked to any of `refs` ("person:<id>", ...),
         from the record views (adapters/record_views.py): a few `_id` reads (the record's hours, then
         the newest hours' buckets), no read of the messages."""
@@ -123,7 +134,7 @@ class QueryStore:
                     entry = read_entry(raw)
                     entries[entry["_id"]] = entry
             for entry in sorted(entries.values(), key=lambda e: (e["sort_date"], e["_id"]), reverse=True):
-                if after and (entry["sort_date"], entry["_id"]) >= after:
+                if after and (entry["sort_date"], entry["_id"]) >= after or keep is not None and not keep(entry):
                     continue
                 shown_ = Shown(entry["user_id"], entry.get("company_id"), entry.get("status") or "active",
                                entry["visibility"], tuple(tuple(r.split(":", 1)) for r in entry["refs"]))

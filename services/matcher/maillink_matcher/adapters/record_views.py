@@ -9,6 +9,7 @@ embedded store scans whole (FerretDB v1 on SQLite pushes only `_id` equality dow
   with no read of the messages. One string each because the store decodes a document field by
   field; hours, not days, because a read costs about its size (a day of a person with 10,000
   messages a month was ~400 KB, 45 ms on a busy store; an hour is a few KB).
+- The same buckets, with the ref `user:<id>`, hold a user's Mail tab (their active and blocked mail).
 - `record_view_days`, `_id` "<kind>:<id>": `days`, the hours that have a bucket (the field keeps
   its first name).
 - `record_view_claims`, `_id` "<account id>": the entries the last write of that mailbox added
@@ -66,6 +67,13 @@ def _json(value):
     if isinstance(value, datetime):
         return _utc(value).isoformat()
     raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def placed_in(doc: dict) -> list[str]:
+    """Where the message's entry goes: its linked records' views, and its owner's Mail tab
+    (`user:<id>`, active and blocked mail)."""
+    mail_tab = [f"user:{doc['user_id']}"] if doc.get("status") in ("active", "ignored") else []
+    return refs_of(doc) + mail_tab
 
 
 def entry_of(doc: dict) -> str:
@@ -138,7 +146,7 @@ class RecordViews:
         sweep: dict[str, tuple[set[str], str | None]] = {}   # key -> (buckets, digest of the entry that stays)
         current: dict[str, tuple[str, str, list[str]]] = {}   # key -> (entry, digest, buckets) after this write
         for doc in docs:
-            old, entry, refs = doc.get("view") or {}, entry_of(doc), refs_of(doc)
+            old, entry, refs = doc.get("view") or {}, entry_of(doc), placed_in(doc)
             d, buckets = digest(entry), [bucket_id(ref, doc["sort_date"]) for ref in refs]
             current[doc["_id"]] = (entry, d, buckets)
             if _digest_of(old) == d and old.get("refs") == refs:
@@ -161,7 +169,7 @@ class RecordViews:
                 elif key in messages:   # not in this batch: the stored message, as stored
                     message = messages[key]
                     entry = entry_of(message)
-                    d, buckets = digest(entry), [bucket_id(r, message["sort_date"]) for r in refs_of(message)]
+                    d, buckets = digest(entry), [bucket_id(r, message["sort_date"]) for r in placed_in(message)]
                 else:                   # never stored: nothing stays
                     entry, d, buckets = "", None, []
                 sweep[key] = (sweep.get(key, (set(), d))[0] | listed, d)
