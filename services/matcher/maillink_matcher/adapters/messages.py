@@ -133,9 +133,10 @@ class MessageStore:
         """(account id, message key) of the messages with any of `addresses`: `_id` reads of the index."""
         return await self.addresses.lookup(addresses)
 
-    async def affected_in_view(self, ref: str) -> list[tuple[str, str]]:
-        """(account id, message key) of the messages shown in a record's conversations ("person:<id>")."""
-        return await self.views.keys_of(ref)
+    async def affected_in_view(self, ref: str, arrived_since=None) -> list[tuple[str, str]]:
+        """(account id, message key) of the messages in a record view: a record's conversations
+        ("person:<id>"), or a user's Mail tab ("user:<id>": their active and blocked mail)."""
+        return await self.views.keys_of(ref, arrived_since)
 
     async def affected(self, query: dict) -> list[tuple[str, str]]:
         """(account id, message key) of the messages matching `query` (a scan on the embedded store)."""

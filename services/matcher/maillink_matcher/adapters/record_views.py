@@ -60,7 +60,7 @@ def refs_of(doc: dict) -> list[str]:
 # What the conversation list (entrypoints/views.py) and can_see read of a message.
 SUMMARY = ("thread_id", "subject", "date", "direction", "from", "to", "cc", "snippet", "has_attachments",
            "person_ids", "deal_id", "lead_id", "project_id", "visibility", "status", "reasons", "locations",
-           "user_id", "account_id", "company_id", "source", "revision", "raw", "linked")
+           "user_id", "account_id", "company_id", "source", "revision", "raw", "linked", "arrived_at")
 
 
 def _json(value):
@@ -207,12 +207,16 @@ class RecordViews:
         await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}})
                                                 for b, e in pulls.items()])
 
-    async def keys_of(self, ref: str) -> list[tuple[str, str]]:
-        """(account id, message key) of every entry of a record ("person:<id>"), by `_id` reads."""
+    async def keys_of(self, ref: str, arrived_since: datetime | None = None) -> list[tuple[str, str]]:
+        """(account id, message key) of every entry of a record ("person:<id>", "user:<id>"),
+        optionally only of mail that arrived at or after `arrived_since`, by `_id` reads."""
         days = (await by_ids(self.days, [ref])).get(ref, {}).get("days", [])
         found: set[tuple[str, str]] = set()
         for doc in (await by_ids(self.buckets, [f"{ref}#{day}" for day in days])).values():
             for raw in doc.get("e", []):
                 entry = json.loads(raw)
+                if arrived_since is not None and entry.get("arrived_at") \
+                        and datetime.fromisoformat(entry["arrived_at"]) < _utc(arrived_since):
+                    continue
                 found.add((entry.get("account_id", ""), entry["_id"]))
         return sorted(found)

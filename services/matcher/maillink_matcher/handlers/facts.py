@@ -74,6 +74,12 @@ async def recheck(deps: FactsDeps, query: dict | Lookup, cause: str) -> int:
     return count
 
 
+def _users_mail(deps: FactsDeps, user_id: str, arrived_since=None) -> Lookup:
+    """A user's active and blocked mail (their Mail tab's record view, `_id` reads): what a change
+    of their own addresses or settings can change (deleted and expunged mail stays so)."""
+    return lambda: deps.messages.affected_in_view(f"user:{user_id}", arrived_since)
+
+
 async def on_person(event: crm.PersonUpserted, deps: FactsDeps) -> None:
     async def follow_up(old: set[str], new: set[str]) -> None:
         changed = old ^ new   # addresses, and "org:<id>" keys (adapters/projections.py)
@@ -96,7 +102,7 @@ async def on_person(event: crm.PersonUpserted, deps: FactsDeps) -> None:
 async def on_user(event: crm.UserUpserted, deps: FactsDeps) -> None:
     async def follow_up(old: set[str], new: set[str]) -> None:
         if old != new:  # own addresses or company changed
-            await recheck(deps, {"user_id": event.user_id}, f"user {event.user_id}'s own addresses changed")
+            await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s own addresses changed")
 
     await deps.crm.users.apply(event, follow_up)
 
@@ -104,21 +110,23 @@ async def on_user(event: crm.UserUpserted, deps: FactsDeps) -> None:
 async def on_account(event: AccountConfigured, deps: FactsDeps) -> None:
     if await deps.settings.set_account(event.user_id, event.account_id, event.email if event.enabled else None,
                                        event.company_id):
-        await recheck(deps, {"user_id": event.user_id}, f"user {event.user_id}'s accounts changed")
+        await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s accounts changed")
         await deps.settings.done(event.user_id)
 
 
 async def on_user_addresses(event: UserAddressesVerified, deps: FactsDeps) -> None:
     if await deps.alternatives.apply(event):
-        await recheck(deps, {"user_id": event.user_id}, f"user {event.user_id}'s Smart Bcc addresses changed")
+        await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s Smart Bcc addresses changed")
         await deps.settings.done(event.user_id)
 
 
 async def on_settings(event: MailSettingsChanged, deps: FactsDeps) -> None:
     entry = await deps.settings.add(event)
-    field = "user_id" if event.scope == SettingsScope.USER else "company_id"
-    await recheck(deps, {field: event.owner_id, "arrived_at": {"$gte": entry["effective_at"]}},
-                  f"{event.scope} {event.owner_id} settings version {event.version}")
+    cause = f"{event.scope} {event.owner_id} settings version {event.version}"
+    if event.scope == SettingsScope.USER:
+        await recheck(deps, _users_mail(deps, event.owner_id, entry["effective_at"]), cause)
+    else:   # a company's mail has no view of its own: a filter (a scan on the embedded store)
+        await recheck(deps, {"company_id": event.owner_id, "arrived_at": {"$gte": entry["effective_at"]}}, cause)
 
 
 async def on_record(event: crm.CrmRecord, deps: FactsDeps) -> None:
