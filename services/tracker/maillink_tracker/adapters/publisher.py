@@ -75,9 +75,27 @@ class EventPublisher:
     async def publish(self, topic: str, key: bytes, value: bytes) -> bool:
         """True once Kafka holds the event; False if its batch is still unacknowledged after `wait_s`
         (it stays queued and is counted when acknowledged). Raises if the producer gave up."""
+        answered = self.enqueue(topic, key, value)
+        if answered is None:
+            await self._partition(topic, key)
+            answered = self.enqueue(topic, key, value)
+        # shield: a request that is cancelled (its client went away at shutdown) must not cancel
+        # the future the rest of its batch is waiting on.
+        return await asyncio.shield(answered)
+
+    def enqueue(self, topic: str, key: bytes, value: bytes) -> asyncio.Future | None:
+        """Appends the event to its partition's open batch, without awaiting: the batch's future
+        (True: acknowledged; False: unacknowledged after `wait_s`, still queued; an exception: the
+        producer gave up). None when the topic's partitions are not known yet (`publish` learns them).
+        Callers never cancel the future: the rest of its batch waits on it too."""
         partition = self._partition_of.get((topic, key))
         if partition is None:
-            partition = await self._partition(topic, key)
+            partitions = self._partitions.get(topic)
+            if partitions is None:
+                return None
+            if len(self._partition_of) > _KEY_CACHE:
+                self._partition_of.clear()
+            partition = self._partition_of[(topic, key)] = _PARTITIONER(key, partitions, partitions)
         tp = (topic, partition)
         batch = self._open.get(tp)
         if batch is None or batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
@@ -87,18 +105,11 @@ class EventPublisher:
             if batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
                 raise ValueError("event larger than a batch")
         batch.count += 1
-        # shield: a request that is cancelled (its client went away at shutdown) must not cancel
-        # the future the rest of its batch is waiting on.
-        return await asyncio.shield(batch.answered)
+        return batch.answered
 
-    async def _partition(self, topic: str, key: bytes) -> int:
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            partitions = self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
-        if len(self._partition_of) > _KEY_CACHE:
-            self._partition_of.clear()
-        partition = self._partition_of[(topic, key)] = _PARTITIONER(key, partitions, partitions)
-        return partition
+    async def _partition(self, topic: str, key: bytes) -> None:
+        if topic not in self._partitions:
+            self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
 
     def _new_batch(self, tp: tuple[str, int]) -> _Batch:
         loop = asyncio.get_running_loop()
