@@ -75,6 +75,9 @@ async def test_a_verdict_is_kept_per_network_only_where_every_address_of_it_gets
     assert [e["signals"] for _, _, e in published.sent[-2:]] == [["apple_mpp"], ["apple_mpp"]]
     # What is kept names networks, never an address.
     assert all("/" in network for network, _ in fast._verdicts) and ("198.51.100.0/24", UA) in fast._verdicts
+    long_agent = b"x" * 600  # a request may carry up to 16 KiB of headers: such user agents are not kept
+    fast.open_now(token, long_agent, "192.0.2.1")
+    assert published.sent[-1][2]["user_agent_family"] == "other" and ("192.0.2.0/24", long_agent) not in fast._verdicts
 
 
 async def test_forged_and_sender_view_tokens_are_answered_at_once_without_an_event():

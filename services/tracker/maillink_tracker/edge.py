@@ -48,7 +48,8 @@ class Answer:
 
 NOT_FOUND = Answer(False)
 PIXEL = Answer(True)
-_FAST_CACHE = 50_000  # entries of each of open_now's caches (tokens; clients x user agents)
+_FAST_CACHE = 50_000  # entries of each of open_now's caches (tokens; networks x user agents)
+_KEPT_USER_AGENT = 512  # longer user agents (real ones are shorter) are classified every time, never kept
 UNAVAILABLE = Answer(False, unavailable=True)
 
 
@@ -176,7 +177,8 @@ class Edge:
         verdict = classify(Hit("open", "GET", ua, ip, network, datetime.now(timezone.utc)), Context(), self._lists,
                            self._windows)
         part = event_bytes.verdict_part(verdict.user_agent_family, network, verdict.classification, verdict.signals)
-        if ip is None or (self._lists.apple.same_for_network(ip) and self._lists.rewriters.same_for_network(ip)):
+        if len(user_agent) <= _KEPT_USER_AGENT and (ip is None or (
+                self._lists.apple.same_for_network(ip) and self._lists.rewriters.same_for_network(ip))):
             if len(self._verdicts) >= _FAST_CACHE:
                 self._verdicts.clear()
             self._verdicts[(network, user_agent)] = part
