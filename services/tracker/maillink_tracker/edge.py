@@ -9,6 +9,11 @@ Order matters and is deliberate:
 4. HEAD: answered like GET but recorded as a scanner signal, not as an open or click;
 5. GET: classified, published (the answer waits for Kafka's ack, see adapters/publisher.py).
 The full IP address lives only in this function's locals; events and records get its network.
+
+`open_now` is the same decision for the pixel's common case without awaiting anything (the public
+listener calls it from its parser callback): from a token verified earlier the same UTC day, a
+cached registration and a verdict kept per network and user agent. When any of these must be
+fetched, it answers None and the caller takes `open`.
 """
 import asyncio
 import itertools
