@@ -103,6 +103,7 @@ def sync_options(settings: IngestSettings) -> dict:
             "fetch_group_bytes": settings.fetch_group_bytes,
             "ca_file": settings.imap_ca_file, "idle_folders_max": settings.idle_folders_max,
             "full_passes": asyncio.Semaphore(settings.full_passes_max),
+            "connects": asyncio.Semaphore(settings.connects_max),
             "relist_interval_s": settings.relist_interval_s, "reconcile_interval_s": settings.reconcile_interval_s,
             "use_qresync": settings.use_qresync}
 

@@ -3,12 +3,14 @@
 `state` names the step of the folder's state machine (sync/folder_states.py). Documents written
 before the state machine existed carry `initial_done` instead; they are migrated when read.
 """
+import asyncio
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..domain import uid_ranges
+from .batched_writes import BatchedWrites
 
 INITIAL, INCREMENTAL, UIDINVALID, RECONCILE = "initial", "incremental", "uidinvalid", "reconcile"
 
@@ -50,6 +52,10 @@ class FolderState:
     remap_from: int = 0  # the UIDVALIDITY being re-mapped (0 = none)
     # When this folder's latest pass began: an expunge waits until every other folder passed after it.
     pass_started_at: datetime | None = None
+    # Locations of this folder may be marked gone with their expunge not yet published. Finding
+    # them scans every location (FerretDB v1), so a pass looks only while this is set (True for
+    # states stored before it existed: they look once).
+    expunges_pending: bool = True
     # The latest problem in words (a poison message, a repaired gap), for the status API.
     last_problem: str | None = None
 
@@ -109,16 +115,54 @@ def to_document(state: FolderState) -> dict:
 class FolderStateStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._col = db["folder_state"]
+        self._writes = BatchedWrites(self._col)  # saves of many folders share bulk commands
+        # for_account callers waiting for the next scan, and the task that runs the scans.
+        self._waiting: dict[str, list[asyncio.Future]] = {}
+        self._scans: asyncio.Task | None = None
 
     async def load(self, account_id: str, folder: str) -> FolderState | None:
         doc = await self._col.find_one({"_id": f"{account_id}\x1f{folder}"})
         return from_document(doc) if doc else None
 
     async def save(self, state: FolderState) -> None:
-        await self._col.replace_one({"_id": state.key}, to_document(state), upsert=True)
+        document = to_document(state)
+        await self._writes.replace(document.pop("_id"), document)
 
     async def for_account(self, account_id: str) -> list[FolderState]:
-        return [from_document(d) async for d in self._col.find({"account_id": account_id})]
+        """Every stored folder state of the account.
+
+        FerretDB v1 pushes down only `_id` equality: a filter on `account_id` scans the whole
+        collection, so 1,000 accounts each asking at start-up cost a million documents read
+        (make bench-idle). Concurrent callers therefore share scans: a caller waits for the next
+        scan that *starts* after it asked (so it sees its own earlier writes), and that one scan
+        answers everyone waiting by then."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(account_id, []).append(future)
+        if self._scans is None or self._scans.done():
+            self._scans = asyncio.create_task(self._scan_while_waited(), name="folder-state-scans")
+        return await future
+
+    async def _scan_while_waited(self) -> None:
+        waiting: dict[str, list[asyncio.Future]] = {}
+        try:
+            while self._waiting:
+                waiting, self._waiting = self._waiting, {}
+                ids = list(waiting)
+                query = {"account_id": ids[0]} if len(ids) == 1 else {"account_id": {"$in": ids}}
+                try:
+                    found: dict[str, list[dict]] = {a: [] for a in ids}
+                    async for doc in self._col.find(query):
+                        found[doc["account_id"]].append(doc)
+                except Exception as exc:  # noqa: BLE001 - each waiting caller gets the store's error
+                    _settle(waiting, exc=exc)
+                    continue
+                _settle(waiting, found=found)
+        except BaseException:  # cancelled (shutdown): nobody may wait for a scan that never comes
+            stopped = RuntimeError("the folder state scan was stopped")
+            _settle(waiting, exc=stopped)
+            _settle(self._waiting, exc=stopped)
+            self._waiting = {}
+            raise
 
     async def request_reconcile(self, account_id: str, folder: str | None = None) -> int:
         """On-demand reconciliation: the next pass of each folder runs it."""
@@ -133,6 +177,18 @@ class FolderStateStore:
 
     async def ensure_indexes(self) -> None:
         await self._col.create_index("account_id")
+
+
+def _settle(waiting: dict[str, list[asyncio.Future]], *, found: dict[str, list[dict]] | None = None,
+            exc: Exception | None = None) -> None:
+    for account_id, futures in waiting.items():
+        for future in futures:
+            if future.done():  # its caller was cancelled
+                continue
+            if exc is not None:
+                future.set_exception(exc)
+            else:  # each caller its own objects: the sync mutates states
+                future.set_result([from_document(d) for d in found[account_id]])
 
 
 def _aware(value: datetime) -> datetime:
