@@ -53,8 +53,9 @@ class FolderState:
     # When this folder's latest pass began: an expunge waits until every other folder passed after it.
     pass_started_at: datetime | None = None
     # Locations of this folder may be marked gone with their expunge not yet published. Finding
-    # them scans every location (FerretDB v1), so a pass looks only while this is set (True for
-    # states stored before it existed: they look once).
+    # them scans every location (FerretDB v1), so a pass looks only while this is set. A new
+    # state (the folder's first, or one rebuilt after its document was deleted) and one stored
+    # before this field existed look once.
     expunges_pending: bool = True
     # The latest problem in words (a poison message, a repaired gap), for the status API.
     last_problem: str | None = None
