@@ -65,9 +65,10 @@ class FolderSync:
             for _ in range(MAX_STEPS):
                 step = state.state
                 state.state, pass_done = await STATE_HANDLERS[step](p, state)
-                await save()
                 if pass_done:
                     break
+                await save()
+            # The step that ends the pass is saved together with what SELECT said: one write, not two.
             state.uidnext, state.exists = p.selected.uidnext, p.selected.exists
             await save()
         return state
