@@ -98,3 +98,28 @@ async def test_folder_states_of_many_accounts_are_read_in_shared_scans(store):
     await states.save(one)
     assert {s.folder: s.synced for s in await states.for_account("a1")}[one.folder] == 999
     assert await states.for_account("nobody") == []
+
+
+async def test_the_folder_index_names_the_stored_folders_without_a_scan(store):
+    db, commands = store
+    states = FolderStateStore(db)
+    # States stored before the index existed are indexed once, at start.
+    await db["folder_state"].insert_many([{"_id": f"old\x1f{f}", "account_id": "old", "folder": f}
+                                          for f in ("INBOX", "Archive")])
+    await states.build_index()
+    await states.build_index()  # once per database: the second start does not scan
+    await db["folder_state"].insert_one({"_id": "old\x1fLater", "account_id": "old", "folder": "Later"})
+    await states.build_index()
+    assert await states.folders("old") == ["Archive", "INBOX"]
+    # New folders are named before their first state is saved; a deleted state leaves the index.
+    await states.remember("new", "INBOX")
+    await states.remember("new", "INBOX")
+    await states.remember("new", "Sent")
+    await states.save(FolderState("new", "Sent"))
+    commands.names.clear()
+    assert await states.folders("new") == ["INBOX", "Sent"]
+    assert commands.names == ["find"]  # one read by _id
+    await states.delete("new", "Sent")
+    assert await states.folders("new") == ["INBOX"]
+    await states.delete_account("old")
+    assert await states.folders("old") == []

@@ -119,17 +119,19 @@ class AccountSession:
         for plan in plans:
             await self._folder(sync, plan)
         planned = [p.name for p in plans]
-        states = await self.deps.states.for_account(self.account.account_id)
-        await self._retire(states, planned, [f.name for f in listed])
-        self.synced = {s.folder: s.synced for s in states if s.folder in planned}
+        await self._retire(planned, [f.name for f in listed])
+        self.synced = {name: count for name, count in self.synced.items() if name in planned}
         await self._report_synced()
         return plans
 
-    async def _retire(self, states: list, planned: list[str], listed: list[str]) -> None:
+    async def _retire(self, planned: list[str], listed: list[str]) -> None:
         # After the synced folders' passes: a message moved out of a folder that is then unselected
-        # has its new location delivered before the old one is reported gone.
-        if gone := retired([s.folder for s in states], planned, listed):
-            await retire(self.account.account_id, gone, states, self.deps.states, self.deps.delivery)
+        # has its new location delivered before the old one is reported gone. The stored folders
+        # come from the folder index (one read); only a folder to retire costs reading every state.
+        account_id = self.account.account_id
+        if gone := retired(await self.deps.states.folders(account_id), planned, listed):
+            states = await self.deps.states.for_account(account_id)
+            await retire(account_id, gone, states, self.deps.states, self.deps.delivery)
 
     async def _folder(self, sync: FolderSync, plan: FolderPlan) -> None:
         if not self.initial_reported:
