@@ -114,3 +114,24 @@ async def test_a_small_group_syncs_each_file_and_its_directory_and_new_directori
     second = next(b for b in (blob(n) for n in range(11, 5000)) if b[0][:2] == first[:2])
     await blobs.put_many(dict([second]))
     assert sorted(synced) == sorted([(str(tmp_path / blobs.key(second[0])), True), (str(fanout), False)])
+
+
+async def test_a_written_blob_is_readable_at_once_and_made_durable_by_its_flush(tmp_path, monkeypatch):
+    """The Smart Bcc gateway publishes while the flush runs: the bytes must be readable after write_many,
+    and it is flush_many that syncs them (write_many alone syncs nothing)."""
+    from maillink_runtime.blobs import durability as local_durability
+    from maillink_runtime.blobs.store import open_blob_store
+
+    synced: list[str] = []
+    real = local_durability._fsync
+    monkeypatch.setattr(local_durability, "_fsync",
+                        lambda path, data_only=False: (synced.append(str(path)), real(path, data_only)))
+    monkeypatch.setattr(local_durability, "_syncfs", None)
+    blobs = open_blob_store(tmp_path.as_uri())
+    blob_id, raw = blob(100)
+    await blobs.write_many({blob_id: raw})
+    assert await blobs.get(blob_id) == raw and synced == []
+    await blobs.flush_many([blob_id])
+    assert str(tmp_path / blobs.key(blob_id)) in synced
+    with pytest.raises(ValueError):
+        await blobs.write_many({blob(5)[0]: b"other bytes"})  # the id must still be the bytes' sha256

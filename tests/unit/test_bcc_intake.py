@@ -1,5 +1,7 @@
-"""bcc-gateway's intake with fakes of its own interfaces: blob before event, 451 when either fails."""
+"""bcc-gateway's intake with fakes of its own interfaces: blob written before the event, 250 only after
+the flush and the ack, 451 when any step fails."""
 import asyncio
+import hashlib
 
 import pytest
 
@@ -19,13 +21,19 @@ class FakeDirectory:
 
 
 class FakeBlobs:
-    def __init__(self, fail=False):
-        self.stored, self.fail = {}, fail
+    def __init__(self, fail_write=False, fail_flush=False):
+        self.stored, self.durable, self.fail_write, self.fail_flush = {}, set(), fail_write, fail_flush
 
-    async def put_many(self, blobs):
-        if self.fail:
+    async def write_many(self, blobs):
+        if self.fail_write:
             raise OSError("disk full")
         self.stored.update(blobs)
+
+    async def flush_many(self, blob_ids):
+        if self.fail_flush:
+            raise OSError("I/O error")
+        assert all(b in self.stored for b in blob_ids)
+        self.durable.update(blob_ids)
 
     async def get(self, blob_id):
         return self.stored.get(blob_id)
@@ -35,30 +43,44 @@ def arrival(raw=RAW, mail_from="alice@x.test"):
     return Arrival("127.0.0.1", "mua", mail_from, ["company-1@bcc.example"], None, raw)
 
 
-async def test_blob_is_stored_before_the_event_is_published():
-    blobs, published = FakeBlobs(), []
+async def test_blob_is_written_before_the_event_is_published_and_the_250_waits_for_flush_and_ack():
+    flush_may_end, published = asyncio.Event(), []
+
+    class SlowFlush(FakeBlobs):
+        async def flush_many(self, blob_ids):
+            await flush_may_end.wait()  # a slow disk: the event is published meanwhile
+            await super().flush_many(blob_ids)
+
+    blobs = SlowFlush()
 
     async def publish(events):
         for event in events:
-            assert event.raw.blob_id in blobs.stored  # the claim-check resolves when the event is seen
+            assert event.raw.blob_id in blobs.stored  # written (readable) before Kafka sees the event
         published.extend(events)
 
-    assert await accept(arrival(), IntakeDeps(FakeDirectory(), GroupCommit(blobs, publish).commit)) is None
-    assert len(published) == 1 and published[0].user_id == "u-a"
+    session = asyncio.create_task(accept(arrival(), IntakeDeps(FakeDirectory(), GroupCommit(blobs, publish).commit)))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(published) == 1 and published[0].user_id == "u-a"  # published while the flush runs
+    assert not session.done() and not blobs.durable                 # but no 250 before the blob is durable
+    flush_may_end.set()
+    assert await session is None and blobs.durable == {published[0].raw.blob_id}
 
 
-@pytest.mark.parametrize("blob_fails,publish_fails", [(True, False), (False, True)])
-async def test_a_store_or_broker_failure_is_a_451_so_the_sender_retries(blob_fails, publish_fails):
+@pytest.mark.parametrize("failing", ["write", "flush", "publish"])
+async def test_a_store_or_broker_failure_is_a_451_so_the_sender_retries(failing):
     published = []
 
     async def publish(events):
-        if publish_fails:
+        if failing == "publish":
             raise ConnectionError("broker down")
         published.extend(events)
 
-    commit = GroupCommit(FakeBlobs(fail=blob_fails), publish).commit
-    refusal = await accept(arrival(), IntakeDeps(FakeDirectory(), commit))
-    assert refusal.code == 451 and refusal.reason == "store_unavailable" and not published
+    blobs = FakeBlobs(fail_write=failing == "write", fail_flush=failing == "flush")
+    refusal = await accept(arrival(), IntakeDeps(FakeDirectory(), GroupCommit(blobs, publish).commit))
+    assert refusal.code == 451 and refusal.reason == "store_unavailable"
+    if failing == "write":
+        assert not published  # nothing reaches Kafka for bytes that were never written
 
 
 async def test_from_header_is_checked_even_when_the_envelope_passes():
@@ -84,22 +106,27 @@ async def test_concurrent_messages_share_publish_batches_and_each_waits_for_its_
     assert len(blobs.stored) == 10
 
 
-async def test_concurrent_messages_share_store_batches_and_each_blob_is_durable_before_its_event():
-    stores, published = [], []
+async def test_concurrent_messages_share_flushes_and_each_waits_for_its_own_blob():
+    flushes, answered = [], []
 
     class SlowBlobs(FakeBlobs):
-        async def put_many(self, blobs):
+        async def flush_many(self, blob_ids):
             await asyncio.sleep(0)  # a flush, during which more sessions finish DATA
-            stores.append(len(blobs))
-            await super().put_many(blobs)
+            flushes.append(len(blob_ids))
+            await super().flush_many(blob_ids)
 
     blobs = SlowBlobs()
 
     async def publish(events):
-        assert all(e.raw.blob_id in blobs.stored for e in events)
-        published.extend(events)
+        pass
 
     commit = GroupCommit(blobs, publish).commit
+
+    async def session(raw):
+        result = await accept(arrival(raw), IntakeDeps(FakeDirectory(), commit))
+        answered.append(hashlib.sha256(raw).hexdigest() in blobs.durable)
+        return result
+
     raws = [RAW.replace(b"body", f"body {i}".encode()) for i in range(10)]
-    results = await asyncio.gather(*(accept(arrival(raw), IntakeDeps(FakeDirectory(), commit)) for raw in raws))
-    assert results == [None] * 10 and sum(stores) == 10 and len(stores) < 10 and len(published) == 10
+    results = await asyncio.gather(*(session(raw) for raw in raws))
+    assert results == [None] * 10 and sum(flushes) == 10 and len(flushes) < 10 and answered == [True] * 10

@@ -70,10 +70,12 @@ async def accept(arrival: Arrival, deps: IntakeDeps) -> Refusal | None:
     if refusal:
         return refusal
     if deps.checker is not None:
-        domain = from_addresses[0].rpartition("@")[2]
+        from_domains = [a.rpartition("@")[2] for a in from_addresses]
+        domain = from_domains[0]
         started = time.perf_counter()
         try:
-            results = await deps.checker.check(arrival.raw, arrival.peer_ip, arrival.mail_from, arrival.helo, domain)
+            results = await deps.checker.check(arrival.raw, arrival.peer_ip, arrival.mail_from, arrival.helo,
+                                               from_domains)
         except Exception as exc:  # noqa: BLE001 - a failed check proves nothing either way: retry later
             log.error("bcc_auth_check_failed", error=repr(exc))
             return refusals.authentication_unavailable(domain)

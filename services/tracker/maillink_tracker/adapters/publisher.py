@@ -8,9 +8,9 @@ Batching is ours, not the producer's per-record path: aiokafka's `send()` costs 
 microseconds per record in Python (a future, the partitioner in pure Python, the accumulator),
 which was more than the rest of a pixel request. Here a request appends its record to the open
 batch of its partition and waits on that batch's one future; the batch leaves after `linger_ms`
-(or when full) as one `send_batch()`. The partition is the one aiokafka's default partitioner
-picks for the key (murmur2), so a message's events stay on one partition, in order, like every
-other producer's.
+(or when full) as one `send_batch()`. The producer, the key's partition (aiokafka's default,
+murmur2, so a message's events stay on one partition in order) and the sending are
+`maillink_runtime.kafka_batches.BatchProducer`, shared with the Smart Bcc gateway.
 
 If the broker does not answer within `wait_s` of a batch leaving, its requests are answered anyway
 (a mail client must not hang on a pixel, nor a reader on a link); the batch stays in the producer
@@ -20,11 +20,9 @@ import asyncio
 from dataclasses import dataclass, field
 
 import structlog
-from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter
 
-from maillink_runtime.kafka_conn import client_options
+from maillink_runtime.kafka_batches import JSON_HEADERS, BatchProducer
 from maillink_runtime.settings import KafkaSettings
 
 log = structlog.get_logger()
@@ -33,9 +31,7 @@ PUBLISHED = Counter("tracker_events_published_total", "Tracker events Kafka ackn
 LATE = Counter("tracker_events_acked_late_total", "Events whose request was answered before Kafka's ack", ["topic"])
 FAILED = Counter("tracker_events_failed_total", "Events the producer gave up on", ["topic"])
 BATCHES = Counter("tracker_event_batches_total", "Batches of tracker events sent", ["topic"])
-_HEADERS = [("content-type", b"application/json")]
-_PARTITIONER = DefaultPartitioner()
-_KEY_CACHE = 100_000
+_HEADERS = JSON_HEADERS
 
 
 @dataclass
@@ -48,23 +44,19 @@ class _Batch:
 
 class EventPublisher:
     def __init__(self, settings: KafkaSettings, client_id: str, linger_ms: int, wait_s: float) -> None:
-        # linger_ms=0 in the producer: our batches are complete when handed over.
-        self._options = dict(**client_options(settings), client_id=client_id, acks="all", enable_idempotence=True,
-                             linger_ms=0, max_batch_size=512 * 1024)
-        self._producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
+        self._producer = BatchProducer(settings, client_id)
+        self._started = False
         self._linger_s, self._wait_s = linger_ms / 1000, wait_s
         self._open: dict[tuple[str, int], _Batch] = {}
-        self._partitions: dict[str, list[int]] = {}
-        self._partition_of: dict[tuple[str, bytes], int] = {}
         self._sending: set[asyncio.Task] = set()
         self.acked = 0
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(**self._options)
         await self._producer.start()
+        self._started = True
 
     async def stop(self) -> None:
-        if self._producer is None:
+        if not self._started:
             return
         for tp in list(self._open):
             self._flush(tp)
@@ -75,10 +67,7 @@ class EventPublisher:
     async def publish(self, topic: str, key: bytes, value: bytes) -> bool:
         """True once Kafka holds the event; False if its batch is still unacknowledged after `wait_s`
         (it stays queued and is counted when acknowledged). Raises if the producer gave up."""
-        partition = self._partition_of.get((topic, key))
-        if partition is None:
-            partition = await self._partition(topic, key)
-        tp = (topic, partition)
+        tp = (topic, await self._producer.partition(topic, key))
         batch = self._open.get(tp)
         if batch is None or batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
             if batch is not None:  # full: send it, start the next one
@@ -91,18 +80,9 @@ class EventPublisher:
         # the future the rest of its batch is waiting on.
         return await asyncio.shield(batch.answered)
 
-    async def _partition(self, topic: str, key: bytes) -> int:
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            partitions = self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
-        if len(self._partition_of) > _KEY_CACHE:
-            self._partition_of.clear()
-        partition = self._partition_of[(topic, key)] = _PARTITIONER(key, partitions, partitions)
-        return partition
-
     def _new_batch(self, tp: tuple[str, int]) -> _Batch:
         loop = asyncio.get_running_loop()
-        batch = self._open[tp] = _Batch(self._producer.create_batch(), loop.create_future())
+        batch = self._open[tp] = _Batch(self._producer.new_batch(), loop.create_future())
         batch.timer = loop.call_later(self._linger_s, self._flush, tp)
         return batch
 
@@ -122,9 +102,8 @@ class EventPublisher:
         # handing the batch over can wait (metadata, a full accumulator).
         late = asyncio.get_running_loop().call_later(self._wait_s, self._answer_late, topic, batch)
         try:
-            delivered = await self._producer.send_batch(batch.builder, topic, partition=partition)
+            await self._producer.send(batch.builder, topic, partition)
             BATCHES.labels(topic).inc()
-            await delivered
         except Exception as exc:  # noqa: BLE001 - the requests learn it; nothing was counted
             FAILED.labels(topic).inc(batch.count)
             log.error("tracking_events_failed", topic=topic, events=batch.count, error=repr(exc))
