@@ -150,8 +150,29 @@ def _addresses(items) -> list[Address]:
 def _snippet(plain: list[str] | None, html: list[str] | None) -> str:
     text = " ".join(plain or [])
     if not text.strip() and html:
-        text = _TAGS.sub(" ", " ".join(html))
-    return CONTROL.sub("", clean(text))[:SNIPPET_CHARS]
+        return _snippet_of(" ".join(html), tags=True)
+    return _snippet_of(text, tags=False)
+
+
+def _snippet_of(text: str, tags: bool) -> str:
+    """CONTROL.sub("", clean(text))[:SNIPPET_CHARS] (tags replaced by spaces first), read from growing
+    prefixes of the body instead of the whole: cleaning a long body took a sixth of ingest's CPU.
+
+    Exact: whitespace collapsing and control removal of a prefix give a prefix of the whole's result,
+    so once a prefix yields SNIPPET_CHARS characters they are the snippet's. With tags, the prefix is
+    cut before a '<' it does not close, so every tag in it is removed as in the whole."""
+    n = 4 * SNIPPET_CHARS
+    while True:
+        whole = n >= len(text)
+        part = text if whole else text[:n]
+        if tags:
+            if not whole and (opened := part.rfind("<")) > part.rfind(">"):
+                part = part[:opened]
+            part = _TAGS.sub(" ", part)
+        out = CONTROL.sub("", clean(part))
+        if whole or len(out) >= SNIPPET_CHARS:
+            return out[:SNIPPET_CHARS]
+        n *= 4
 
 
 def _bulk(headers: dict) -> BulkSignals:
