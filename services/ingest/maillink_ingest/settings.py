@@ -34,8 +34,8 @@ class IngestSettings(ServiceSettings, BlobSettings):
     batch_size: int = Field(1000, ge=1, le=5000, description="UIDs per size query (UID FETCH RFC822.SIZE); the "
                             "messages of each are then fetched in groups of INGEST_FETCH_GROUP_BYTES.")
     fetch_group_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, description="Bytes of messages per UID FETCH "
-                                   "(by RFC822.SIZE; a larger message goes alone). At most two groups per account "
-                                   "are in memory: one being fetched, one being stored and published.")
+                                   "(by RFC822.SIZE; a larger message goes alone). At most three groups per account "
+                                   "are in memory: one being fetched, one being parsed and stored, one being published.")
     imap_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust, e.g. a private test server's.")
     reconcile_interval_s: float = Field(21600.0, gt=0, description="Time between a folder's reconciliation audits "
                                         "(server UIDs vs delivered, delivered vs blobs); `POST /accounts/{id}/"

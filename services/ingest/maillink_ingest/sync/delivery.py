@@ -63,8 +63,10 @@ class Delivery:
         self._dead_letter = dead_letter
 
     async def deliver(self, account: AccountConfigured, folder: str, uidvalidity: int, in_sent_folder: bool,
-                      fetched: list[Fetched], annotate: Callable[[MessageReceived], MessageReceived] | None = None
-                      ) -> Delivered:
+                      fetched: list[Fetched], annotate: Callable[[MessageReceived], MessageReceived] | None = None,
+                      turn: Callable[[], Awaitable[None]] | None = None) -> Delivered:
+        """`turn`, when given, is awaited after the blobs are stored and before anything is published
+        (sync/pipeline.py: the previous group publishes first)."""
         events, blobs, located, result = [], {}, [], Delivered()
         for item in fetched:
             blob = blob_id(item.raw)
@@ -80,6 +82,8 @@ class Delivery:
             located.append(Location(folder, uidvalidity, item.uid, event.message_key, event.envelope.message_id,
                                     tuple(event.flags), blob))
         await self._blobs.put_many(blobs)
+        if turn is not None:
+            await turn()
         await self._publish([(account.account_id, e) for e in events])
         if self.locations:
             await self.locations.record(account.account_id, located)

@@ -5,9 +5,10 @@ recorded as poison (failed, with its reason; reconciliation retries it). The fol
 moves over settled UIDs, so a server that omits a message from a FETCH answer can no longer make
 us skip it silently.
 
-Group n+1 is fetched over IMAP while group n is parsed, stored and published. At most two
-size-bounded groups are in memory. State advances strictly in order and only after a group's
-events were acknowledged, so a crash resumes at the first group that was not fully delivered.
+Group n+2 is fetched over IMAP while group n+1 is parsed and its blobs stored, and group n is
+published, its locations recorded and the state saved. At most three size-bounded groups are in
+memory. Events are published and the state advances strictly in group order, and only after a
+group's events were acknowledged, so a crash resumes at the first group that was not fully delivered.
 """
 import asyncio
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from ..imap.fetch import Fetched, FetchRefused, fetch_messages, fetch_sizes, uid
 from . import gmail
 
 log = structlog.get_logger()
+# Groups being delivered while the next is fetched: one parsing and storing its blobs, one publishing
+# and saving the state (measured: docs/ingest-sync.md, "Initial-sync throughput").
+IN_FLIGHT_GROUPS = 2
 NO_CONTENT = "the server answered the FETCH without the message's content, twice"
 
 
@@ -60,7 +64,7 @@ async def fetch_group(client, group: list[int], retry: bool = True) -> GroupFetc
 
 async def deliver_uids(p, state: FolderState, uids: list[int], newest_first: bool,
                        on_settled: Callable[[list[int]], None] = lambda group: None) -> None:
-    in_flight: tuple[asyncio.Task, list[int], GroupFetch] | None = None
+    in_flight: list[asyncio.Task] = []  # delivering groups, oldest first; each waits for the one before
     labels = gmail.strategy_for(p.folder)  # Gmail All Mail (ingest-providers): X-GM-* with the sizes, by label
     try:
         for start in range(0, len(uids), p.sync.batch_size):
@@ -78,23 +82,36 @@ async def deliver_uids(p, state: FolderState, uids: list[int], newest_first: boo
                 got = await fetch_group(p.client, group)
                 # Servers answer in UID order whatever the request order; re-sort for newest first.
                 got.messages.sort(key=lambda f: f.uid, reverse=newest_first)
-                if in_flight:
-                    await _settle(p, state, *in_flight, on_settled)
-                in_flight = (asyncio.create_task(p.delivery.deliver(
-                    p.account, p.folder.name, state.uidvalidity, p.folder.is_sent, got.messages,
-                    labels.annotate if labels else None)), group, got)
-        if in_flight:
-            await _settle(p, state, *in_flight, on_settled)
-            in_flight = None
+                while len(in_flight) >= IN_FLIGHT_GROUPS:
+                    await in_flight.pop(0)
+                previous = in_flight[-1] if in_flight else None
+                in_flight.append(asyncio.create_task(
+                    _deliver_group(p, state, group, got, previous, labels.annotate if labels else None, on_settled)))
+        while in_flight:
+            await in_flight.pop(0)
     finally:
-        if in_flight:
-            in_flight[0].cancel()
-            await asyncio.gather(in_flight[0], return_exceptions=True)
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
 
 
-async def _settle(p, state: FolderState, task: asyncio.Task, group: list[int], got: GroupFetch,
+async def _deliver_group(p, state: FolderState, group: list[int], got: GroupFetch, previous: asyncio.Task | None,
+                         annotate, on_settled: Callable[[list[int]], None]) -> None:
+    async def turn() -> None:
+        # Parsing and storing blobs overlap the previous group's publishing; publishing and the state
+        # save wait for it, so events go out and the state advances in group order. A failed previous
+        # group fails this one before it publishes anything.
+        if previous is not None:
+            await previous
+
+    delivered = await p.delivery.deliver(p.account, p.folder.name, state.uidvalidity, p.folder.is_sent,
+                                         got.messages, annotate, turn)
+    await turn()  # the state saves stay in group order too
+    await _settle(p, state, delivered, group, got, on_settled)
+
+
+async def _settle(p, state: FolderState, delivered, group: list[int], got: GroupFetch,
                   on_settled: Callable[[list[int]], None]) -> None:
-    delivered = await task
     poison = {**got.poison, **delivered.poison}
     for uid, reason in got.poison.items():
         await p.delivery.poisoned(p.account, p.folder.name, state.uidvalidity, uid, reason)
