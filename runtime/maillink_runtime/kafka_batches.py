@@ -42,12 +42,21 @@ class BatchProducer:
             await self._producer.stop()
 
     async def partition(self, topic: str, key: bytes) -> int:
+        partition = self.partition_now(topic, key)
+        if partition is not None:
+            return partition
+        self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
+        return self.partition_now(topic, key)
+
+    def partition_now(self, topic: str, key: bytes) -> int | None:
+        """The key's partition without awaiting, or None while the topic's partitions are not known
+        (`partition` learns them): for callers that decide inside a protocol callback (the tracker's pixel)."""
         partition = self._partition_of.get((topic, key))
         if partition is not None:
             return partition
         partitions = self._partitions.get(topic)
         if partitions is None:
-            partitions = self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
+            return None
         if len(self._partition_of) > _KEY_CACHE:
             self._partition_of.clear()
         partition = self._partition_of[(topic, key)] = _PARTITIONER(key, partitions, partitions)

@@ -62,11 +62,14 @@ async def _check(users, groups, msgs, page):
         docs = []
         for i, m in enumerate(msgs):
             doc = {"_id": f"k{i:02d}", **m, "company_id": users[m["user_id"]]["company_id"], "thread_id": f"t{i % 3}",
-                   "sort_date": T0 + timedelta(minutes=i % 5), "linked": bool(m["person_ids"] or m["deal_id"]),
+                   "sort_date": T0 + timedelta(minutes=(i % 5) * 37),  # over 3 hours: several buckets
+                   "linked": bool(m["person_ids"] or m["deal_id"]),
                    "account_id": "a", "direction": "incoming"}
             docs.append(doc)
         await RecordViews(db).write(docs)   # as the mail writer does before storing the messages
         await db["messages"].insert_many(docs)
+        threads = {f"t{j}": {"_id": f"t{j}", "members": [d["_id"] for d in docs if d["thread_id"] == f"t{j}"]}
+                   for j in range(3)}   # a thread lists its messages: one thread is read by `_id`
         queries = QueryStore(db, crm)
         all_records = {(("person" if r.startswith("p") else "deal"), r): record_from(
             "person" if r.startswith("p") else "deal", {"_id": r, "visibility_group": g}) for r, g in groups.items()}
@@ -78,15 +81,23 @@ async def _check(users, groups, msgs, page):
                                           ({}, lambda d: "p1" in d["person_ids"], ["person:p1"]),
                                           ({}, lambda d: d["deal_id"] == "d1", ["deal:d1"]),
                                           ({}, lambda d: bool({"p1", "p2"} & set(d["person_ids"])),
-                                           ["person:p1", "person:p2"])):
+                                           ["person:p1", "person:p2"]),
+                                          ({}, lambda d: d["thread_id"] == "t0", threads["t0"]),
+                                          # the Mail tab, all and linked only (its own record view)
+                                          ({}, lambda d: d["user_id"] == user, ("mail", None)),
+                                          ({}, lambda d: d["user_id"] == user and d["linked"], ("mail", True))):
                 got, cursor = [], None
                 while True:
-                    found, cursor = await (queries.record_page(viewer, refs, page, cursor) if refs
+                    found, cursor = await (queries.mail_tab(viewer, refs[1], None, ("active",), page, cursor)
+                                           if isinstance(refs, tuple)
+                                           else queries.thread_page(viewer, refs, page, cursor) if isinstance(refs, dict)
+                                           else queries.record_page(viewer, refs, page, cursor) if refs
                                            else queries.page(viewer, criteria, page, cursor))
                     got += [d["_id"] for d in found]
                     if cursor is None:
                         break
-                expected = [d for d in docs if match(d) and d["status"] == "active"
+                statuses = ("active", "ignored") if isinstance(refs, dict) else ("active",)   # a thread shows blocked mail to its owner
+                expected = [d for d in docs if match(d) and d["status"] in statuses
                             and can_see(viewer, shown(d), all_records)]
                 expected.sort(key=lambda d: (d["sort_date"], d["_id"]), reverse=True)
                 assert got == [d["_id"] for d in expected]

@@ -33,6 +33,9 @@ class States:
     async def for_account(self, account_id):
         return [s for s in self.saved.values() if s.account_id == account_id]
 
+    async def remember(self, account_id, folder):
+        pass  # the folder index (FolderStateStore.folders) is not used by a folder's own sync
+
 
 async def _sync(tmp_path, selection: FolderSelection):
     published = []

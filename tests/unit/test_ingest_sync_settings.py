@@ -42,3 +42,12 @@ def test_full_passes_are_bounded_by_one_semaphore_shared_by_every_account(monkey
     options = sync_options(IngestSettings())
     slots = options["full_passes"]
     assert isinstance(slots, asyncio.Semaphore) and slots._value == 3
+
+
+def test_connection_opening_is_bounded_by_one_semaphore_shared_by_every_account(monkeypatch):
+    monkeypatch.setenv("MAILLINK_CREDENTIALS_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("INGEST_CONNECTS_MAX", "7")
+    options = sync_options(IngestSettings())
+    slots = options["connects"]
+    assert isinstance(slots, asyncio.Semaphore) and slots._value == 7
+    assert session_with(IngestSettings()).deps.connects is not None

@@ -28,6 +28,9 @@ TRACKING_ID, TRACKED_KEY = "3f0c2b1e9d8a7f6e5d4c3b2a19087f6e", "9d2c7a41be08f3d6
 
 class FakeRegistrations:
     async def get(self, key: str) -> Registration | None:
+        return self.cached(key)
+
+    def cached(self, key: str) -> Registration | None:
         if key == TRACKING_ID:
             return Registration(TRACKED_KEY, "acc-2", "u-2", dict(GOOD), SENT, SENT)
         links = MESSAGES.get(key)
@@ -52,6 +55,12 @@ class FakePublisher:
     async def publish(self, topic, key, value):
         self.sent.append((topic, key, json.loads(value)))
         return True
+
+    def enqueue(self, topic, key, value):
+        self.sent.append((topic, key, json.loads(value)))
+        answered = asyncio.get_running_loop().create_future()
+        answered.set_result(True)
+        return answered
 
 
 def make(opened_before=True):

@@ -56,3 +56,19 @@ def test_any_text_parses_back_to_the_same_event(key, account, micro, signals):
     model = opened_model(message_key=key, account_id=account, occurred_at=AT.replace(microsecond=micro),
                          signals=signals)
     assert TrackingOpened.model_validate_json(opened_bytes(model)) == model
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(min_size=1, max_size=64), account=st.none() | st.text(max_size=20),
+       tracking=st.none() | st.text(max_size=40), micro=st.integers(0, 999_999),
+       second=st.integers(0, 4_000_000_000), signals=st.lists(st.text(max_size=30), max_size=4))
+def test_the_fast_paths_parts_assemble_to_the_same_bytes(key, account, tracking, micro, second, signals):
+    at = datetime.fromtimestamp(second, timezone.utc).replace(microsecond=micro)
+    model = opened_model(message_key=key, account_id=account, tracking_id=tracking, occurred_at=at,
+                         signals=signals, event_id="0123456789abcdef0000000000000001")
+    head, tail = event_bytes.message_parts(key, account, model.user_id, tracking)
+    verdict = event_bytes.verdict_part(model.user_agent_family, model.network, model.classification, tuple(signals))
+    assembled = event_bytes.assemble(model.event_id.encode(), event_bytes.second_part(second), micro, head, verdict,
+                                     tail)
+    assert assembled == opened_bytes(model)
+    assert TrackingOpened.model_validate_json(assembled) == model

@@ -185,3 +185,54 @@ def test_no_redirect_through_the_listener_except_to_a_registered_url(server, tex
 def test_zz_report_the_listener_fuzz():
     print(f"\npublic listener fuzz: {Fuzz.cases} cases over TCP, {Fuzz.redirects} redirects, all to registered URLs")
     assert Fuzz.cases >= min(EXAMPLES, 100)
+
+
+class HeldPublisher:
+    """The pixels' batches stay unacknowledged until the test settles them, in any order."""
+
+    def __init__(self, loop):
+        self.loop, self.held = loop, []
+
+    def enqueue(self, topic, key, value):
+        self.held.append(self.loop.create_future())
+        return self.held[-1]
+
+    async def publish(self, topic, key, value):
+        return await self.enqueue(topic, key, value)
+
+
+def test_a_pixel_is_answered_only_once_its_event_is_acknowledged_and_pipelined_answers_keep_their_order():
+    running = Running()
+    try:
+        held = HeldPublisher(running.loop)
+        running.edge._publisher = held
+        pixel = f"/o/{tt.mint(RING, KEY, 'open')}"
+        with socket.create_connection(("127.0.0.1", running.port), timeout=5) as s:
+            s.sendall(b"".join(f"GET {p} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for p in (pixel, "/nope", pixel, pixel)))
+            s.settimeout(0.3)
+            for _ in range(40):
+                if len(held.held) >= 3:
+                    break
+                threading.Event().wait(0.05)
+            with pytest.raises(TimeoutError):
+                s.recv(65536)  # nothing before the first pixel's event is acknowledged
+
+            def settle(i, value):
+                running.loop.call_soon_threadsafe(held.held[i].set_result, value)
+
+            settle(2, True)  # the last pixel first: it must still wait for the ones before it
+            with pytest.raises(TimeoutError):
+                s.recv(65536)
+            settle(0, True)
+            s.settimeout(2)
+            answer = b""
+            while answer.count(b"HTTP/1.1 ") < 2:
+                answer += s.recv(65536)
+            assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"404"]
+            settle(1, False)  # unacknowledged after the wait: answered anyway (counted as queued)
+            while answer.count(b"HTTP/1.1 ") < 4:
+                answer += s.recv(65536)
+            assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"404", b"200", b"200"]
+            assert answer.count(GIF) == 3
+    finally:
+        running.stop()

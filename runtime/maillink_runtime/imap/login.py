@@ -72,10 +72,15 @@ async def _execute_login(protocol, chunks: list[bytes], scrub: str) -> aioimapli
         command = _ChunkedCommand("LOGIN", protocol.new_tag(), chunks, protocol.transport, protocol.loop)
         response = await protocol.execute(command, scrub=scrub)  # scrub: kept out of aioimaplib's debug log
         if response.result == "OK":
-            protocol.state = aioimaplib.AUTH
-            # Capabilities sent with the OK (RFC 3501 §6.2.3) replace the pre-login ones.
-            for line in response.lines:
-                if isinstance(line, bytes) and (m := _CAPABILITY.search(line)):
-                    protocol.capabilities = set(m.group(1).decode("ascii", "replace").split())
+            authenticated(protocol, response)
         protocol.state_condition.notify_all()
         return response
+
+
+def authenticated(protocol, response: aioimaplib.Response) -> None:
+    """After an OK to LOGIN or AUTHENTICATE: the protocol is in AUTH state, and capabilities sent with
+    the OK (RFC 3501 §6.2.3) replace the pre-login ones. Call it holding `protocol.state_condition`."""
+    protocol.state = aioimaplib.AUTH
+    for line in response.lines:
+        if isinstance(line, bytes) and (m := _CAPABILITY.search(line)):
+            protocol.capabilities = set(m.group(1).decode("ascii", "replace").split())

@@ -90,7 +90,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED, Topic.MESSAGE_CHANGED,
                 Topic.MESSAGE_EXPUNGED, Topic.FOLDER_RECONCILED, Topic.SETTINGS, Topic.MAILBOX_COMMAND,
                 Topic.MAILBOX_COMMAND_COMPLETED],
-        on_start=[states.ensure_indexes, locations.ensure_indexes, assignments.start],
+        on_start=[states.ensure_indexes, states.build_index, locations.ensure_indexes, assignments.start],
         on_stop=[assignments.stop, manager.stop_all],
         routers=[accounts_router(accounts, states, blobs, cipher, AccountPublisher(publish_account, assignments.publish_tombstone),
                                  link_secrets)],
@@ -103,6 +103,7 @@ def sync_options(settings: IngestSettings) -> dict:
             "fetch_group_bytes": settings.fetch_group_bytes,
             "ca_file": settings.imap_ca_file, "idle_folders_max": settings.idle_folders_max,
             "full_passes": asyncio.Semaphore(settings.full_passes_max),
+            "connects": asyncio.Semaphore(settings.connects_max),
             "relist_interval_s": settings.relist_interval_s, "reconcile_interval_s": settings.reconcile_interval_s,
             "use_qresync": settings.use_qresync}
 

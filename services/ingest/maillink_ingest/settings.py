@@ -23,6 +23,10 @@ class IngestSettings(ServiceSettings, BlobSettings):
                                  "in this process; the other accounts queue. Bounds the start-up storm when many "
                                  "accounts are assigned at once (1,000 starting together starved the event loop "
                                  "until the broker dropped the consumer). Pushes and IDLE are not limited.")
+    connects_max: int = Field(20, ge=1, description="IMAP connections (TCP, TLS, LOGIN) being opened at once in "
+                              "this process, sync sessions and IDLE watchers alike; the others queue. 1,000 "
+                              "accounts assigned together open 3,000 connections: all at once they time out "
+                              "against each other and the server's login processes.")
     idle_folders_max: int = Field(5, ge=0, le=100, description="IDLE connections per account (one per watched "
                                   "folder, INBOX first); the other folders are polled. Providers cap connections "
                                   "per mailbox (Gmail 15, Microsoft 365 about 20, Dovecot's default 10 per user and "

@@ -1,6 +1,7 @@
 """`python -m maillink_matcher` runs the service; `python -m maillink_matcher rebuild-indexes`
 re-derives the CRM projection indexes (address -> persons, person -> open deals/leads/projects)
-from the stored records, e.g. after a crash or a manual repair."""
+from the stored records, and the address -> messages index from the stored messages, e.g. after
+a crash, a manual repair, or an upgrade from a version that did not keep it."""
 import asyncio
 import sys
 
@@ -11,11 +12,15 @@ from .settings import MatcherSettings
 
 
 async def rebuild(settings: MatcherSettings) -> None:
+    from .adapters.address_index import AddressIndex
     from .adapters.projections import CrmProjections
+    from .adapters.write_gate import gated
     client = mongo.connect(settings.mongodb_url, **mongo.tls_options(settings.mongodb_tls_ca_file,
                                                                       settings.mongodb_tls_cert_key_file))
     try:
-        counts = await CrmProjections(client[settings.database("matcher")]).rebuild_indexes()
+        db = gated(client[settings.database("matcher")])
+        counts = await CrmProjections(db).rebuild_indexes()
+        counts["address -> messages"] = await AddressIndex(db).rebuild(db["messages"])
         print("rebuilt:", ", ".join(f"{kind} {n}" for kind, n in counts.items()))
     finally:
         await client.close()

@@ -19,6 +19,7 @@ from .adapters.messages import MessageStore
 from .adapters.projections import CrmProjections
 from .adapters.queries import QueryStore
 from .adapters.settings import SettingsStore
+from .adapters.write_gate import gated
 from .adapters.writer_cache import CachedMessages
 from .entrypoints.commands_http import commands_router
 from .entrypoints.consumers import subscribe_batch
@@ -41,7 +42,8 @@ OUTPUT_TOPICS = [Topic.MESSAGE_LINKED, Topic.MESSAGE_UNLINKED, Topic.MESSAGE_IGN
 
 def create_app(settings: MatcherSettings) -> FastAPI:
     service = Service("matcher", settings)
-    broker, db = service.broker, service.db
+    # Every write through one gate: two bulk commands in flight deadlock the embedded store.
+    broker, db = service.broker, gated(service.db)
     messages, projections, user_settings = MessageStore(db), CrmProjections(db), SettingsStore(db)
     queries = QueryStore(db, projections)
     topic = settings.topic

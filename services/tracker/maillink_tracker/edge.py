@@ -9,8 +9,15 @@ Order matters and is deliberate:
 4. HEAD: answered like GET but recorded as a scanner signal, not as an open or click;
 5. GET: classified, published (the answer waits for Kafka's ack, see adapters/publisher.py).
 The full IP address lives only in this function's locals; events and records get its network.
+
+`open_now` is the same decision for the pixel's common case without awaiting anything (the public
+listener calls it from its parser callback): from a token verified earlier the same UTC day, a
+cached registration and a verdict kept per network and user agent. When any of these must be
+fetched, it answers None and the caller takes `open`.
 """
+import asyncio
 import itertools
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -45,6 +52,9 @@ class Answer:
 
 
 NOT_FOUND = Answer(False)
+PIXEL = Answer(True)
+_FAST_CACHE = 50_000  # entries of each of open_now's caches (tokens; networks x user agents)
+_KEPT_USER_AGENT = 512  # longer user agents (real ones are shorter) are classified every time, never kept
 UNAVAILABLE = Answer(False, unavailable=True)
 
 
@@ -65,6 +75,16 @@ class Edge:
         # without hashing on the hot path.
         self._instance = uuid.uuid4().hex[:16]
         self._seq = itertools.count()
+        self._event_prefix = self._instance.encode()
+        # The pixel's fast path (open_now): what it learnt, kept for the UTC day it learnt it on
+        # (a token's validity and the keys' grace change only at midnight UTC, see tracking_token).
+        self._day = -1
+        self._opens: dict[str, tuple] = {}  # token -> (claims, registration, key, event head, event tail)
+        self._verdicts: dict[tuple[str, bytes], bytes] = {}  # (network, user agent) -> the event's verdict part
+        # Whole days only: a token's validity then cannot change within a UTC day.
+        self._keep_tokens = (keyring.grace % timedelta(days=1) == timedelta(0)
+                             and all(k.active_from.timestamp() % 86400 == 0 for k in keyring.keys))
+        self._second, self._second_part = -1, b""
 
     def _claims(self, token: str, kind: str, now: datetime) -> TokenClaims | None:
         claims = read(self._keyring, token, max_age=self._max_age, now=now)
@@ -90,6 +110,84 @@ class Edge:
             registration.user_id if registration else None, verdict.user_agent_family, network,
             verdict.classification, verdict.signals, tracking_id)
         return self._done("open", await self._publish(self._topics.opened, message_key, event), Answer(True))
+
+    def open_now(self, token: str, user_agent: bytes, client_ip: str | None) -> "Answer | asyncio.Future | None":
+        """A pixel GET decided without awaiting anything, for the public listener's hot path: the
+        same outcome as `open()`, from what is already known (a verified token, a cached
+        registration, the verdict for this client and user agent). Returns the answer when no
+        event is due (a 404, the sender's view), the future of the event's batch when one is
+        (answer with the pixel once it is done, after `open_settled(future)`), or None when
+        something must be fetched first: then the caller uses `open()`."""
+        ns = time.time_ns()
+        second = ns // 1_000_000_000
+        if second != self._second:
+            if second // 86400 != self._day:
+                self._day = second // 86400
+                self._opens.clear()
+            self._second, self._second_part = second, event_bytes.second_part(second)
+        known = self._opens.get(token)
+        if known is None:
+            claims = self._claims(token, "open", datetime.fromtimestamp(second, timezone.utc))
+            if claims is None:
+                return self._done("open", "not_found", NOT_FOUND)  # never kept: forged tokens are unbounded
+            known = (claims, None, b"", b"", b"")
+        claims, registration = known[0], known[1]
+        if claims.sender_view:
+            self._remember(token, known)
+            return self._done("open", "sender_view", PIXEL)
+        cached = self._registrations.cached(claims.message_key)
+        if cached is None:
+            return None  # the store is asked first (open() fills the cache)
+        if cached is not registration:
+            message_key, tracking_id = _keys(claims, cached)
+            head, tail = event_bytes.message_parts(message_key, cached.account_id, cached.user_id, tracking_id)
+            known = (claims, cached, message_key.encode(), head, tail)
+            self._remember(token, known)
+        ip = parse_ip(client_ip)
+        network = anonymise(ip) if ip else "unknown"
+        verdict = self._verdicts.get((network, user_agent))
+        if verdict is None:
+            verdict = self._verdict_of(ip, network, user_agent)
+        event = event_bytes.assemble(b"%s%016x" % (self._event_prefix, next(self._seq)), self._second_part,
+                                     ns // 1000 % 1_000_000, known[3], verdict, known[4])
+        try:
+            answered = self._publisher.enqueue(self._topics.opened, known[2], event)
+        except Exception as exc:  # noqa: BLE001 - the reader still gets the pixel
+            log.error("tracking_event_unpublished", message_key=claims.message_key, error=repr(exc))
+            return self._done("open", "unpublished", PIXEL)
+        return answered  # None: the topic's partitions are not known yet; open() learns them
+
+    def open_settled(self, answered: asyncio.Future) -> None:
+        """Counts a pixel whose event's batch (from `open_now`) is done, as `open()` counts it."""
+        exc = answered.exception()
+        if exc is not None:
+            log.error("tracking_event_unpublished", error=repr(exc))
+            self._done("open", "unpublished", PIXEL)
+        else:
+            self._done("open", "counted" if answered.result() else "queued", PIXEL)
+
+    def _remember(self, token: str, known: tuple) -> None:
+        if not self._keep_tokens:
+            return
+        if len(self._opens) >= _FAST_CACHE:
+            self._opens.clear()
+        self._opens[token] = known
+
+    def _verdict_of(self, ip, network: str, user_agent: bytes) -> bytes:
+        # An open's verdict depends on the address and the user agent only (REQUEST_RULES; the
+        # history rules are about clicks). It is kept per (network, user agent), never per address
+        # (the full address is not kept past its request), and only where the range lists give
+        # every address of the network the same answer.
+        ua = user_agent.decode("latin-1")
+        verdict = classify(Hit("open", "GET", ua, ip, network, datetime.now(timezone.utc)), Context(), self._lists,
+                           self._windows)
+        part = event_bytes.verdict_part(verdict.user_agent_family, network, verdict.classification, verdict.signals)
+        if len(user_agent) <= _KEPT_USER_AGENT and (ip is None or (
+                self._lists.apple.same_for_network(ip) and self._lists.rewriters.same_for_network(ip))):
+            if len(self._verdicts) >= _FAST_CACHE:
+                self._verdicts.clear()
+            self._verdicts[(network, user_agent)] = part
+        return part
 
     async def click(self, token: str, method: str, user_agent: str, client_ip: str | None) -> Answer:
         now = datetime.now(timezone.utc)

@@ -9,11 +9,15 @@ from pymongo.errors import DuplicateKeyError
 
 from maillink_schemas.accounts import AccountConfigured, SyncState
 
+from .batched_writes import BatchedWrites
+
 
 class AccountStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._accounts = db["accounts"]
         self._status = db["account_status"]
+        # Status writes of many accounts share bulk commands (1,000 accounts starting at once).
+        self._status_writes = BatchedWrites(self._status)
 
     async def save(self, account: AccountConfigured) -> bool:
         """Stores `account` unless a newer version is stored; True when it was stored.
@@ -54,13 +58,13 @@ class AccountStore:
         update = {"state": state.value, "error": error, "updated_at": datetime.now(timezone.utc), **more}
         if synced is not None:
             update["messages_synced"] = synced
-        await self._status.update_one({"_id": account_id}, {"$set": update}, upsert=True)
+        await self._status_writes.update(account_id, update, upsert=True)
 
     async def refused(self, account: AccountConfigured, reason: str, words: str) -> None:
         """Remembers that the server refused these credentials (this version, this ciphertext)."""
         fact = {"version": account.version, "ciphertext_sha256": _digest(account.secret_ciphertext),
                 "reason": reason, "words": words}
-        await self._status.update_one({"_id": account.account_id}, {"$set": {"refused": fact}}, upsert=True)
+        await self._status_writes.update(account.account_id, {"refused": fact}, upsert=True)
 
     async def refusal(self, account: AccountConfigured) -> dict | None:
         """The stored refusal that still applies to `account`, or None when these are new credentials.
@@ -79,7 +83,7 @@ class AccountStore:
         return fact
 
     async def accepted(self, account_id: str) -> None:
-        await self._status.update_one({"_id": account_id}, {"$unset": {"refused": ""}})
+        await self._status_writes.update(account_id, unset=("refused",))
 
     async def forget(self, account_id: str) -> None:
         await self._accounts.delete_one({"_id": account_id})

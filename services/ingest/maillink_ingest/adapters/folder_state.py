@@ -3,12 +3,17 @@
 `state` names the step of the folder's state machine (sync/folder_states.py). Documents written
 before the state machine existed carry `initial_done` instead; they are migrated when read.
 """
+import asyncio
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from maillink_runtime.mongo import bulk_write_chunked
+
 from ..domain import uid_ranges
+from .batched_writes import BatchedWrites
 
 INITIAL, INCREMENTAL, UIDINVALID, RECONCILE = "initial", "incremental", "uidinvalid", "reconcile"
 
@@ -50,6 +55,11 @@ class FolderState:
     remap_from: int = 0  # the UIDVALIDITY being re-mapped (0 = none)
     # When this folder's latest pass began: an expunge waits until every other folder passed after it.
     pass_started_at: datetime | None = None
+    # Locations of this folder may be marked gone with their expunge not yet published. Finding
+    # them scans every location (FerretDB v1), so a pass looks only while this is set. A new
+    # state (the folder's first, or one rebuilt after its document was deleted) and one stored
+    # before this field existed look once.
+    expunges_pending: bool = True
     # The latest problem in words (a poison message, a repaired gap), for the status API.
     last_problem: str | None = None
 
@@ -82,6 +92,7 @@ class FolderState:
 
 
 _FIELDS = {f.name for f in fields(FolderState)}
+_INDEX_BUILT = "\x00built"  # the folder index's marker: states stored before it exist are indexed
 
 
 def from_document(doc: dict) -> FolderState:
@@ -109,16 +120,80 @@ def to_document(state: FolderState) -> dict:
 class FolderStateStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._col = db["folder_state"]
+        # Per account, the names of its folders with a stored state (`_id` = account id): a full
+        # pass learns which stored folders left the sync with one read by `_id`, not a scan of
+        # every state (FerretDB v1: 250 ms per scan of 2,000 states, every pass of every account).
+        self._index = db["folder_index"]
+        self._writes = BatchedWrites(self._col)  # saves of many folders share bulk commands
+        # for_account callers waiting for the next scan, and the task that runs the scans.
+        self._waiting: dict[str, list[asyncio.Future]] = {}
+        self._scans: asyncio.Task | None = None
 
     async def load(self, account_id: str, folder: str) -> FolderState | None:
         doc = await self._col.find_one({"_id": f"{account_id}\x1f{folder}"})
         return from_document(doc) if doc else None
 
     async def save(self, state: FolderState) -> None:
-        await self._col.replace_one({"_id": state.key}, to_document(state), upsert=True)
+        document = to_document(state)
+        await self._writes.replace(document.pop("_id"), document)
 
     async def for_account(self, account_id: str) -> list[FolderState]:
-        return [from_document(d) async for d in self._col.find({"account_id": account_id})]
+        """Every stored folder state of the account.
+
+        FerretDB v1 pushes down only `_id` equality: a filter on `account_id` scans the whole
+        collection, so 1,000 accounts each asking at start-up cost a million documents read
+        (make bench-idle). Concurrent callers therefore share scans: a caller waits for the next
+        scan that *starts* after it asked (so it sees its own earlier writes), and that one scan
+        answers everyone waiting by then."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(account_id, []).append(future)
+        if self._scans is None or self._scans.done():
+            self._scans = asyncio.create_task(self._scan_while_waited(), name="folder-state-scans")
+        return await future
+
+    async def _scan_while_waited(self) -> None:
+        waiting: dict[str, list[asyncio.Future]] = {}
+        try:
+            while self._waiting:
+                waiting, self._waiting = self._waiting, {}
+                ids = list(waiting)
+                query = {"account_id": ids[0]} if len(ids) == 1 else {"account_id": {"$in": ids}}
+                try:
+                    found: dict[str, list[dict]] = {a: [] for a in ids}
+                    async for doc in self._col.find(query):
+                        found[doc["account_id"]].append(doc)
+                except Exception as exc:  # noqa: BLE001 - each waiting caller gets the store's error
+                    _settle(waiting, exc=exc)
+                    continue
+                _settle(waiting, found=found)
+        except BaseException:  # cancelled (shutdown): nobody may wait for a scan that never comes
+            stopped = RuntimeError("the folder state scan was stopped")
+            _settle(waiting, exc=stopped)
+            _settle(self._waiting, exc=stopped)
+            self._waiting = {}
+            raise
+
+    async def remember(self, account_id: str, folder: str) -> None:
+        """Before a folder's first state is saved: the index may name a folder without a state
+        (harmless), never the other way round."""
+        await self._index.update_one({"_id": account_id}, {"$addToSet": {"folders": folder}}, upsert=True)
+
+    async def folders(self, account_id: str) -> list[str]:
+        """The folders of the account with a stored state (from the index)."""
+        doc = await self._index.find_one({"_id": account_id})
+        return sorted((doc or {}).get("folders", []))
+
+    async def build_index(self) -> None:
+        """Once per database: index the states stored before the index existed (one scan)."""
+        if await self._index.find_one({"_id": _INDEX_BUILT}):
+            return
+        names: dict[str, set[str]] = {}
+        async for doc in self._col.find({}, {"account_id": 1, "folder": 1}):
+            names.setdefault(doc["account_id"], set()).add(doc["folder"])
+        await bulk_write_chunked(self._index, [UpdateOne({"_id": a}, {"$addToSet": {"folders": {"$each": sorted(f)}}},
+                                                         upsert=True) for a, f in names.items()])
+        await self._index.update_one({"_id": _INDEX_BUILT}, {"$set": {"states": sum(map(len, names.values()))}},
+                                     upsert=True)
 
     async def request_reconcile(self, account_id: str, folder: str | None = None) -> int:
         """On-demand reconciliation: the next pass of each folder runs it."""
@@ -127,12 +202,26 @@ class FolderStateStore:
 
     async def delete(self, account_id: str, folder: str) -> None:
         await self._col.delete_one({"_id": f"{account_id}\x1f{folder}"})
+        await self._index.update_one({"_id": account_id}, {"$pull": {"folders": folder}})
 
     async def delete_account(self, account_id: str) -> None:
         await self._col.delete_many({"account_id": account_id})
+        await self._index.delete_one({"_id": account_id})
 
     async def ensure_indexes(self) -> None:
         await self._col.create_index("account_id")
+
+
+def _settle(waiting: dict[str, list[asyncio.Future]], *, found: dict[str, list[dict]] | None = None,
+            exc: Exception | None = None) -> None:
+    for account_id, futures in waiting.items():
+        for future in futures:
+            if future.done():  # its caller was cancelled
+                continue
+            if exc is not None:
+                future.set_exception(exc)
+            else:  # each caller its own objects: the sync mutates states
+                future.set_result([from_document(d) for d in found[account_id]])
 
 
 def _aware(value: datetime) -> datetime:

@@ -22,10 +22,10 @@ import json
 import re
 
 import aioimaplib
+from maillink_runtime.imap.login import authenticated
 
 from .errors import AuthenticationFailed, ServerUnreachable, UnsendableCredentials
 
-_CAPABILITY = re.compile(rb"(?:^|\[)CAPABILITY ([^\]\r\n]*)")
 _CODE = re.compile(rb"\[([A-Z-]+)")
 
 
@@ -85,10 +85,7 @@ async def authenticate_xoauth2(client: aioimaplib.IMAP4, user: str, token: str) 
         command = _XOAuth2Command(protocol.new_tag(), sasl, inline, protocol.transport, protocol.loop)
         response = await asyncio.wait_for(protocol.execute(command, scrub=sasl.decode("ascii")), client.timeout)
         if response.result == "OK":
-            protocol.state = aioimaplib.AUTH
-            for line in response.lines:
-                if isinstance(line, bytes) and (m := _CAPABILITY.search(line)):
-                    protocol.capabilities = set(m.group(1).decode("ascii", "replace").split())
+            authenticated(protocol, response)
         protocol.state_condition.notify_all()
     if response.result != "OK":
         raise TokenRejected(rejection_text(response, command.challenges),

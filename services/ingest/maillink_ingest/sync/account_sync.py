@@ -60,6 +60,8 @@ class SyncDeps:
     use_qresync: bool = True  # False forces the plain fallback even where the server offers QRESYNC
     # Full passes running at once in the process (None: no limit). Shared by every account's session.
     full_passes: asyncio.Semaphore | None = None
+    # IMAP connections being opened at once in the process (None: no limit). Shared by sessions and watchers.
+    connects: asyncio.Semaphore | None = None
 
 
 async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event) -> None:

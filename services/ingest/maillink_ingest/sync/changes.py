@@ -46,7 +46,12 @@ async def apply(p, state: FolderState) -> None:
         present = set(await uid_search(p.client, f"UID {ranges_arg(state.delivered)}"))
         gone = sorted(delivered - present)
         seen = await fetch_flags(p.client, ranges_arg(state.delivered))
-    locations = await p.delivery.locations.in_folder(p.account.account_id, p.folder.name, state.uidvalidity)
+    # New messages show up among QRESYNC's changes too; only delivered ones can have changed.
+    seen = [s for s in seen if s.uid in delivered]
+    if not gone and not seen:
+        return  # the common case after a push: nothing to look up
+    locations = await p.delivery.locations.at(p.account.account_id, p.folder.name, state.uidvalidity,
+                                              sorted({*gone, *(s.uid for s in seen)}))
     changed = [(loc, tuple(f for f in s.flags if f not in _SESSION_FLAGS), s.modseq) for s in seen
                if s.uid not in gone and (loc := locations.get(s.uid))
                and _norm(s.flags) != _norm(loc.flags)]
@@ -57,15 +62,20 @@ async def apply(p, state: FolderState) -> None:
 
 
 async def note_gone(p, state: FolderState, locations: list[Location], uids: list[int]) -> None:
+    if uids or locations:
+        # Also when the locations were marked before (a pass repeated after a crash): the
+        # expunges may still be unpublished.
+        state.expunges_pending = True
     await p.delivery.locations.mark_gone(p.account.account_id, locations, p.now)
     state.delivered = uid_ranges.remove(state.delivered, uids)
 
 
 async def publish_settled_expunges(p, state: FolderState) -> None:
-    if not p.delivery.locations:
+    if not p.delivery.locations or not state.expunges_pending:
         return
     pending = await p.delivery.locations.gone(p.account.account_id, p.folder.name)
     if not pending:
+        state.expunges_pending = False
         return
     others = [s for s in await p.sync.states.for_account(p.account.account_id) if s.folder != p.folder.name]
     settled = [loc for loc in pending if all(_passed_since(s, _aware(loc.gone_at), p.now) for s in others)]
@@ -74,6 +84,7 @@ async def publish_settled_expunges(p, state: FolderState) -> None:
         occurred_at=_aware(loc.gone_at), message_key=loc.message_key, account_id=p.account.account_id,
         location=MailboxLocation(folder=loc.folder, uidvalidity=loc.uidvalidity, uid=loc.uid))) for loc in settled])
     await p.delivery.locations.forget(p.account.account_id, settled)
+    state.expunges_pending = len(settled) < len(pending)
 
 
 def _passed_since(other: FolderState, when: datetime, now: datetime) -> bool:

@@ -48,6 +48,7 @@ async def initial(p, state: FolderState) -> tuple[str, bool]:
         # Every message of the old UIDVALIDITY now has its new location: the old ones go (published
         # as expunges, after the new locations, see changes.py).
         old = await p.delivery.locations.other_generations(p.account.account_id, p.folder.name, state.uidvalidity)
+        state.expunges_pending = True  # published once every other folder has begun a pass (changes.py)
         await p.delivery.locations.mark_gone(p.account.account_id, old, p.now)
         state.remap_from = 0
     state.window_done = state.window_total

@@ -42,8 +42,12 @@ class FolderSync:
     async def run(self, folder: FolderPlan, now: datetime | None = None) -> FolderState:
         from .folder_states import STATE_HANDLERS
         now = now or datetime.now(timezone.utc)
-        state = await self.states.load(self.account.account_id, folder.name) \
-            or FolderState(self.account.account_id, folder.name)
+        state = await self.states.load(self.account.account_id, folder.name)
+        if state is None:
+            await self.states.remember(self.account.account_id, folder.name)
+            # A new state has no gone locations to look for. (Quirk: a state document deleted by
+            # hand leaves its pending expunges unpublished; retiring the folder reports them.)
+            state = FolderState(self.account.account_id, folder.name, expunges_pending=False)
         p = await self._open(folder, state, now)
         with structlog.contextvars.bound_contextvars(folder=folder.name):
             if state.uidvalidity and state.uidvalidity != p.selected.uidvalidity and state.state != UIDINVALID:
@@ -65,9 +69,10 @@ class FolderSync:
             for _ in range(MAX_STEPS):
                 step = state.state
                 state.state, pass_done = await STATE_HANDLERS[step](p, state)
-                await save()
                 if pass_done:
                     break
+                await save()
+            # The step that ends the pass is saved together with what SELECT said: one write, not two.
             state.uidnext, state.exists = p.selected.uidnext, p.selected.exists
             await save()
         return state

@@ -64,12 +64,22 @@ class AccountSession:
         self.watchers: dict[str, asyncio.Task] = {}
         self.problems: dict[str, FolderProblem] = {}
         self.initial_reported = False
+        # Messages delivered per folder, as of each folder's last pass: the status after a push
+        # sums these instead of reading every folder state of the account again.
+        self.synced: dict[str, int] = {}
 
     async def run(self) -> None:
-        connect = functools.partial(open_session, self.account.imap, self.account.username,
-                                    self.secret, ca_file=self.deps.ca_file,
-                                    auth=self.account.auth, ca_pem=self.account.ca_pem,  # ingest-providers
-                                    identify=preset(self.account.provider).imap_id_required)
+        login = functools.partial(open_session, self.account.imap, self.account.username,
+                                  self.secret, ca_file=self.deps.ca_file,
+                                  auth=self.account.auth, ca_pem=self.account.ca_pem,  # ingest-providers
+                                  identify=preset(self.account.provider).imap_id_required)
+
+        async def connect(**kw):
+            # Connections (TLS + LOGIN) are opened a few at a time process-wide: 1,000 accounts
+            # assigned together otherwise open 3,000 at once and time out against each other.
+            async with self.deps.connects or contextlib.nullcontext():
+                return await login(**kw)
+
         client = await connect(on_lost=self.lost.set)
         try:
             await self.deps.refusals.accepted(self.account.account_id)
@@ -108,16 +118,19 @@ class AccountSession:
         self.changes.take()  # this pass covers whatever was reported before it
         for plan in plans:
             await self._folder(sync, plan)
-        await self._retire([p.name for p in plans], [f.name for f in listed])
+        planned = [p.name for p in plans]
+        await self._retire(planned, [f.name for f in listed])
+        self.synced = {name: count for name, count in self.synced.items() if name in planned}
         await self._report_synced()
         return plans
 
     async def _retire(self, planned: list[str], listed: list[str]) -> None:
         # After the synced folders' passes: a message moved out of a folder that is then unselected
-        # has its new location delivered before the old one is reported gone.
+        # has its new location delivered before the old one is reported gone. The stored folders
+        # come from the folder index (one read); only a folder to retire costs reading every state.
         account_id = self.account.account_id
-        states = await self.deps.states.for_account(account_id)
-        if gone := retired([s.folder for s in states], planned, listed):
+        if gone := retired(await self.deps.states.folders(account_id), planned, listed):
+            states = await self.deps.states.for_account(account_id)
             await retire(account_id, gone, states, self.deps.states, self.deps.delivery)
 
     async def _folder(self, sync: FolderSync, plan: FolderPlan) -> None:
@@ -126,7 +139,7 @@ class AccountSession:
             self.initial_reported = True
         with structlog.contextvars.bound_contextvars(folder=plan.name):
             try:
-                await sync.run(plan)
+                self.synced[plan.name] = (await sync.run(plan)).synced
                 self.problems.pop(plan.name, None)
             except (asyncio.CancelledError, GeneratorExit):
                 raise
@@ -144,7 +157,7 @@ class AccountSession:
             raise ServerUnreachable("The connection to the mail server was closed.")
 
     async def _report_synced(self) -> None:
-        synced = sum(s.synced for s in await self.deps.states.for_account(self.account.account_id))
+        synced = sum(self.synced.values())
         await self.deps.report(self.account, Health(SyncState.SYNCED, synced=synced,
                                                     folder_problems=tuple(self.problems.values())))
         self.healthy()

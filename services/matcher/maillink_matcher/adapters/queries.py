@@ -4,6 +4,7 @@ company that is linked), and can_see decides each one. Newest first, paginated w
 (sort_date, key), so a page never repeats or skips a message when new mail arrives."""
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from pymongo import DESCENDING
@@ -14,7 +15,7 @@ from ..domain.resolve import record_from
 from ..domain.visibility import Shown, Viewer, can_see
 from .messages import by_ids
 from .projections import CrmProjections
-from .record_views import RecordViews, _utc
+from .record_views import BUCKET_FORMAT, RecordViews, _utc, read_entry
 
 _VISIBLE_STATUSES = ("active", "ignored")
 
@@ -67,15 +68,14 @@ class QueryStore:
         return Viewer(user_id, user.get("company_id") or token_company, frozenset(user.get("groups", [])),
                       frozenset(user.get("visible_record_ids", [])), bool(user.get("is_admin")))
 
-    async def _records(self, refs: set[tuple[str, str]], cache: dict[tuple[str, str], Record]) -> None:
+    async def _records(self, refs: set[tuple[str, str]], cache: dict[tuple[str, str], Record | None]) -> None:
         by_kind: dict[str, list[str]] = {}
         for kind, record_id in refs - cache.keys():
             by_kind.setdefault(kind, []).append(record_id)
         for kind, ids in by_kind.items():
             found = await self._crm.records(kind, ids)
-            for record_id in ids:
-                if record_id in found:
-                    cache[(kind, record_id)] = record_from(kind, found[record_id])
+            for record_id in ids:   # a record not in the CRM is remembered as None (not asked again)
+                cache[(kind, record_id)] = record_from(kind, found[record_id]) if record_id in found else None
 
     async def page(self, viewer: Viewer, criteria: dict, limit: int, cursor: str | None = None,
                    statuses: tuple[str, ...] = ("active",)) -> tuple[list[dict], str | None]:
@@ -94,44 +94,81 @@ class QueryStore:
                     break
         return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
 
-    async def record_page(self, viewer: Viewer, refs: list[str], limit: int,
-                          cursor: str | None = None) -> tuple[list[dict], str | None]:
+    async def mail_tab(self, viewer: Viewer, linked: bool | None, folder: str | None, statuses: tuple[str, ...],
+                       limit: int, cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """The viewer's Mail tab, as `page` answers {"user_id": viewer, "linked": ..., folder}, from
+        their `user:<id>` record view (`_id` reads)."""
+        def keep(entry: dict) -> bool:
+            return ((entry.get("status") or "active") in statuses
+                    and (linked is None or bool(entry.get("linked")) == linked)
+                    and (folder is None or any(loc.get("folder") == folder for loc in entry.get("locations", []))))
+        return await self.record_page(viewer, [f"user:{viewer.user_id}"], limit, cursor, keep)
+
+    async def record_page(self, viewer: Viewer, refs: list[str], limit: int, cursor: str | None = None,
+                          keep: Callable[[dict], bool] | None = None) -> tuple[list[dict], str | None]:
         """The same answer as `page` for the messages linked to any of `refs` ("person:<id>", ...),
-        from the record views (adapters/record_views.py): `_id` reads only. Days newest first; a
-        day's entries are sorted together, so the walk stops after the day that filled the page."""
+        from the record views (adapters/record_views.py): a few `_id` reads (the record's hours, then
+        the newest hours' buckets), no read of the messages."""
         after = decode_cursor(cursor) if cursor else None
         if after:
             after = (_utc(after[0]), after[1])
         listed = await by_ids(self.views.days, refs)
-        days: dict[str, list[str]] = {}
+        hours: dict[str, list[str]] = {}
         for ref, doc in listed.items():
-            for day in doc.get("days", []):
-                days.setdefault(day, []).append(ref)
-        found: list[tuple[datetime, str, list]] = []
-        records: dict[tuple[str, str], Record] = {}
-        for day in sorted(days, reverse=True):
-            if after and day > after[0].strftime("%Y-%m-%d"):
-                continue
+            for hour in doc.get("days", []):
+                hours.setdefault(hour, []).append(ref)
+        walk = [h for h in sorted(hours, reverse=True) if not after or h <= after[0].strftime(BUCKET_FORMAT)]
+        found: list[dict] = []
+        records: dict[tuple[str, str], Record | None] = {}
+        # Hours newest first, read a few at once (4, 8, 16, ... buckets: one round trip for a busy
+        # record, few for a quiet one); all of an hour's entries are sorted together, so the walk
+        # stops after the read that filled the page.
+        step, position = 4, 0
+        while position < len(walk) and len(found) <= limit:
+            chosen = walk[position:position + step]
+            position, step = position + step, min(step * 2, 64)
+            buckets = await by_ids(self.views.buckets, [f"{r}#{h}" for h in chosen for r in hours[h]])
             entries = {}
-            for doc in (await by_ids(self.views.buckets, [f"{r}#{day}" for r in days[day]])).values():
-                for raw in doc.get("e", []):
-                    entry = json.loads(raw)
-                    entries[entry[1]] = (datetime.fromisoformat(entry[0]), entry[1], entry, raw)
-            for date, key, entry, raw in sorted(entries.values(), key=lambda e: (e[0], e[1]), reverse=True):
-                if after and (date, key) >= after:
+            for bucket in buckets.values():
+                for raw in bucket.get("e", []):
+                    entry = read_entry(raw)
+                    entries[entry["_id"]] = entry
+            for entry in sorted(entries.values(), key=lambda e: (e["sort_date"], e["_id"]), reverse=True):
+                if after and (entry["sort_date"], entry["_id"]) >= after or keep is not None and not keep(entry):
                     continue
-                shown_ = Shown(entry[3], entry[4], entry[5] or "active", entry[6],
-                               tuple(tuple(r.split(":", 1)) for r in entry[7]))
-                await self._records(set(shown_.linked), records)
+                shown_ = Shown(entry["user_id"], entry.get("company_id"), entry.get("status") or "active",
+                               entry["visibility"], tuple(tuple(r.split(":", 1)) for r in entry["refs"]))
+                if shown_.owner != viewer.user_id:   # the owner sees their own mail without them
+                    await self._records(set(shown_.linked), records)
                 if can_see(viewer, shown_, records):
-                    found.append((date, key, raw))
-            if len(found) > limit:
-                break
-        docs = await by_ids(self.messages, [key for _, key, _ in found[:limit + 1]])
-        # An entry that no longer matches its message is stale (adapters/record_views.py): skipped.
-        page = [docs[key] for _, key, raw in found[:limit + 1]
-                if key in docs and (docs[key].get("view") or {}).get("entry") == raw]
-        return page[:limit], (encode_cursor(page[limit - 1]) if len(page) > limit else None)
+                    found.append(entry)
+        # The page is rendered from the entries: the buckets hold no stale entry (adapters/record_views.py).
+        return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
+
+    async def thread_page(self, viewer: Viewer, thread: dict, limit: int,
+                          cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """One thread's messages, as `page` answers `{"thread_id": ...}`, read by `_id`: the thread
+        document lists its messages (`members`). A thread stored before that field existed is
+        answered by `page` (a scan on the embedded store)."""
+        if "members" not in thread:
+            return await self.page(viewer, {"thread_id": thread["_id"]}, limit, cursor, _VISIBLE_STATUSES)
+        after = decode_cursor(cursor) if cursor else None
+        if after:
+            after = (_utc(after[0]), after[1])
+        docs = [d for d in (await by_ids(self.messages, thread["members"], {"addresses": 0, "state": 0})).values()
+                if d.get("thread_id") == thread["_id"] and (d.get("status") or "active") in _VISIBLE_STATUSES]
+        docs.sort(key=lambda d: (_utc(d["sort_date"]), d["_id"]), reverse=True)
+        found: list[dict] = []
+        records: dict[tuple[str, str], Record] = {}
+        for doc in docs:
+            if after and (_utc(doc["sort_date"]), doc["_id"]) >= after:
+                continue
+            await self._records(set(linked_refs(doc)), records)
+            if can_see(viewer, shown(doc), records):
+                found.append(doc)
+                if len(found) > limit:
+                    break
+        return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
 
     async def thread_doc(self, thread_id: str) -> dict | None:
         doc, hops = await self.threads.find_one({"_id": thread_id}), 0

@@ -2,31 +2,47 @@
 of person P" (or a deal, lead, project) without filtering the messages collection, which the
 embedded store scans whole (FerretDB v1 on SQLite pushes only `_id` equality down).
 
-- `record_views`, `_id` "<kind>:<id>#<YYYY-MM-DD>" (the message's sort date): `e`, one compact entry
-  per message linked to the record that day. An entry is one JSON string (date, key, thread,
-  owner, company, status, visibility, linked records): the store decodes a document field by
-  field, so a day of a busy person stays one cheap read.
-- `record_view_days`, `_id` "<kind>:<id>": the days that have a bucket.
+- `record_views`, `_id` "<kind>:<id>#<YYYY-MM-DDTHH>" (the hour of the message's sort date, UTC):
+  `e`, one compact entry per message linked to the record in that hour. An entry is one JSON
+  string holding everything the conversation list shows of the message and what can_see needs
+  (owner, company, status, visibility, linked records): the page is rendered from the buckets,
+  with no read of the messages. One string each because the store decodes a document field by
+  field; hours, not days, because a read costs about its size (a day of a person with 10,000
+  messages a month was ~400 KB, 45 ms on a busy store; an hour is a few KB).
+- The same buckets, with the ref `user:<id>`, hold a user's Mail tab (their active and blocked mail).
+- `record_view_days`, `_id` "<kind>:<id>": `days`, the hours that have a bucket (the field keeps
+  its first name).
+- `record_view_claims`, `_id` "<account id>": the entries the last write of that mailbox added
+  (see below).
 
-The mail writer keeps them (handlers call MessageStore.flush): before the messages are written,
-each message's entry is pulled from the buckets of what it was linked to (`view` on the message
-says what was last indexed) and added to the buckets of what it is linked to now. Written before
-the message, so a crash in between is repaired by the redelivery (the same pull and add again,
-both idempotent). A bucket may keep a stale entry when a redelivery resolves differently from the
-crashed attempt: the query reads the page's messages anyway and drops entries that no longer
-match their message. Buckets are shared by mailboxes; FerretDB v1 does not make `$addToSet` on
-one document atomic across connections, so with several matcher processes an entry can be lost
-in a race (one process, the default, has one mail writer and no race; MongoDB is atomic here).
+The mail writer keeps them (MessageStore.flush): before the messages are written, each changed
+message's previous entry is pulled from the buckets of what it was linked to (`view` on the
+message says what was last indexed: a digest of the entry and the records; the old entry is found
+in those buckets by key) and its new entry added to the buckets of what it is linked to now.
+Before that, the mailbox's claims document lists, per message, the buckets it adds to and those
+it cleans, so a crash anywhere is repaired by the next write of that mailbox (the redelivery, or
+whatever comes next after a restart): it reads the claims and leaves each of those messages only
+the entry its message shows (the new resolution, or the stored message as stored), added again.
+So no stale entry survives a repair and the query can trust the buckets: between a crash and its
+repair a list can show a change that was not stored yet, or miss a message, never an older state. Buckets are shared by mailboxes; FerretDB v1 does not make
+`$addToSet` on one document atomic across connections, so with several matcher processes an entry
+can be lost in a race (one process, the default, has one mail writer and no race; MongoDB is
+atomic here).
 """
+import hashlib
 import json
 from datetime import datetime, timezone
 
-from pymongo import UpdateOne
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from maillink_runtime.mongo import bulk_write_chunked
 
+from .reads import by_ids
+from .string_sets import add_strings, snapshot_ids
+
 VIEW_KINDS = ("person", "deal", "lead", "project")
+_UNREAD = object()
 
 
 def _utc(value: datetime) -> datetime:
@@ -41,43 +57,166 @@ def refs_of(doc: dict) -> list[str]:
     return refs + [f"{kind}:{doc[f'{kind}_id']}" for kind in VIEW_KINDS[1:] if doc.get(f"{kind}_id")]
 
 
+# What the conversation list (entrypoints/views.py) and can_see read of a message.
+SUMMARY = ("thread_id", "subject", "date", "direction", "from", "to", "cc", "snippet", "has_attachments",
+           "person_ids", "deal_id", "lead_id", "project_id", "visibility", "status", "reasons", "locations",
+           "user_id", "account_id", "company_id", "source", "revision", "raw", "linked", "arrived_at")
+
+
+def _json(value):
+    if isinstance(value, datetime):
+        return _utc(value).isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def placed_in(doc: dict) -> list[str]:
+    """Where the message's entry goes: its linked records' views, and its owner's Mail tab
+    (`user:<id>`, active and blocked mail)."""
+    mail_tab = [f"user:{doc['user_id']}"] if doc.get("status") in ("active", "ignored") else []
+    return refs_of(doc) + mail_tab
+
+
 def entry_of(doc: dict) -> str:
-    return json.dumps([_utc(doc["sort_date"]).isoformat(), doc["_id"], doc["thread_id"], doc["user_id"],
-                       doc.get("company_id"), doc.get("status"), doc.get("visibility", "private"), refs_of(doc)])
+    summary = {"_id": doc["_id"], "sort_date": _utc(doc["sort_date"]),
+               **{k: doc[k] for k in SUMMARY if doc.get(k) is not None}}
+    summary.setdefault("visibility", "private")
+    summary["refs"] = refs_of(doc)
+    return json.dumps(summary, default=_json, separators=(",", ":"))
+
+
+def read_entry(raw: str) -> dict:
+    """The message as the conversation list shows it (a document like the stored one, in part)."""
+    doc = json.loads(raw)
+    doc["sort_date"] = datetime.fromisoformat(doc["sort_date"])
+    if doc.get("date"):
+        doc["date"] = datetime.fromisoformat(doc["date"])
+    return doc
+
+
+BUCKET_FORMAT = "%Y-%m-%dT%H"
 
 
 def bucket_id(ref: str, sort_date: datetime) -> str:
-    return f"{ref}#{_utc(sort_date).strftime('%Y-%m-%d')}"
+    return f"{ref}#{_utc(sort_date).strftime(BUCKET_FORMAT)}"
+
+
+def digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _digest_of(view: dict) -> str | None:
+    """A message's `view`: {"d": digest of its entry, "refs"}; a view written before digests holds the entry."""
+    return view.get("d") or (digest(view["entry"]) if view.get("entry") else None)
 
 
 class RecordViews:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, max_snapshot: int = 2_000_000) -> None:
         self.buckets = db["record_views"]
         self.days = db["record_view_days"]
+        self.claims = db["record_view_claims"]
+        self.messages = db["messages"]
         self._known_days: set[tuple[str, str]] = set()   # (ref, day) already listed; days are never removed
+        self._claims: dict[str, dict] = {}    # accounts whose claims this process wrote (and cleaned)
+        # `_id`s of the buckets and day lists that exist (never deleted, so never wrong; None: too many to keep).
+        self._known_buckets: set[str] | None | object = _UNREAD
+        self._known_refs: set[str] | None = None
+        self._max_snapshot = max_snapshot
+
+    def forget(self) -> None:
+        """After a rebalance or a failed write: claims are read from the store again."""
+        self._claims = {}
+
+    async def _stored_claims(self, accounts: set[str], present: dict[str, dict]) -> tuple[dict[str, dict], dict[str, dict]]:
+        """(account -> its claims read from the store, key -> stored message) for the accounts whose
+        claims this process has not written itself; messages only for keys not in `present`."""
+        unknown = sorted(a for a in accounts if a not in self._claims)
+        found = await by_ids(self.claims, unknown) if unknown else {}
+        stored = {a: (found.get(a) or {}).get("views", {}) for a in unknown}
+        keys = [k for views in stored.values() for k in views if k not in present]
+        return stored, (await by_ids(self.messages, keys) if keys else {})
 
     async def write(self, docs: list[dict]) -> None:
-        """Moves each message's entry to the buckets of its current links; sets `view` on the docs."""
-        pulls: dict[str, set[str]] = {}
+        """Moves each changed message's entry to the buckets of its current links, before the
+        message is stored; sets `view` on the docs.
+
+        The message keeps only a digest of its entry (`view`: {"d", "refs"}); its old entry is
+        found in its old buckets by key (a read per bucket, only when it changes)."""
         adds: dict[str, set[str]] = {}
+        changed: dict[str, dict[str, dict]] = {}       # account -> key -> claim {"d", "b", "o"}
+        sweep: dict[str, tuple[set[str], str | None]] = {}   # key -> (buckets, digest of the entry that stays)
+        current: dict[str, tuple[str, str, list[str]]] = {}   # key -> (entry, digest, buckets) after this write
         for doc in docs:
-            old, entry, refs = doc.get("view") or {}, entry_of(doc), refs_of(doc)
-            if old.get("entry") == entry and old.get("refs") == refs:
+            old, entry, refs = doc.get("view") or {}, entry_of(doc), placed_in(doc)
+            d, buckets = digest(entry), [bucket_id(ref, doc["sort_date"]) for ref in refs]
+            current[doc["_id"]] = (entry, d, buckets)
+            if _digest_of(old) == d and old.get("refs") == refs:
                 continue
-            for ref in old.get("refs", []):
-                pulls.setdefault(bucket_id(ref, doc["sort_date"]), set()).add(old["entry"])
-            for ref in refs:
-                adds.setdefault(bucket_id(ref, doc["sort_date"]), set()).add(entry)
-            doc["view"] = {"entry": entry, "refs": refs}
+            old_buckets = [bucket_id(ref, doc["sort_date"]) for ref in old.get("refs", [])]
+            changed.setdefault(doc["account_id"], {})[doc["_id"]] = {"d": d, "b": buckets, "o": old_buckets}
+            for bucket in buckets:
+                adds.setdefault(bucket, set()).add(entry)
+            if old_buckets:
+                sweep[doc["_id"]] = (set(old_buckets), d)
+            doc["view"] = {"d": d, "refs": refs}
+        # Claims of an attempt that may not have finished (read from the store after a start, a
+        # rebalance or a failure): those keys keep only the entry their message shows, added again.
+        stored, messages = await self._stored_claims({doc["account_id"] for doc in docs}, current)
+        for account, views in stored.items():
+            for key, claim in views.items():
+                listed = {*claim.get("b", []), *claim.get("o", [])}
+                if key in current:
+                    entry, d, buckets = current[key]
+                elif key in messages:   # not in this batch: the stored message, as stored
+                    message = messages[key]
+                    entry = entry_of(message)
+                    d, buckets = digest(entry), [bucket_id(r, message["sort_date"]) for r in placed_in(message)]
+                else:                   # never stored: nothing stays
+                    entry, d, buckets = "", None, []
+                sweep[key] = (sweep.get(key, (set(), d))[0] | listed, d)
+                for bucket in buckets:
+                    adds.setdefault(bucket, set()).add(entry)
+                mine = changed.setdefault(account, {}).setdefault(key, {"d": d, "b": buckets, "o": []})
+                mine["o"] = sorted({*mine["o"], *listed})   # listed until this write has cleaned them
+        # The claims before the buckets: a crash in what follows is cleaned by the next write.
+        await bulk_write_chunked(self.claims, [ReplaceOne({"_id": a}, {"_id": a, "views": v}, upsert=True)
+                                               for a, v in changed.items()])
+        await self._sweep(sweep)
         new_days: dict[str, set[str]] = {}
         for bucket in adds:
             ref, day = bucket.rsplit("#", 1)
             if (ref, day) not in self._known_days:
                 new_days.setdefault(ref, set()).add(day)
-        await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}}) for b, e in pulls.items()])
-        await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$addToSet": {"e": {"$each": sorted(e)}}}, upsert=True)
-                                   for b, e in adds.items()])
-        await bulk_write_chunked(self.days, [UpdateOne({"_id": r}, {"$addToSet": {"days": {"$each": sorted(d)}}}, upsert=True)
-                                for r, d in new_days.items()])
+        if self._known_buckets is _UNREAD:
+            self._known_buckets = await snapshot_ids(self.buckets, self._max_snapshot)
+            self._known_refs = await snapshot_ids(self.days, self._max_snapshot)
+        # New buckets and new records' day lists are inserted (adapters/string_sets.py).
+        await add_strings(self.buckets, "e", adds, self._known_buckets)
+        await add_strings(self.days, "days", new_days, self._known_refs)
         self._known_days.update((r, d) for r, ds in new_days.items() for d in ds)
+        self._claims.update({a: {} for a in {*changed, *stored}})
 
+    async def _sweep(self, sweep: dict[str, tuple[set[str], str | None]]) -> None:
+        """Pulls, from the listed buckets, every entry of each key but the one that stays."""
+        pulls: dict[str, set[str]] = {}
+        buckets = {b for listed, _ in sweep.values() for b in listed}
+        for bucket_doc in (await by_ids(self.buckets, sorted(buckets))).values() if buckets else ():
+            for raw in bucket_doc.get("e", []):
+                key = json.loads(raw)["_id"]
+                if key in sweep and bucket_doc["_id"] in sweep[key][0] and digest(raw) != sweep[key][1]:
+                    pulls.setdefault(bucket_doc["_id"], set()).add(raw)
+        await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}})
+                                                for b, e in pulls.items()])
+
+    async def keys_of(self, ref: str, arrived_since: datetime | None = None) -> list[tuple[str, str]]:
+        """(account id, message key) of every entry of a record ("person:<id>", "user:<id>"),
+        optionally only of mail that arrived at or after `arrived_since`, by `_id` reads."""
+        days = (await by_ids(self.days, [ref])).get(ref, {}).get("days", [])
+        found: set[tuple[str, str]] = set()
+        for doc in (await by_ids(self.buckets, [f"{ref}#{day}" for day in days])).values():
+            for raw in doc.get("e", []):
+                entry = json.loads(raw)
+                if arrived_since is not None and entry.get("arrived_at") \
+                        and datetime.fromisoformat(entry["arrived_at"]) < _utc(arrived_since):
+                    continue
+                found.add((entry.get("account_id", ""), entry["_id"]))
+        return sorted(found)

@@ -19,7 +19,13 @@ class CachedMessages:
         self._store, self._max_docs, self._max_snapshot = store, max_docs, max_snapshot
         self.clear()
 
+    @property
+    def timings(self) -> dict[str, float]:
+        return self._store.timings
+
     def clear(self) -> None:
+        self._store.views.forget()
+        self._store.addresses.forget()
         self._loaded = False
         self._existing: set[str] | None = None      # every stored message key (None: not known)
         self._messages: dict[str, dict | None] = {}

@@ -60,13 +60,15 @@ def query_router(queries: QueryStore, raw_link: RawLink) -> APIRouter:
         route()
 
     async def mail_tab(caller: Principal, filter_: MailFilter, folder: str | None, limit: int, cursor: str | None):
-        criteria: dict = {"user_id": acting_user(caller)}
-        if filter_ in (MailFilter.LINKED, MailFilter.UNLINKED):
-            criteria["linked"] = filter_ == MailFilter.LINKED
-        if folder:
-            criteria["locations.folder"] = folder
+        # Read from the user's own record view (`user:<id>`, by `_id`), not by filtering messages.
+        linked = filter_ == MailFilter.LINKED if filter_ in (MailFilter.LINKED, MailFilter.UNLINKED) else None
         statuses = ("ignored",) if filter_ == MailFilter.IGNORED else ("active",)
-        return await conversations(criteria, caller, limit, cursor, statuses)
+        viewer = await queries.viewer(acting_user(caller), caller.company_id)
+        try:
+            docs, next_cursor = await queries.mail_tab(viewer, linked, folder or None, statuses, limit, cursor)
+        except ValueError as exc:
+            raise HTTPException(422, "invalid cursor") from exc
+        return Conversations(threads=group_by_thread(docs, raw_link, viewer.user_id), next_cursor=next_cursor)
 
     @router.get("/mail", response_model=Conversations, summary="The acting user's Mail tab")
     async def my_mail(caller: Principal = reader, filter: MailFilter = MailFilter.ALL,  # noqa: A002 - query name
@@ -86,8 +88,7 @@ def query_router(queries: QueryStore, raw_link: RawLink) -> APIRouter:
         viewer = await queries.viewer(acting_user(caller), caller.company_id)
         live = await queries.thread_doc(thread_id) or {"_id": thread_id}
         try:
-            docs, next_cursor = await queries.page(viewer, {"thread_id": live["_id"]}, limit, cursor,
-                                                   ("active", "ignored"))
+            docs, next_cursor = await queries.thread_page(viewer, live, limit, cursor)
         except ValueError as exc:  # a cursor that is not ours (the other pages do the same, above)
             raise HTTPException(422, "invalid cursor") from exc
         if not docs:

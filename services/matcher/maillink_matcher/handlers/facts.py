@@ -10,7 +10,11 @@ What is retroactive follows the product's rules (docs/matcher.md):
 - settings: they apply from the time they took effect; only messages that arrived after that time
   are re-checked (the settings event may be consumed after such mail).
 """
+from collections.abc import Awaitable, Callable
+import time
 from dataclasses import dataclass
+
+import structlog
 
 from maillink_schemas import crm
 from maillink_schemas.accounts import AccountConfigured
@@ -26,6 +30,7 @@ from ..adapters.settings import SettingsStore
 from ..ports import Publish
 
 _CHUNK = 500
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -39,13 +44,20 @@ class FactsDeps:
     clock: FactsClock | None = None
 
 
-async def recheck(deps: FactsDeps, query: dict, cause: str) -> int:
+Lookup = Callable[[], Awaitable[list[tuple[str, str]]]]
+
+
+async def recheck(deps: FactsDeps, query: dict | Lookup, cause: str) -> int:
+    """`query`: a filter on the messages (a scan on the embedded store), or a look-up of `_id` reads."""
     # The clock moves after the fact and before the look-up: a mail batch that resolved with the
     # old fact either sees the clock move after its writes, or is found by this look-up.
     if deps.clock is not None:
         await deps.clock.tick()
     by_account: dict[str, list[str]] = {}
-    for account_id, key in await deps.messages.affected(query):
+    started = time.perf_counter()
+    found = await query() if callable(query) else await deps.messages.affected(query)
+    looked_up = time.perf_counter() - started
+    for account_id, key in found:
         by_account.setdefault(account_id, []).append(key)
     events = []
     for account_id, keys in sorted(by_account.items()):
@@ -55,18 +67,34 @@ async def recheck(deps: FactsDeps, query: dict, cause: str) -> int:
                 event_id=deterministic_id("recheck", cause, account_id, *chunk), occurred_at=utcnow(),
                 account_id=account_id, message_keys=chunk, cause=cause)))
     await deps.publish(events)
-    return sum(len(v) for v in by_account.values())
+    count = sum(len(v) for v in by_account.values())
+    if count:
+        log.info("recheck_requested", cause=cause, messages=count, lookup_s=round(looked_up, 3),
+                 by=("filter" if isinstance(query, dict) else "index"))
+    return count
+
+
+def _users_mail(deps: FactsDeps, user_id: str, arrived_since=None) -> Lookup:
+    """A user's active and blocked mail (their Mail tab's record view, `_id` reads): what a change
+    of their own addresses or settings can change (deleted and expunged mail stays so)."""
+    return lambda: deps.messages.affected_in_view(f"user:{user_id}", arrived_since)
 
 
 async def on_person(event: crm.PersonUpserted, deps: FactsDeps) -> None:
     async def follow_up(old: set[str], new: set[str]) -> None:
         changed = old ^ new   # addresses, and "org:<id>" keys (adapters/projections.py)
         addresses = sorted(k for k in changed if not k.startswith("org:"))
-        query = {"addresses": {"$in": addresses}}
-        if len(addresses) != len(changed):
-            query = {"$or": [query, {"person_ids": event.person_id}]}
+
+        async def lookup() -> list[tuple[str, str]]:
+            # `_id` reads: the address index (adapters/address_index.py); an organization change
+            # affects the person's linked mail, listed in their record view.
+            found = set(await deps.messages.affected_by_addresses(addresses)) if addresses else set()
+            if len(addresses) != len(changed):
+                found |= set(await deps.messages.affected_in_view(f"person:{event.person_id}"))
+            return sorted(found)
+
         if changed:
-            await recheck(deps, query, f"person {event.person_id} changed addresses or organization")
+            await recheck(deps, lookup, f"person {event.person_id} changed addresses or organization")
 
     await deps.crm.persons.apply(event, follow_up)
 
@@ -74,7 +102,7 @@ async def on_person(event: crm.PersonUpserted, deps: FactsDeps) -> None:
 async def on_user(event: crm.UserUpserted, deps: FactsDeps) -> None:
     async def follow_up(old: set[str], new: set[str]) -> None:
         if old != new:  # own addresses or company changed
-            await recheck(deps, {"user_id": event.user_id}, f"user {event.user_id}'s own addresses changed")
+            await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s own addresses changed")
 
     await deps.crm.users.apply(event, follow_up)
 
@@ -82,21 +110,23 @@ async def on_user(event: crm.UserUpserted, deps: FactsDeps) -> None:
 async def on_account(event: AccountConfigured, deps: FactsDeps) -> None:
     if await deps.settings.set_account(event.user_id, event.account_id, event.email if event.enabled else None,
                                        event.company_id):
-        await recheck(deps, {"user_id": event.user_id}, f"user {event.user_id}'s accounts changed")
+        await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s accounts changed")
         await deps.settings.done(event.user_id)
 
 
 async def on_user_addresses(event: UserAddressesVerified, deps: FactsDeps) -> None:
     if await deps.alternatives.apply(event):
-        await recheck(deps, {"user_id": event.user_id}, f"user {event.user_id}'s Smart Bcc addresses changed")
+        await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s Smart Bcc addresses changed")
         await deps.settings.done(event.user_id)
 
 
 async def on_settings(event: MailSettingsChanged, deps: FactsDeps) -> None:
     entry = await deps.settings.add(event)
-    field = "user_id" if event.scope == SettingsScope.USER else "company_id"
-    await recheck(deps, {field: event.owner_id, "arrived_at": {"$gte": entry["effective_at"]}},
-                  f"{event.scope} {event.owner_id} settings version {event.version}")
+    cause = f"{event.scope} {event.owner_id} settings version {event.version}"
+    if event.scope == SettingsScope.USER:
+        await recheck(deps, _users_mail(deps, event.owner_id, entry["effective_at"]), cause)
+    else:   # a company's mail has no view of its own: a filter (a scan on the embedded store)
+        await recheck(deps, {"company_id": event.owner_id, "arrived_at": {"$gte": entry["effective_at"]}}, cause)
 
 
 async def on_record(event: crm.CrmRecord, deps: FactsDeps) -> None:

@@ -1,5 +1,7 @@
 """How a mail batch ends: the outbox, the writes (messages, then threads, then refs), the check
 that no fact moved meanwhile, the publish, and the outbox cleared."""
+import time
+
 from prometheus_client import Counter
 
 from ..domain.facts import Status
@@ -42,8 +44,10 @@ class Applying(Deciding):
         return docs
 
     async def commit(self, token: str | None = None) -> None:
+        started = time.perf_counter()
         docs = await self._stage()
         await self._flush(docs)
+        self.timings["write"] = time.perf_counter() - started
         # Close the race with the facts consumer: it changes a fact, then looks for the stored
         # messages it affects. A message resolved with the old fact but stored after that look-up
         # would be missed; so, once stored, check that no fact moved (the facts clock, one read),
@@ -60,6 +64,8 @@ class Applying(Deciding):
             await self.settle()
             docs = await self._stage()
             await self._flush(docs)
+        checked = time.perf_counter()
+        self.timings["recheck"] = checked - started - self.timings["write"]
         keys = {k for ks in self.pending.values() for k in ks}
         outgoing = [(self.deps.topics[name], d["account_id"], event)
                     for d in docs if d["_id"] in keys for name, event in events_for(d)]
@@ -69,5 +75,6 @@ class Applying(Deciding):
                 LINKED.labels(str(bool(d["person_ids"])).lower(), str(bool(d.get("deal_id"))).lower()).inc()
         if self.pending:
             await self.deps.store.clear_pending(sorted(self.pending))
+        self.timings["publish"] = time.perf_counter() - checked
 
 

@@ -56,8 +56,10 @@ class Deciding(MailState):
             await self._merge(loser, winner)
         doc["thread_id"] = winner["_id"]
         for message_id in ids:
-            self.refs[_ref(event.account_id, message_id)] = winner["_id"]
-            self.refs_touched.add(_ref(event.account_id, message_id))
+            ref = _ref(event.account_id, message_id)
+            if self.refs.get(ref) != winner["_id"]:   # a ref already on this thread is not written again
+                self.refs[ref] = winner["_id"]
+                self.refs_touched.add(ref)
 
     async def _merge(self, loser_id: str, winner: dict) -> None:
         loser = await self.thread(loser_id)

@@ -38,6 +38,7 @@ class MailState:
     to_publish: dict[str, dict[str, None]] = field(default_factory=dict)   # account -> keys of new revisions
     first_revision: dict[str, int] = field(default_factory=dict)  # key -> revision published before this batch
     resolver: Resolver | None = None
+    timings: dict[str, float] = field(default_factory=dict)    # seconds per phase of commit (logged)
 
     # --- load ------------------------------------------------------------------------------
     async def preload(self, items: list) -> None:

@@ -1,5 +1,8 @@
 """Loads the facts a set of messages needs, in a few `_id` lookups per batch, and applies the pure
 `resolve` to each message document (bumping its revision when the outcome changed)."""
+import hashlib
+import json
+
 from maillink_schemas.mail import Visibility
 from maillink_schemas.matcher import RecordKind
 
@@ -9,6 +12,10 @@ from ..domain.settings_history import settings_at
 from ..ports import CrmPort, SettingsPort
 from .deal_hints import refused_reasons
 from .documents import facts_of
+
+def _digest(state: dict) -> str:
+    return hashlib.blake2b(json.dumps(state, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
+
 
 _PUBLIC = ("status", "thread_id", "person_ids", "organization_ids", "deal_id", "lead_id", "project_id", "visibility",
            "reasons")
@@ -94,8 +101,11 @@ class Resolver:
                    suggestions={k.value: list(v) for k, v in result.suggestions.items()},
                    **{f"{kind.value}_id": result.links.get(kind) for kind in KINDS})
         state = {k: doc.get(k) for k in _PUBLIC}   # what the last revision published
-        if state != doc.get("state") or doc["revision"] == 0:
-            doc["revision"], doc["state"] = doc["revision"] + 1, state
+        # Kept as a digest (the document is rewritten at every change; a dict from before digests still compares).
+        stored, stamp = doc.get("state"), _digest(state)
+        if (state != stored if isinstance(stored, dict) else stamp != stored) or doc["revision"] == 0:
+            doc["revision"] = doc["revision"] + 1
+        doc["state"] = stamp
         if result.status == Status.ACTIVE:
             doc["was_linked"] = True
         decided = False

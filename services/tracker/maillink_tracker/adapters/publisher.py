@@ -67,7 +67,23 @@ class EventPublisher:
     async def publish(self, topic: str, key: bytes, value: bytes) -> bool:
         """True once Kafka holds the event; False if its batch is still unacknowledged after `wait_s`
         (it stays queued and is counted when acknowledged). Raises if the producer gave up."""
-        tp = (topic, await self._producer.partition(topic, key))
+        answered = self.enqueue(topic, key, value)
+        if answered is None:
+            await self._producer.partition(topic, key)  # learns the topic's partitions
+            answered = self.enqueue(topic, key, value)
+        # shield: a request that is cancelled (its client went away at shutdown) must not cancel
+        # the future the rest of its batch is waiting on.
+        return await asyncio.shield(answered)
+
+    def enqueue(self, topic: str, key: bytes, value: bytes) -> asyncio.Future | None:
+        """Appends the event to its partition's open batch, without awaiting: the batch's future
+        (True: acknowledged; False: unacknowledged after `wait_s`, still queued; an exception: the
+        producer gave up). None when the topic's partitions are not known yet (`publish` learns them).
+        Callers never cancel the future: the rest of its batch waits on it too."""
+        partition = self._producer.partition_now(topic, key)
+        if partition is None:
+            return None
+        tp = (topic, partition)
         batch = self._open.get(tp)
         if batch is None or batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
             if batch is not None:  # full: send it, start the next one
@@ -76,9 +92,7 @@ class EventPublisher:
             if batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
                 raise ValueError("event larger than a batch")
         batch.count += 1
-        # shield: a request that is cancelled (its client went away at shutdown) must not cancel
-        # the future the rest of its batch is waiting on.
-        return await asyncio.shield(batch.answered)
+        return batch.answered
 
     def _new_batch(self, tp: tuple[str, int]) -> _Batch:
         loop = asyncio.get_running_loop()

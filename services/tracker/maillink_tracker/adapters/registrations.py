@@ -72,6 +72,14 @@ class RegistrationStore:
             self._cache.popitem(last=False)
         return found
 
+    def cached(self, token_id: str) -> Registration | None:
+        """The registration if it is in the cache, without asking the store (the pixel's fast path;
+        on None it calls `get`)."""
+        found = self._cache.get(token_id)
+        if found is not None:
+            self._cache.move_to_end(token_id)
+        return found
+
     async def by_message_key(self, message_key: str) -> Registration | None:
         """For the stats API, which names messages by their key."""
         doc = await self._col.find_one({"message_key": message_key}) or await self._col.find_one({"_id": message_key})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+ANONYMISED_BITS = {4: 24, 6: 48}  # what anonymise() keeps
 
 
 def anonymise(ip: IPAddress) -> str:
@@ -60,7 +61,23 @@ class NetworkSet:
         found._probes = {version: tuple(((32 if version == 4 else 128) - length, nets)
                                         for (v, length), nets in found._by_length.items() if v == version)
                          for version in (4, 6)}
+        # The anonymised networks (/24, /48) that entries longer than them split: inside one of
+        # these, two addresses of the same network may get different answers.
+        found._split = {4: set(), 6: set()}
+        for (version, length), nets in found._by_length.items():
+            keep = ANONYMISED_BITS[version]
+            if length > keep:
+                shift = (32 if version == 4 else 128) - keep
+                found._split[version].update(net >> shift for net in nets)
         return found
+
+    _split: dict[int, set[int]] = field(default_factory=lambda: {4: set(), 6: set()})
+
+    def same_for_network(self, ip: IPAddress) -> bool:
+        """Whether every address of `ip`'s anonymised network (/24, /48) gets the same answer from
+        `lookup`: then an answer may be kept per network, without keeping the address."""
+        split = self._split[ip.version]
+        return not split or (int(ip) >> (8 if ip.version == 4 else 80)) not in split
 
     _probes: dict[int, tuple[tuple[int, dict[int, str]], ...]] = field(default_factory=lambda: {4: (), 6: ()})
 

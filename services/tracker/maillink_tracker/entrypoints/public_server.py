@@ -58,12 +58,19 @@ class _Clock:
 
     def __init__(self) -> None:
         self.second, self.line = 0, b""
+        self._pixels: tuple[bytes, bytes] = (b"", b"")
 
     def date_line(self) -> bytes:
         now = int(time.time())
         if now != self.second:
             self.second, self.line = now, b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+            # The pixel's whole answer, (Connection: close, keep-alive), made once a second.
+            self._pixels = (_PIXEL + _CLOSE + self.line + b"\r\n" + GIF, _PIXEL + self.line + b"\r\n" + GIF)
         return self.line
+
+    def pixel(self, keep_alive: bool) -> bytes:
+        self.date_line()
+        return self._pixels[keep_alive]
 
 
 def trusted_proxies(spec: str | None = None) -> tuple[bool, tuple]:
@@ -119,16 +126,31 @@ class _Request:
     __slots__ = ("method", "path", "user_agent", "forwarded_for", "keep_alive")
 
 
+class _Slot:
+    """One request's place in its connection's answer order. `waiting`: None (the answer is
+    `response`), the future of the pixel's event batch (Edge.open_now: answered with the pixel once
+    it is done), or the task of the general path (its result is the answer)."""
+    __slots__ = ("waiting", "response", "keep_alive", "settle")
+
+    def __init__(self, waiting, response: bytes, keep_alive: bool, settle=None) -> None:
+        self.waiting, self.response, self.keep_alive, self.settle = waiting, response, keep_alive, settle
+
+
 class PublicProtocol(asyncio.Protocol):
-    """One connection. Requests are parsed as bytes arrive and answered strictly in order."""
+    """One connection. Requests are parsed as bytes arrive and answered strictly in order.
+
+    The pixel's common case runs inside the parser's callback, with no task or coroutine: the
+    token, the registration and the verdict are already known (Edge.open_now), the event is appended
+    to its batch, and the answer is written from a callback when the batch is acknowledged. Anything
+    else (a first sight of a token, HEAD, clicks) runs as a task through Edge.open / Edge.click.
+    Either way the answer takes its place in `_slots`, which is written in request order."""
 
     def __init__(self, server: "PublicServer") -> None:
         self._server, self._edge = server, server.edge
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._peer: str | None = None
-        self._queue: deque[_Request] = deque()
-        self._busy = False
+        self._slots: deque[_Slot] = deque()
         self._paused = False
         self._closing = False
         self._url = b""
@@ -174,19 +196,33 @@ class PublicProtocol(asyncio.Protocol):
             self._xff = value if self._xff is None else self._xff + b"," + value
 
     def on_message_complete(self) -> None:
-        request = _Request()
-        request.method = self._parser.get_method()
-        request.path = self._url.split(b"?", 1)[0]
-        request.user_agent, request.forwarded_for = self._ua, self._xff
+        if self._closing:
+            return
+        method = self._parser.get_method()
+        path = self._url.split(b"?", 1)[0]
         # While the listener stops, what was read is still answered, then the connection closes.
-        request.keep_alive = self._parser.should_keep_alive() and not self._server.stopping
-        self._queue.append(request)
-        if len(self._queue) >= MAX_PIPELINED and not self._paused:
+        keep_alive = self._parser.should_keep_alive() and not self._server.stopping
+        slot = None
+        if method == b"GET" and path[:3] == b"/o/" and len(path) > 3 and b"/" not in path[3:]:
+            client = client_address(self._peer, self._xff, self._server.trusted)
+            decided = self._edge.open_now(path[3:].decode("latin-1"), self._ua, client)
+            if isinstance(decided, asyncio.Future):
+                slot = _Slot(decided, b"", keep_alive, self._edge.open_settled)
+            elif decided is not None:
+                slot = _Slot(None, self._answer_now(decided, keep_alive), keep_alive)
+        if slot is None:
+            request = _Request()
+            request.method, request.path = method, path
+            request.user_agent, request.forwarded_for, request.keep_alive = self._ua, self._xff, keep_alive
+            slot = _Slot(self._server.spawn(self._answer(request)), b"", keep_alive)
+        self._slots.append(slot)
+        if len(self._slots) >= MAX_PIPELINED and not self._paused:
             self._paused = True
             self._transport.pause_reading()
-        if not self._busy:
-            self._busy = True
-            self._server.spawn(self._serve())
+        if slot.waiting is None:
+            self._write_ready()
+        else:
+            slot.waiting.add_done_callback(self._on_done)
 
     def _count(self, n: int) -> None:
         self._head_bytes += n
@@ -199,32 +235,53 @@ class PublicProtocol(asyncio.Protocol):
             self._transport.write(_BAD[status])
             self._transport.close()
 
-    async def _serve(self) -> None:
-        try:
-            while self._queue and not self._closing:
-                request = self._queue.popleft()
-                if self._paused and len(self._queue) < MAX_PIPELINED // 2:
-                    self._paused = False
-                    self._transport.resume_reading()
-                response = await self._answer(request)
-                if self._closing:
-                    return
-                self._transport.write(response)
-                if not request.keep_alive:
-                    self._closing = True
-                    self._transport.close()
-                self.last_active = time.monotonic()
-        except Exception as exc:  # noqa: BLE001 - one connection's failure must not leak; it is closed
-            log.error("public_request_failed", error=repr(exc))
-            self._closing = True
-            self._transport.close()
-        finally:
-            self._busy = False
+    def _on_done(self, _future) -> None:
+        self._write_ready()
+
+    def _write_ready(self) -> None:
+        """Writes the answers that are ready, in request order, up to the first that is not; counts
+        each pixel as its batch settles, even when the connection has gone meanwhile."""
+        slots = self._slots
+        while slots:
+            slot = slots[0]
+            waiting = slot.waiting
+            if waiting is not None and not waiting.done():
+                break
+            slots.popleft()
+            response = slot.response
+            if slot.settle is not None:
+                slot.settle(waiting)
+                response = self._server.clock.pixel(slot.keep_alive)
+            elif waiting is not None:
+                exc = waiting.exception() if not waiting.cancelled() else asyncio.CancelledError()
+                if exc is not None:  # one connection's failure must not leak; it is closed
+                    log.error("public_request_failed", error=repr(exc))
+                    self.close()
+                    continue
+                response = waiting.result()
+            if self._closing:
+                continue
+            self._transport.write(response)
+            if not slot.keep_alive:
+                self._closing = True
+                self._transport.close()
+            self.last_active = time.monotonic()
+        if self._paused and len(slots) < MAX_PIPELINED // 2 and not self._closing:
+            self._paused = False
+            self._transport.resume_reading()
+
+    def _answer_now(self, answer: Answer, keep_alive: bool) -> bytes:
+        if answer.found:
+            return self._server.clock.pixel(keep_alive)
+        return _NOT_FOUND + self._ending(keep_alive) + NOT_FOUND_PAGE
+
+    def _ending(self, keep_alive: bool) -> bytes:
+        return (b"" if keep_alive else _CLOSE) + self._server.clock.date_line() + b"\r\n"
 
     async def _answer(self, request: _Request) -> bytes:
         path, method = request.path, request.method
         head_only = method == b"HEAD"
-        ending = (b"" if request.keep_alive else _CLOSE) + self._server.clock.date_line() + b"\r\n"
+        ending = self._ending(request.keep_alive)
         # The same shape as the ASGI route: one non-empty segment after /o/ or /c/, nothing else.
         # The path is not percent-decoded: a token is base64url, and an encoded one is not canonical.
         if (len(path) > 3 and path[0] == 47 and path[2] == 47 and path[1] in b"oc" and b"/" not in path[3:]
@@ -248,13 +305,16 @@ class PublicProtocol(asyncio.Protocol):
                     return _UNAVAILABLE + ending + (b"" if head_only else UNAVAILABLE_PAGE)
         return _NOT_FOUND + ending + (b"" if head_only else NOT_FOUND_PAGE)
 
+    def pending(self) -> list:
+        return [slot.waiting for slot in self._slots if slot.waiting is not None and not slot.waiting.done()]
+
     def close(self) -> None:
         if not self._closing:
             self._closing = True
             self._transport.close()
 
     def close_if_idle(self, now: float, idle_s: float) -> None:
-        if not self._busy and not self._queue and now - self.last_active > idle_s and not self._closing:
+        if not self._slots and now - self.last_active > idle_s and not self._closing:
             self._closing = True
             self._transport.close()
 
@@ -286,11 +346,12 @@ class PublicServer:
         log.info("public_listener_started", host=self.host, port=self.port)
         return self.port
 
-    def spawn(self, coro) -> None:
-        """A connection's serving task; kept so that stop() can wait for what is in flight."""
+    def spawn(self, coro) -> asyncio.Task:
+        """A request's task (the general path); kept so that stop() can wait for what is in flight."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """No new connections; requests already read are answered (their events published) before
@@ -304,8 +365,14 @@ class PublicServer:
         if self._sweeper is not None:
             self._sweeper.cancel()
         deadline = time.monotonic() + drain_s
-        while self._tasks and time.monotonic() < deadline:
-            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+        while time.monotonic() < deadline:
+            # The general path's tasks and the pixels' batches: the caller stops the publisher
+            # only once what was read has been answered.
+            pending = set(self._tasks).union(*(c.pending() for c in self.connections))
+            if not pending:
+                break
+            await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+            await asyncio.sleep(0)  # the answers' callbacks run
         for connection in list(self.connections):
             connection.close()
         self._server = None

@@ -1,0 +1,112 @@
+"""The record views (adapters/record_views.py) against the real store: the conversation list is
+rendered from the buckets alone, so no stale entry may survive a crash between the bucket writes
+and the message write, even when the redelivery resolves the message differently."""
+from datetime import datetime, timezone
+
+import pytest
+
+from maillink_matcher.adapters.projections import CrmProjections
+from maillink_matcher.adapters.queries import QueryStore
+from maillink_matcher.adapters.record_views import RecordViews
+from maillink_matcher.domain.visibility import Viewer
+from maillink_runtime import mongo
+from tests.conftest import MONGODB_URL
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 11, 3, 10, 0, tzinfo=timezone.utc)
+
+
+def message(key: str, person: str, *, visibility: str = "shared", subject: str = "Hello") -> dict:
+    return {"_id": key, "account_id": "acc", "user_id": "owner", "company_id": "c", "thread_id": f"t-{key}",
+            "sort_date": T0, "date": T0, "subject": subject, "direction": "incoming", "status": "active",
+            "visibility": visibility, "person_ids": [person], "linked": True, "from": [{"email": "a@x.example"}],
+            "to": [], "cc": [], "snippet": "hi", "reasons": [], "locations": [], "source": "imap", "revision": 1}
+
+
+@pytest.fixture
+async def db(namespace):
+    client = mongo.connect(MONGODB_URL)
+    database = client[f"{namespace.strip('.')}_matcher"]
+    # Persons visible to everyone (no visibility group), so a colleague sees shared mail linked to them.
+    await CrmProjections(database).by_kind["person"].collection.insert_many([{"_id": f"p{i}"} for i in range(10)])
+    yield database
+    await client.drop_database(database.name)
+    await client.close()
+
+
+async def keys_of(db, ref: str, viewer: str = "owner") -> list[str]:
+    found, _ = await QueryStore(db, CrmProjections(db)).record_page(Viewer(viewer, "c"), [ref], 50)
+    return [d["_id"] for d in found]
+
+
+async def test_the_page_is_rendered_from_the_entries(db):
+    doc = message("k1", "p1", subject="Quarterly numbers")
+    await RecordViews(db).write([doc])
+    found, _ = await QueryStore(db, CrmProjections(db)).record_page(Viewer("owner", "c"), ["person:p1"], 50)
+    assert [(d["_id"], d["subject"], d["thread_id"], d["sort_date"]) for d in found] == [
+        ("k1", "Quarterly numbers", "t-k1", T0)]   # no message document was stored at all
+
+
+async def test_a_crashed_attempt_that_linked_elsewhere_leaves_no_entry(db):
+    stored = message("k1", "p1")
+    await RecordViews(db).write([stored])
+    await db["messages"].insert_one(stored)       # the message as last fully written: linked to p1
+    crashed = {**message("k1", "p2"), "view": stored["view"]}
+    await RecordViews(db).write([crashed])        # buckets moved to p2, then a crash: message not written
+    assert await keys_of(db, "person:p2") == ["k1"] and await keys_of(db, "person:p1") == []
+    # The redelivery (a new process) reads the stored message and now resolves it to p3.
+    redelivered = {**message("k1", "p3"), "view": stored["view"]}
+    await RecordViews(db).write([redelivered])
+    assert await keys_of(db, "person:p3") == ["k1"]
+    assert await keys_of(db, "person:p2") == [] and await keys_of(db, "person:p1") == []
+
+
+async def test_a_claim_of_a_message_never_stored_is_pulled_by_the_next_write_of_its_mailbox(db):
+    await RecordViews(db).write([message("lost", "p1", visibility="shared")])   # crash: never stored
+    assert await keys_of(db, "person:p1", viewer="colleague") == ["lost"]
+    # After a restart, the mailbox's next batch does not hold that message.
+    await RecordViews(db).write([message("other", "p9")])
+    assert await keys_of(db, "person:p1", viewer="colleague") == []
+    assert await keys_of(db, "person:p9") == ["other"]
+
+
+async def test_a_visibility_change_replaces_the_entry(db):
+    views = RecordViews(db)
+    doc = message("k1", "p1", visibility="shared")
+    await views.write([doc])
+    await db["messages"].insert_one(doc)
+    assert await keys_of(db, "person:p1", viewer="colleague") == ["k1"]
+    doc["visibility"] = "private"
+    await views.write([doc])
+    assert await keys_of(db, "person:p1", viewer="colleague") == []
+    assert await keys_of(db, "person:p1") == ["k1"]
+
+
+async def test_two_writers_that_each_believe_a_bucket_new_lose_no_entry(db):
+    first, second = RecordViews(db), RecordViews(db)
+    await second.write([message("k0", "p5")])          # `second` knows the buckets of now
+    await first.write([message("k1", "p1")])           # p1's bucket and day list appear
+    await second.write([{**message("k2", "p1"), "account_id": "acc2"}])   # believes them new: inserts meet them
+    assert sorted(await keys_of(db, "person:p1")) == ["k1", "k2"]
+    days = await db["record_view_days"].find_one({"_id": "person:p1"})
+    assert days["days"] == ["2026-11-03T10"]
+
+
+async def test_a_redelivery_that_resolves_as_before_the_crash_shows_the_stored_state_again(db):
+    stored = message("k1", "p1")
+    await RecordViews(db).write([stored])
+    await db["messages"].insert_one(stored)
+    await RecordViews(db).write([{**message("k1", "p2"), "view": stored["view"]}])   # crash: not stored
+    await RecordViews(db).write([{**message("k1", "p1"), "view": stored["view"]}])   # the redelivery: as before
+    assert await keys_of(db, "person:p1") == ["k1"] and await keys_of(db, "person:p2") == []
+
+
+async def test_a_message_a_crashed_attempt_moved_and_the_next_batch_does_not_hold_is_shown_as_stored(db):
+    stored = message("k1", "p1", subject="As stored")
+    await RecordViews(db).write([stored])
+    await db["messages"].insert_one(stored)
+    await RecordViews(db).write([{**message("k1", "p2"), "view": stored["view"]}])   # crash: not stored
+    await RecordViews(db).write([message("other", "p9")])                           # after a restart
+    found, _ = await QueryStore(db, CrmProjections(db)).record_page(Viewer("owner", "c"), ["person:p1"], 50)
+    assert [(d["_id"], d["subject"]) for d in found] == [("k1", "As stored")]
+    assert await keys_of(db, "person:p2") == []
