@@ -3,15 +3,15 @@ store command (adapters/requests.py has the figures), so the store is not paid p
 
 The rules of send.py hold for every request of a batch:
 - the Message-ID is fixed and `sending` (with it, and a lease) is stored for the whole batch before
-  any DATA starts;
+  any DATA starts, in the claims that win it (adapters/requests.py);
 - a request whose claim is contested (another worker, a claim left by a dead process) leaves the
   batch and goes through send.advance alone, as does everything after a send that did not simply
   succeed (SMTP errors, a copy to append, the crash seam);
 - `sent` is committed only after `mail.message.sent.v1` is acknowledged.
 
 load + decide (send.ready: cached reads, then the pure build) -> apply: tracking registered (acks
-awaited) -> claims and `sending` (two store commands) -> SMTP, concurrently through the accounts'
-pools -> sent events (acks awaited) -> `sent` (one store command per 40 requests).
+awaited) -> claims carrying `sending` (one insert) -> SMTP, concurrently through the accounts' pools
+-> sent events (acks awaited) -> `sent` (one store command per 40 requests).
 """
 import asyncio
 
@@ -36,12 +36,11 @@ async def send_batch(docs: list[dict], deps: SendDeps) -> list[dict]:
     tracked = [(r.prepared.composed.message_key, e) for r in batch if (e := tracking_event(r)) is not None]
     if tracked:
         await deps.publish_many(deps.topics["tracking"], tracked)
-    won = await deps.requests.claim_many([r.doc for r in batch], deps.lease_s)
+    steps = {r.doc["_id"]: sending_fields(r, r.doc.get("gen", 0) + 1, r.doc.get("attempts", 0) + 1, deps.lease_s)
+             for r in batch}
+    won = await deps.requests.claim_many([(r.doc, steps[r.doc["_id"]]) for r in batch])
     mine = [r for r in batch if r.doc["_id"] in won]
-    await deps.requests.set_many([
-        (r.doc["_id"], S.SENDING, sending_fields(r, r.doc.get("gen", 0) + 1, r.doc.get("attempts", 0) + 1, deps.lease_s))
-        for r in mine])
-    # `sending` is recorded for all of them: DATA may start.
+    # Each won claim carries its `sending` step (Message-ID, summary, lease): DATA may start.
     results = await asyncio.gather(*(_smtp(r, deps) for r in mine))
     simple = []
     for r, (reply, secret, error) in zip(mine, results):
@@ -53,7 +52,7 @@ async def send_batch(docs: list[dict], deps: SendDeps) -> list[dict]:
             simple.append(r)
         else:
             await accepted(r.cmd, r.account, r.preset, secret, r.prepared, r.summary, deps)
-    await finish_sent_many([(r.cmd, r.summary) for r in simple], deps)
+    await finish_sent_many([(r.cmd, r.summary, steps[r.doc["_id"]]) for r in simple], deps)
     return [r.doc for r in batch if r.doc["_id"] not in won]
 
 

@@ -52,15 +52,18 @@ async def finish_sent(request_id: str, cmd: SendRequested, summary: dict, copy: 
     log.info("sent", sent_copy=copy.value)
 
 
-async def finish_sent_many(done: list[tuple[SendRequested, dict]], deps: SendDeps) -> None:
+async def finish_sent_many(done: list[tuple[SendRequested, dict, dict]], deps: SendDeps) -> None:
     """`finish_sent` for requests the provider filed itself (no copy to append): the events in one
-    go (acks awaited), then one store command for their `sent`."""
+    go (acks awaited), then one store command for their `sent`. Each comes with the `sending` step its
+    claim recorded, which the request's document takes over with `sent`."""
     if not done:
         return
     await deps.publish_many(deps.topics["sent"], [
         (cmd.account_id, sent_event(cmd.request_id, cmd, summary, SentCopy.PROVIDER, None))
-        for cmd, summary in done if cmd.purpose != SYSTEM])
-    await deps.requests.set_many([(cmd.request_id, S.SENT, {"sent_copy": SentCopy.PROVIDER.value}) for cmd, _ in done])
+        for cmd, summary, _ in done if cmd.purpose != SYSTEM])
+    await deps.requests.set_many([(cmd.request_id, S.SENT, {**step, "state": S.SENT.value,
+                                                             "sent_copy": SentCopy.PROVIDER.value})
+                                  for cmd, _, step in done])
     ENDED.labels("sent").inc(len(done))
     log.info("sent_batch", requests=len(done), sent_copy=SentCopy.PROVIDER.value)
 
