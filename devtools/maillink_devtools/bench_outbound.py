@@ -63,10 +63,12 @@ async def setup(deps, account) -> None:
         await deps.stores.crm.on_deal(DealUpserted(deal_id=f"d-{i}", title=f"ACME renewal {i}", organization_id="o-1"))
 
 
-async def run_ours(deps, cmds, batches: int = 4, batch_size: int = 100) -> float:
+async def run_ours(deps, cmds, batches: int = 4, batch_size: int = 100) -> tuple[float, float]:
+    """(seconds until every request is recorded sent, seconds more until the documents are settled).
+    The worker runs as the service runs it, sweep included (1 s)."""
     from maillink_outbound.service_layer.send import accept_many
     from maillink_outbound.service_layer.worker import Worker
-    worker = Worker(deps, batches=batches, sweep_s=3600, batch_size=batch_size)
+    worker = Worker(deps, batches=batches, sweep_s=1.0, batch_size=batch_size)
     await worker.start()
     started = time.perf_counter()
     for i in range(0, len(cmds), batch_size):   # what the command consumer does with each poll
@@ -76,12 +78,15 @@ async def run_ours(deps, cmds, batches: int = 4, batch_size: int = 100) -> float
         counts = await deps.requests.count_by_state()
         if counts.get("sent", 0) + counts.get("failed", 0) >= len(cmds):
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     elapsed = time.perf_counter() - started
+    while deps.requests.unsettled():   # the sweep settles once no batch runs
+        await asyncio.sleep(0.1)
+    settled = time.perf_counter() - started - elapsed
     await worker.stop()
     if counts.get("failed"):
         raise RuntimeError(f"{counts['failed']} sends failed: {counts}")
-    return elapsed
+    return elapsed, settled
 
 
 async def prepared(deps, account, cmds) -> list[tuple[str, list[str], bytes]]:
@@ -130,7 +135,7 @@ async def main(n: int) -> dict:
         cmds = commands(account, n)
         messages = await prepared(deps, account, cmds)
         raw_s = await run_raw(server.port, messages)
-        ours_s = await run_ours(deps, cmds)
+        ours_s, settle_s = await run_ours(deps, cmds)
         await deps.pools.close()
     finally:
         await broker.stop()
@@ -139,7 +144,7 @@ async def main(n: int) -> dict:
         server.stop()
     result = {"messages": n, "ours_s": round(ours_s, 2), "raw_s": round(raw_s, 2),
               "ours_msg_per_s": round(n / ours_s, 1), "raw_msg_per_s": round(n / raw_s, 1),
-              "ratio": round(raw_s / ours_s, 3), "target": 0.5,
+              "ratio": round(raw_s / ours_s, 3), "target": 0.5, "settle_s": round(settle_s, 2),
               "avg_size": sum(len(m[2]) for m in messages) // len(messages)}
     return result
 
@@ -148,7 +153,8 @@ def report(r: dict) -> None:
     print(f"\n{'':34}{'messages/s':>12}{'seconds':>10}")
     print(f"{'outbound (templated, tracked)':34}{r['ours_msg_per_s']:>12}{r['ours_s']:>10}")
     print(f"{'raw aiosmtplib loop':34}{r['raw_msg_per_s']:>12}{r['raw_s']:>10}")
-    print(f"({r['messages']} messages of {r['avg_size']} bytes each, local SMTP sink)")
+    print(f"({r['messages']} messages of {r['avg_size']} bytes each, local SMTP sink; the request documents "
+          f"took {r['settle_s']} s more to settle, after the last send)")
     out = RUN_DIR / "bench" / "outbound.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2))

@@ -533,3 +533,20 @@ async def test_a_batch_sends_each_request_once_and_leaves_contested_ones_to_the_
     filed = sent_folder(files.email, files_password)
     assert sorted(message_key(files.account_id, parse(c).envelope, c) for c in filed) == \
         sorted(e.message_key for e in sent if e.account_id == files.account_id)
+
+    # The batch's `sent` is an outcome record; the documents take it over when settled. Until then
+    # readers fold it in, the sweep does not offer them, and a reply finds the message.
+    first = tracked[0].request_id
+    requests, later = env.deps.requests._c, utcnow() + timedelta(minutes=10)
+    assert (await requests.find_one({"_id": first}))["state"] == SendState.PENDING
+    assert first not in [d["_id"] for d in await env.deps.requests.due(later)]
+    other = RequestStore(requests.database)   # another process learns it on its first read
+    assert first in [d["_id"] for d in await other.due(later)]
+    assert (await other.get(first))["state"] == SendState.SENT
+    assert first not in [d["_id"] for d in await other.due(later)]
+    key = next(e.message_key for e in sent if e.request_id == first)
+    assert (await env.deps.stores.replies.get(key))["message_id"] == (await other.get(first))["sent"]["message_id"]
+    assert await env.deps.requests.settle() == 4 and env.deps.requests.unsettled() == 0
+    settled = await requests.find_one({"_id": first})
+    assert (settled["state"], settled["sent_copy"], settled["attempts"]) == (SendState.SENT, "provider", 1)
+    assert first not in [d["_id"] for d in await RequestStore(requests.database).due(later)]

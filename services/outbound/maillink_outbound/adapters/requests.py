@@ -15,6 +15,13 @@ terminal state in the document is final. Only the first try of a claim carries a
 one (a claim left by a dead process) goes on as before: bare claims, then the step written to the
 document.
 
+The batch's `sent` is an insert too: an outcome record `send_outcomes/<request id>#sent` (carrying
+the step and `sent_copy`), folded in last, and final. The request's document takes it over later
+(`settle`, in bulk, when the worker is idle or the backlog is large): until then it still says `pending`
+with a past due_at, so `due` leaves out what this process knows to be leased or recorded, and a reader
+that meets an unsettled outcome queues it for settling. The outcome, not the settling, is the commit: a
+crash before settling loses nothing.
+
 Group commit (service_layer/batch.py): many requests are created, claimed and moved per store
 command. Measured on FerretDB v1/SQLite: insert_many costs ~0.1 ms a document against ~1 ms for
 insert_one; an update costs ~1 ms a statement however it is sent, and bulk updates sent
@@ -22,6 +29,7 @@ concurrently deadlock the store (so this process sends one at a time, in chunks 
 statements: one of ~100 deadlocks too).
 """
 import asyncio
+from collections.abc import Container
 from datetime import datetime, timedelta
 
 from pymongo import InsertOne, UpdateOne
@@ -41,11 +49,13 @@ TERMINAL = frozenset({SendState.SENT.value, SendState.FAILED.value, SendState.CA
 
 class RequestStore:
     def __init__(self, db: AsyncDatabase) -> None:
-        self._c, self._claims = db["send_requests"], db["send_claims"]
+        self._c, self._claims, self._outcomes = db["send_requests"], db["send_claims"], db["send_outcomes"]
         self._bulk_updates = asyncio.Lock()   # see the module docstring: concurrent bulk updates deadlock FerretDB v1
         # Requests seen `sending` (by a step claim) with a live lease, and until when: the document
         # still says `pending` with a past due_at, so `due` would offer them to every sweep.
         self._leased: dict[str, datetime] = {}
+        # Outcomes recorded (or met) whose request document does not show them yet: what it takes over.
+        self._unsettled: dict[str, dict] = {}
 
     async def create_many(self, docs: list[dict]) -> list[tuple[dict, bool]]:
         """`create` for many requests in one insert: (stored document, created) in the given order."""
@@ -56,7 +66,7 @@ class RequestStore:
         out = []
         for i, doc in enumerate(docs):
             if i in taken:
-                stored = await self._c.find_one({"_id": doc["_id"]})
+                stored = await self.get(doc["_id"])
                 out.append((stored, False) if stored is not None else await self.create(doc))
             else:
                 out.append((doc, True))
@@ -79,16 +89,33 @@ class RequestStore:
         """`claim_many` for one request."""
         return doc["_id"] in await self.claim_many([(doc, step)])
 
-    async def set_many(self, changes: list[tuple[str, SendState, dict]]) -> None:
-        """`set` for many claimed steps: (request id, target state, fields). The caller passes what the
-        document must take over from the step claims (the batch knows the step it claimed)."""
-        now = utcnow()
-        ops = [UpdateOne({"_id": rid}, {"$set": {"state": target.value, "updated_at": now, **fields}})
-               for rid, target, fields in changes]
-        async with self._bulk_updates:
-            await bulk_write_chunked(self._c, ops)
-        for rid, _, _ in changes:
+    async def record_many(self, done: list[tuple[str, dict]]) -> None:
+        """Final states of claimed requests in one insert: (request id, fields with `state`, which the
+        document takes over when settled). An outcome already recorded stands (nothing changes a
+        final state)."""
+        if not done:
+            return
+        await _insert_many(self._outcomes, [{"_id": _outcome_id(rid), **fields} for rid, fields in done])
+        for rid, fields in done:
+            self._unsettled[rid] = fields
             self._leased.pop(rid, None)
+
+    def unsettled(self) -> int:
+        return len(self._unsettled)
+
+    async def settle(self, limit: int = 400) -> int:
+        """Writes up to `limit` recorded outcomes into their requests' documents (chunked bulk update),
+        so the documents alone are current again and `due` need not skip them. Returns how many."""
+        take = list(self._unsettled.items())[:limit]
+        if not take:
+            return 0
+        now = utcnow()
+        async with self._bulk_updates:
+            await bulk_write_chunked(self._c, [UpdateOne({"_id": rid}, {"$set": {**fields, "updated_at": now}})
+                                               for rid, fields in take])
+        for rid, _ in take:
+            self._unsettled.pop(rid, None)
+        return len(take)
 
     async def claim(self, doc: dict, hold_s: float) -> tuple[int, dict] | None:
         """Wins the next exclusive step of a request: (generation, the request as it is now), or None
@@ -112,6 +139,7 @@ class RequestStore:
 
     async def ensure_indexes(self) -> None:
         await self._c.create_index([("state", 1), ("due_at", 1)])
+        await self._outcomes.create_index("sent.message_key")
 
     async def create(self, doc: dict) -> tuple[dict, bool]:
         """Stores a new request; a request id seen before returns the stored one (the idempotency key)."""
@@ -128,16 +156,23 @@ class RequestStore:
 
     async def _fold(self, stored: dict) -> tuple[dict, dict]:
         """(the request now, the fields the document lacks for that). Step claims follow one another
-        from the document's `gen` + 1 (only a first try carries a step); a bare claim or a gap ends them."""
+        from the document's `gen` + 1 (only a first try carries a step); a bare claim or a gap ends them.
+        Then the outcome, which is final. A final state in the document is final too."""
+        rid = stored["_id"]
         doc, newer, gen = dict(stored), {}, stored.get("gen", 0)
+        if stored.get("state") in TERMINAL:
+            return doc, newer
         while True:
-            claim = await self._claims.find_one({"_id": f"{stored['_id']}#{gen + 1}"})
+            claim = await self._claims.find_one({"_id": f"{rid}#{gen + 1}"})
             if claim is None or "step" not in claim:
                 break
             newer.update(claim["step"])
             gen += 1
-        if stored.get("state") in TERMINAL:
-            newer.pop("state", None)   # a terminal state in the document is final
+        outcome = await self._outcomes.find_one({"_id": _outcome_id(rid)})
+        if outcome is not None:
+            outcome.pop("_id")
+            newer.update(outcome)
+            self._unsettled[rid] = outcome
         doc.update(newer)
         if doc.get("state") == SendState.SENDING.value and _aware(doc.get("lease_until") or utcnow()) > utcnow():
             self._leased[doc["_id"]] = _aware(doc["lease_until"])
@@ -159,7 +194,7 @@ class RequestStore:
         if unset:
             update["$unset"] = {f: "" for f in unset}
         await self._c.update_one({"_id": request_id}, update)
-        self._leased.pop(request_id, None)
+        self._current(request_id)
 
     async def move(self, request_id: str, target: SendState, expect: list[SendState] | None = None,
                    unset: tuple[str, ...] = (), **fields) -> bool:
@@ -173,7 +208,7 @@ class RequestStore:
         if unset:
             update["$unset"] = {f: "" for f in unset}
         result = await self._c.update_one({"_id": request_id, "state": doc["_stored_state"]}, update)
-        self._leased.pop(request_id, None)
+        self._current(request_id)
         return result.matched_count == 1
 
     async def note(self, request_id: str, state: SendState, **fields) -> bool:
@@ -183,28 +218,53 @@ class RequestStore:
             return False
         result = await self._c.update_one({"_id": request_id, "state": doc["_stored_state"]},
                                           {"$set": {**newer, **fields, "updated_at": utcnow()}})
-        self._leased.pop(request_id, None)   # the document is current again: `due` decides by it
+        self._current(request_id)
         return result.matched_count == 1
 
-    async def due(self, now: datetime, limit: int = 100) -> list[dict]:
+    def _current(self, request_id: str) -> None:
+        """The document was just written with everything folded in: `due` decides by it again."""
+        self._leased.pop(request_id, None)
+        self._unsettled.pop(request_id, None)
+
+    async def due(self, now: datetime, limit: int = 100, skip: Container[str] = ()) -> list[dict]:
         """Scheduled or retrying requests whose time has come, and `sending` ones whose lease ran out
-        (their sender died: they need recovery, never a blind resend)."""
+        (their sender died: they need recovery, never a blind resend). `skip`: ids the caller has in
+        hand already. Only `_id`, `state` and `due_at` are read: callers read the request itself."""
         query: dict = {"$or": [
             {"state": {"$in": [SendState.SCHEDULED.value, SendState.PENDING.value]}, "due_at": {"$lte": now}},
             {"state": SendState.SENDING.value, "lease_until": {"$lte": now}},
         ]}
-        # A step claim made it `sending` while the document says `pending`: not due before its lease
-        # ends (those this process knows of; the rest are read once by whoever advances them).
+        # A step claim made it `sending`, or an outcome final, while the document says `pending`: not due
+        # (those this process knows of; the rest are read once by whoever advances them, and so become known).
         self._leased = {rid: until for rid, until in self._leased.items() if until > now}
-        if self._leased:
-            query["_id"] = {"$nin": list(self._leased)}
-        return await self._c.find(query).sort("due_at", 1).limit(limit).to_list(limit)
+        out = []
+        cursor = self._c.find(query, {"state": 1, "due_at": 1}).sort("due_at", 1)
+        async for doc in cursor:
+            rid = doc["_id"]
+            if rid in self._leased or rid in self._unsettled or rid in skip:
+                continue
+            out.append(doc)
+            if len(out) == limit:
+                break
+        await cursor.close()
+        return out
+
+    async def states(self, account_id: str | None = None) -> dict[str, str]:
+        """Every request's state (request id -> state), outcomes included: for tests and benchmarks,
+        it reads every document."""
+        match = {"account_id": account_id} if account_id else {}
+        out = {d["_id"]: d["state"] async for d in self._c.find(match, {"state": 1})}
+        async for o in self._outcomes.find({}, {"state": 1, "request": 1}):
+            rid = o["_id"].rsplit("#", 1)[0]
+            if rid in out and out[rid] not in TERMINAL:
+                out[rid] = o["state"]
+        return out
 
     async def count_by_state(self, account_id: str | None = None) -> dict[str, int]:
-        match = {"account_id": account_id} if account_id else {}
-        cursor = await self._c.aggregate([{"$match": match}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}])
-        rows = await cursor.to_list(None)
-        return {r["_id"]: r["n"] for r in rows}
+        counts: dict[str, int] = {}
+        for state in (await self.states(account_id)).values():
+            counts[state] = counts.get(state, 0) + 1
+        return counts
 
 
 async def _insert_many(collection, docs: list[dict]) -> set[int]:
@@ -217,6 +277,10 @@ async def _insert_many(collection, docs: list[dict]) -> set[int]:
         if any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
         return {e["index"] for e in errors}
+
+
+def _outcome_id(request_id: str) -> str:
+    return f"{request_id}#sent"   # keyed by request and step: the only step recorded this way is `sent`
 
 
 def _step_claim(doc: dict, step: dict) -> dict:

@@ -14,6 +14,7 @@ awaited) -> claims carrying `sending` (one insert) -> SMTP, concurrently through
 -> sent events (acks awaited) -> `sent` (one store command per 40 requests).
 """
 import asyncio
+import time
 
 import structlog
 
@@ -30,18 +31,23 @@ log = structlog.get_logger()
 async def send_batch(docs: list[dict], deps: SendDeps) -> list[dict]:
     """Sends pending requests together; returns those it did not take (contested claims), for
     send.advance one by one."""
+    clock = _Clock()
     batch = [r for r in await asyncio.gather(*(ready(doc, deps) for doc in docs)) if r is not None]
+    clock.lap("build")
     if not batch:
         return []
     tracked = [(r.prepared.composed.message_key, e) for r in batch if (e := tracking_event(r)) is not None]
     if tracked:
         await deps.publish_many(deps.topics["tracking"], tracked)
+    clock.lap("tracking")
     steps = {r.doc["_id"]: sending_fields(r, r.doc.get("gen", 0) + 1, r.doc.get("attempts", 0) + 1, deps.lease_s)
              for r in batch}
     won = await deps.requests.claim_many([(r.doc, steps[r.doc["_id"]]) for r in batch])
     mine = [r for r in batch if r.doc["_id"] in won]
+    clock.lap("claims")
     # Each won claim carries its `sending` step (Message-ID, summary, lease): DATA may start.
     results = await asyncio.gather(*(_smtp(r, deps) for r in mine))
+    clock.lap("smtp")
     simple = []
     for r, (reply, secret, error) in zip(mine, results):
         if error is not None:
@@ -52,8 +58,24 @@ async def send_batch(docs: list[dict], deps: SendDeps) -> list[dict]:
             simple.append(r)
         else:
             await accepted(r.cmd, r.account, r.preset, secret, r.prepared, r.summary, deps)
+    clock.lap("others")
     await finish_sent_many([(r.cmd, r.summary, steps[r.doc["_id"]]) for r in simple], deps)
+    clock.lap("sent")
+    log.info("batch_timing", requests=len(docs), **clock.ms)
     return [r.doc for r in batch if r.doc["_id"] not in won]
+
+
+class _Clock:
+    """Where a batch's time goes (milliseconds per phase), for the log: the figures docs/outbound.md quotes."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, int] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.ms[f"{phase}_ms"] = round((now - self._t) * 1000)
+        self._t = now
 
 
 async def _recorded() -> bool:

@@ -54,16 +54,16 @@ async def finish_sent(request_id: str, cmd: SendRequested, summary: dict, copy: 
 
 async def finish_sent_many(done: list[tuple[SendRequested, dict, dict]], deps: SendDeps) -> None:
     """`finish_sent` for requests the provider filed itself (no copy to append): the events in one
-    go (acks awaited), then one store command for their `sent`. Each comes with the `sending` step its
-    claim recorded, which the request's document takes over with `sent`."""
+    go (acks awaited), then their `sent` in one insert (outcome records, adapters/requests.py). Each
+    comes with the `sending` step its claim recorded, which the record carries on."""
     if not done:
         return
     await deps.publish_many(deps.topics["sent"], [
         (cmd.account_id, sent_event(cmd.request_id, cmd, summary, SentCopy.PROVIDER, None))
         for cmd, summary, _ in done if cmd.purpose != SYSTEM])
-    await deps.requests.set_many([(cmd.request_id, S.SENT, {**step, "state": S.SENT.value,
-                                                             "sent_copy": SentCopy.PROVIDER.value})
-                                  for cmd, _, step in done])
+    await deps.requests.record_many([(cmd.request_id, {**step, "state": S.SENT.value,
+                                                        "sent_copy": SentCopy.PROVIDER.value})
+                                     for cmd, _, step in done])
     ENDED.labels("sent").inc(len(done))
     log.info("sent_batch", requests=len(done), sent_copy=SentCopy.PROVIDER.value)
 
