@@ -546,7 +546,10 @@ async def test_a_batch_sends_each_request_once_and_leaves_contested_ones_to_the_
     assert first not in [d["_id"] for d in await other.due(later)]
     key = next(e.message_key for e in sent if e.request_id == first)
     assert (await env.deps.stores.replies.get(key))["message_id"] == (await other.get(first))["sent"]["message_id"]
+    counts = {"sent": 4, "failed": 1, "pending": 1}   # the contested one is another worker's
+    assert await env.deps.requests.count_by_state(files.account_id) == counts
     assert await env.deps.requests.settle() == 4 and env.deps.requests.unsettled() == 0
+    assert await env.deps.requests.count_by_state(files.account_id) == counts
     settled = await requests.find_one({"_id": first})
     assert (settled["state"], settled["sent_copy"], settled["attempts"]) == (SendState.SENT, "provider", 1)
     assert first not in [d["_id"] for d in await RequestStore(requests.database).due(later)]

@@ -95,9 +95,11 @@ class RequestStore:
         final state)."""
         if not done:
             return
-        await _insert_many(self._outcomes, [{"_id": _outcome_id(rid), **fields} for rid, fields in done])
+        # `from_outcome` marks the document that takes the record over (count_by_state counts by it).
+        await _insert_many(self._outcomes, [{"_id": _outcome_id(rid), **fields, "from_outcome": True}
+                                            for rid, fields in done])
         for rid, fields in done:
-            self._unsettled[rid] = fields
+            self._unsettled[rid] = {**fields, "from_outcome": True}
             self._leased.pop(rid, None)
 
     def unsettled(self) -> int:
@@ -261,10 +263,16 @@ class RequestStore:
         return out
 
     async def count_by_state(self, account_id: str | None = None) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for state in (await self.states(account_id)).values():
-            counts[state] = counts.get(state, 0) + 1
-        return counts
+        """Requests per state, outcomes included, counted by the store. An outcome not yet taken over
+        belongs to a document that still says `pending` (a batch claims only those)."""
+        match = {"account_id": account_id} if account_id else {}
+        counts = {r["_id"]: r["n"] for r in await _group_by_state(self._c, match)}
+        unsettled = await self._outcomes.count_documents(match) - await self._c.count_documents(
+            {**match, "from_outcome": True})
+        if unsettled:
+            counts[SendState.PENDING.value] = counts.get(SendState.PENDING.value, 0) - unsettled
+            counts[SendState.SENT.value] = counts.get(SendState.SENT.value, 0) + unsettled   # the only outcome recorded
+        return {state: n for state, n in counts.items() if n}
 
 
 async def _insert_many(collection, docs: list[dict]) -> set[int]:
@@ -277,6 +285,11 @@ async def _insert_many(collection, docs: list[dict]) -> set[int]:
         if any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
         return {e["index"] for e in errors}
+
+
+async def _group_by_state(collection, match: dict) -> list[dict]:
+    cursor = await collection.aggregate([{"$match": match}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}])
+    return await cursor.to_list(None)
 
 
 def _outcome_id(request_id: str) -> str:

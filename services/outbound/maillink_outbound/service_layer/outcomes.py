@@ -61,7 +61,7 @@ async def finish_sent_many(done: list[tuple[SendRequested, dict, dict]], deps: S
     await deps.publish_many(deps.topics["sent"], [
         (cmd.account_id, sent_event(cmd.request_id, cmd, summary, SentCopy.PROVIDER, None))
         for cmd, summary, _ in done if cmd.purpose != SYSTEM])
-    await deps.requests.record_many([(cmd.request_id, {**step, "state": S.SENT.value,
+    await deps.requests.record_many([(cmd.request_id, {**step, "state": S.SENT.value, "account_id": cmd.account_id,
                                                         "sent_copy": SentCopy.PROVIDER.value})
                                      for cmd, _, step in done])
     ENDED.labels("sent").inc(len(done))
