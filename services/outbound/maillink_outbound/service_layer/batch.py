@@ -59,7 +59,7 @@ async def send_batch(docs: list[dict], deps: SendDeps) -> list[dict]:
         else:
             await accepted(r.cmd, r.account, r.preset, secret, r.prepared, r.summary, deps)
     clock.lap("others")
-    await finish_sent_many([(r.cmd, r.summary, steps[r.doc["_id"]]) for r in simple], deps)
+    await finish_sent_many([(r.cmd, r.summary, steps[r.doc["_id"]], r.prepared.composed.envelope) for r in simple], deps)
     clock.lap("sent")
     log.info("batch_timing", requests=len(docs), **clock.ms)
     return [r.doc for r in batch if r.doc["_id"] not in won]
