@@ -36,7 +36,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from maillink_runtime.mongo import bulk_write_chunked
+from maillink_runtime.mongo import BULK_CHUNK, bulk_write_chunked
 from maillink_schemas.base import utcnow
 from maillink_schemas.outbound import SendState
 
@@ -105,7 +105,7 @@ class RequestStore:
     def unsettled(self) -> int:
         return len(self._unsettled)
 
-    async def settle(self, limit: int = 400) -> int:
+    async def settle(self, limit: int = BULK_CHUNK) -> int:
         """Writes up to `limit` recorded outcomes into their requests' documents (chunked bulk update),
         so the documents alone are current again and `due` need not skip them. Returns how many."""
         take = list(self._unsettled.items())[:limit]
@@ -240,7 +240,9 @@ class RequestStore:
         # (those this process knows of; the rest are read once by whoever advances them, and so become known).
         self._leased = {rid: until for rid, until in self._leased.items() if until > now}
         out = []
-        cursor = self._c.find(query, {"state": 1, "due_at": 1}).sort("due_at", 1)
+        # At most `limit` plus what may be skipped, and never thousands: the rest waits for the next sweep.
+        window = min(limit + len(self._leased) + len(self._unsettled) + len(skip), limit * 10)
+        cursor = self._c.find(query, {"state": 1, "due_at": 1}).sort("due_at", 1).limit(window)
         async for doc in cursor:
             rid = doc["_id"]
             if rid in self._leased or rid in self._unsettled or rid in skip:

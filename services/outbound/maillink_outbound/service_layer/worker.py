@@ -12,6 +12,7 @@ Settling: a batch records its `sent` as outcome inserts; the documents take them
 each, the store's dear operation) when no batch is running, or while more than `settle_backlog` wait,
 so a burst of sends does not pay for them (adapters/requests.py)."""
 import asyncio
+import time
 
 import structlog
 
@@ -75,14 +76,22 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - the stored state is untouched; the sweep retries
             log.warning("advance_failed", request_id=request_id, error=repr(exc))
 
+    async def _settle(self) -> None:
+        """One chunk of updates at a time, then as long a pause: the store serves everyone else in
+        between (a run of bulk updates held back its other readers for seconds)."""
+        requests = self.deps.requests
+        while requests.unsettled() and (self._idle() or requests.unsettled() > self.settle_backlog):
+            started = time.monotonic()
+            await requests.settle()
+            await asyncio.sleep(time.monotonic() - started)
+
+    def _idle(self) -> bool:
+        return self._running == 0 and self._queue.empty()
+
     async def _sweep(self) -> None:
         while True:
             try:
-                requests = self.deps.requests
-                idle = self._running == 0 and self._queue.empty()
-                while requests.unsettled() and (idle or requests.unsettled() > self.settle_backlog):
-                    await requests.settle()
-                    idle = self._running == 0 and self._queue.empty()
+                await self._settle()
                 for doc in await requests.due(utcnow(), skip=self._queued):
                     self.submit(doc["_id"])
             except Exception as exc:  # noqa: BLE001 - the store may be down for a while
