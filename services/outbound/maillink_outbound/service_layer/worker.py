@@ -76,7 +76,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - the stored state is untouched; the sweep retries
             log.warning("advance_failed", request_id=request_id, error=repr(exc))
 
-    async def _settle(self) -> None:
+    async def settle(self) -> None:
         """One chunk of updates at a time, then as long a pause: the store serves everyone else in
         between (a run of bulk updates held back its other readers for seconds)."""
         requests = self.deps.requests
@@ -91,8 +91,8 @@ class Worker:
     async def _sweep(self) -> None:
         while True:
             try:
-                await self._settle()
-                for doc in await requests.due(utcnow(), skip=self._queued):
+                await self.settle()
+                for doc in await self.deps.requests.due(utcnow(), skip=self._queued):
                     self.submit(doc["_id"])
             except Exception as exc:  # noqa: BLE001 - the store may be down for a while
                 log.warning("sweep_failed", error=repr(exc))
