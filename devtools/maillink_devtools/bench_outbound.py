@@ -63,7 +63,7 @@ async def setup(deps, account) -> None:
         await deps.stores.crm.on_deal(DealUpserted(deal_id=f"d-{i}", title=f"ACME renewal {i}", organization_id="o-1"))
 
 
-async def run_ours(deps, cmds, batches: int = 4, batch_size: int = 100) -> tuple[float, float, float]:
+async def run_ours(deps, cmds, batches: int, batch_size: int) -> tuple[float, float, float]:
     """(seconds until every request is recorded sent, seconds more until the documents are settled,
     CPU seconds of this process until sent). The worker runs as the service runs it, but for the sweep
     (as this benchmark always had it: on FerretDB v1 its query reads the whole collection, ~1-3 s for
@@ -141,11 +141,11 @@ async def main(n: int) -> dict:
         await setup(deps, account)
         await deps.requests.ensure_indexes()
         # Warm-up (topics created, connections open), not measured.
-        await run_ours(deps, commands(account, 20))
+        await run_ours(deps, commands(account, 20), settings.batches, settings.batch_size)
         cmds = commands(account, n)
         messages = await prepared(deps, account, cmds)
         raw_s, raw_cpu_s = await run_raw(server.port, messages)
-        ours_s, settle_s, ours_cpu_s = await run_ours(deps, cmds)
+        ours_s, settle_s, ours_cpu_s = await run_ours(deps, cmds, settings.batches, settings.batch_size)
         await deps.pools.close()
     finally:
         await broker.stop()
@@ -156,7 +156,7 @@ async def main(n: int) -> dict:
               "ours_msg_per_s": round(n / ours_s, 1), "raw_msg_per_s": round(n / raw_s, 1),
               "ratio": round(raw_s / ours_s, 3), "target": 0.5, "settle_s": round(settle_s, 2),
               "ours_cpu_s": round(ours_cpu_s, 2), "raw_cpu_s": round(raw_cpu_s, 2),
-              "avg_size": sum(len(m[2]) for m in messages) // len(messages)}
+              "batches": settings.batches, "batch_size": settings.batch_size, "avg_size": sum(len(m[2]) for m in messages) // len(messages)}
     return result
 
 
