@@ -32,7 +32,14 @@ async def send_batch(docs: list[dict], deps: SendDeps) -> list[dict]:
     """Sends pending requests together; returns those it did not take (contested claims), for
     send.advance one by one."""
     clock = _Clock()
-    batch = [r for r in await asyncio.gather(*(ready(doc, deps) for doc in docs)) if r is not None]
+    batch = []
+    for doc in docs:
+        if (r := await ready(doc, deps)) is not None:
+            batch.append(r)
+        # Building is CPU work that never waits (cached reads): without a pause between messages a batch
+        # holds the event loop ~50 ms, and every SMTP reply of the other batches waits behind it (a
+        # transaction is three round trips; with 8 batches they took 7 ms each against 0.9 ms alone).
+        await asyncio.sleep(0)
     clock.lap("build")
     if not batch:
         return []
