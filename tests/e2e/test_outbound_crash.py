@@ -29,6 +29,7 @@ from cryptography.fernet import Fernet
 from maillink_devtools.kafka_tools import produce
 from maillink_devtools.outbound_testing import SmtpServer, smtp_account
 from maillink_devtools.processes import ServiceSet
+from maillink_outbound.adapters.requests import RequestStore
 from maillink_outbound.domain.compose import message_id_for
 from maillink_runtime import mongo
 from maillink_schemas.base import utcnow
@@ -75,6 +76,7 @@ async def crash_run(tmp_path, namespace, auth_env, files_sent: bool) -> dict:
            "OUTBOUND_BATCHES": "1", "OUTBOUND_BATCH_SIZE": "2"}
     client = mongo.connect(MONGODB_URL)
     db = client[f"{namespace.replace('.', '_')}maillink_outbound"]
+    store = RequestStore(db)
     procs, port, restarts = ServiceSet(), 18900 + uuid.uuid4().int % 90, 0
     log_dir = RUN_DIR / "e2e-logs" / namespace
     try:
@@ -94,16 +96,16 @@ async def crash_run(tmp_path, namespace, auth_env, files_sent: bool) -> dict:
                       [(c.account_id.encode(), c.model_dump_json().encode()) for c in commands])
         deadline = time.monotonic() + 300 + MESSAGES + KILLS * 60
         while True:
-            states = Counter()
-            async for doc in db["send_requests"].find({}, {"state": 1}):
-                states[doc["state"]] += 1
+            now = await store.states()   # outcome records included (a batch's `sent`, not settled yet)
+            states = Counter(now.values())
             if sum(n for s, n in states.items() if s in FINAL) == MESSAGES:
                 break
             # A planned request can finish without reaching its kill point (another request's kill took
             # it down after its 250; the recovery then found it): plan that kill on a request not yet
             # begun, so the run still has its number of kills.
             fired = len(list(crash_dir.rglob("*.done")))
-            waiting = {d["_id"] async for d in db["send_requests"].find({"state": "pending", "attempts": 0}, {"_id": 1})}
+            waiting = {d["_id"] async for d in db["send_requests"].find({"state": "pending", "attempts": 0}, {"_id": 1})
+                       if now.get(d["_id"]) == "pending"}
             live = [p for p in outstanding() if p.name in waiting or not await db["send_requests"].find_one({"_id": p.name})]
             for p in outstanding():
                 if p not in live:
@@ -123,7 +125,7 @@ async def crash_run(tmp_path, namespace, auth_env, files_sent: bool) -> dict:
     sender = Address(email=email)
     delivered = Counter(a["message_id"] for a in server.accepted())
     per_request = {rid: delivered[message_id_for(account.account_id, rid, sender)] for rid in request_ids}
-    final = {d["_id"]: d["state"] async for d in db["send_requests"].find({}, {"state": 1})}
+    final = await store.states()
     await client.drop_database(db.name)
     await client.close()
     return {"restarts": restarts, "planned_kills": KILLS, "per_request": per_request, "states": Counter(final.values()),

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from maillink_devtools.outbound_testing import SmtpServer, smtp_account
 from maillink_ingest.domain.envelope import parse
 from maillink_matcher.domain.threads import root_thread_id
+from maillink_outbound.adapters.requests import RequestStore
 from maillink_outbound.app import build_deps
 from maillink_outbound.service_layer import send as sending
 from maillink_outbound.service_layer.batch import send_batch
@@ -193,6 +194,40 @@ async def test_crash_after_250_at_a_filing_provider_is_recovered_from_the_sent_f
     assert doc["state"] == SendState.SENT
     assert len(delivered(env.servers["files"], doc["sent"]["message_id"])) == 1
     assert len(sent_folder(account.email, password)) == 1
+
+
+async def test_a_claim_carries_sending_and_a_dead_senders_request_is_recovered(env):
+    """The first claim records `sending` (Message-ID, lease) with no update of the request: readers
+    fold it in, the sweep leaves it alone while the lease runs, and once it has run out the Sent
+    folder decides (the filing server has no copy: nothing was sent) and it goes out once."""
+    account, _ = await env.account("files")
+    cmd = command(account)
+    [(doc, created)] = await sending.accept_many([cmd], env.deps)
+    r = await sending.ready(doc, env.deps)
+    assert await env.deps.requests.claim_many([(doc, sending.sending_fields(r, 1, 1, 60))]) == {cmd.request_id}
+    # The process "dies" here, between the claim and DATA.
+    requests = env.deps.requests._c
+    stored = await requests.find_one({"_id": cmd.request_id})
+    assert stored["state"] == SendState.PENDING and "sent" not in stored   # no update was made
+    now = await env.deps.requests.get(cmd.request_id)
+    assert now["state"] == SendState.SENDING and now["sent"]["message_id"] == r.summary["message_id"]
+    assert (now["gen"], now["attempts"]) == (1, 1)
+    later = utcnow() + timedelta(seconds=30)   # past the pending grace, within the lease
+    assert cmd.request_id not in [d["_id"] for d in await env.deps.requests.due(later)]
+    # Another process knows nothing of the lease until it reads the request once.
+    other = RequestStore(requests.database)
+    assert cmd.request_id in [d["_id"] for d in await other.due(later)]
+    assert (await other.get(cmd.request_id))["state"] == SendState.SENDING
+    assert cmd.request_id not in [d["_id"] for d in await other.due(later)]
+    assert cmd.request_id in [d["_id"] for d in await other.due(utcnow() + timedelta(seconds=120))]
+    # A write takes the claim's step over: the document alone is current again.
+    assert await env.deps.requests.note(cmd.request_id, SendState.SENDING, lease_until=utcnow())   # the lease runs out
+    stored = await requests.find_one({"_id": cmd.request_id})
+    assert stored["state"] == SendState.SENDING and stored["sent"]["message_id"] == r.summary["message_id"]
+    await sending.advance(cmd.request_id, env.deps)
+    doc = await env.deps.requests.get(cmd.request_id)
+    assert doc["state"] == SendState.SENT and doc["attempts"] == 2
+    assert len(delivered(env.servers["files"], doc["sent"]["message_id"])) == 1
 
 
 async def test_a_send_interrupted_before_delivery_at_a_filing_provider_is_retried(env):
@@ -498,3 +533,23 @@ async def test_a_batch_sends_each_request_once_and_leaves_contested_ones_to_the_
     filed = sent_folder(files.email, files_password)
     assert sorted(message_key(files.account_id, parse(c).envelope, c) for c in filed) == \
         sorted(e.message_key for e in sent if e.account_id == files.account_id)
+
+    # The batch's `sent` is an outcome record; the documents take it over when settled. Until then
+    # readers fold it in, the sweep does not offer them, and a reply finds the message.
+    first = tracked[0].request_id
+    requests, later = env.deps.requests._c, utcnow() + timedelta(minutes=10)
+    assert (await requests.find_one({"_id": first}))["state"] == SendState.PENDING
+    assert first not in [d["_id"] for d in await env.deps.requests.due(later)]
+    other = RequestStore(requests.database)   # another process learns it on its first read
+    assert first in [d["_id"] for d in await other.due(later)]
+    assert (await other.get(first))["state"] == SendState.SENT
+    assert first not in [d["_id"] for d in await other.due(later)]
+    key = next(e.message_key for e in sent if e.request_id == first)
+    assert (await env.deps.stores.replies.get(key))["message_id"] == (await other.get(first))["sent"]["message_id"]
+    counts = {"sent": 4, "failed": 1, "pending": 1}   # the contested one is another worker's
+    assert await env.deps.requests.count_by_state(files.account_id) == counts
+    assert await env.deps.requests.settle() == 4 and env.deps.requests.unsettled() == 0
+    assert await env.deps.requests.count_by_state(files.account_id) == counts
+    settled = await requests.find_one({"_id": first})
+    assert (settled["state"], settled["sent_copy"], settled["attempts"]) == (SendState.SENT, "provider", 1)
+    assert first not in [d["_id"] for d in await RequestStore(requests.database).due(later)]

@@ -9,7 +9,7 @@ from maillink_outbound.domain import rtl
 from maillink_outbound.domain import smart_fields as sf
 from maillink_outbound.domain.addresses import InvalidAddress, normalise
 from maillink_outbound.domain.compose import limit_error
-from maillink_outbound.domain.html import sanitise, text_from_html
+from maillink_outbound.domain.html import TextCollector, sanitise, text_from_html
 from maillink_outbound.domain.states import CANCELLABLE, TERMINAL, TRANSITIONS, sources
 from maillink_outbound.domain.tracking import TrackerUrls, inject
 from maillink_schemas.mail import Address
@@ -156,3 +156,16 @@ async def test_the_per_minute_limit_waits_for_the_window_to_move(monkeypatch):
     assert sleeps == []
     await pool._pace()   # the third within a minute waits until the first is a minute old
     assert len(sleeps) == 1 and abs(sleeps[0] - 50.01) < 1e-6
+
+
+@pytest.mark.parametrize("lang", sorted(SENTENCES))
+def test_the_text_alternative_from_the_marking_parse_is_the_one_from_the_marked_html(lang):
+    # Building a message parses its HTML once, for the RTL marks and the text alternative together.
+    body = sanitise(f"<p>{SENTENCES[lang]}</p><p>Kind regards, <b>Acme</b> &amp; co: "
+                    f"<a href='https://acme.example/a?x=1&amp;y=2'>offer</a></p><br/><img alt='logo' src='cid:l'/>"
+                    f"<ul><li>one</li><li>{SENTENCES[lang][:20]}</li></ul>")
+    collected = TextCollector()
+    marked, _ = rtl.mark(body, also=collected)
+    assert marked == rtl.mark(body)[0]
+    assert collected.text() == text_from_html(marked)
+    assert "(https://acme.example/a?x=1&y=2)" in collected.text() and "[logo]" in collected.text()

@@ -53,7 +53,7 @@ def build_deps(settings: Settings, broker, db) -> SendDeps:
 def create_app(settings: Settings) -> FastAPI:
     service = Service("outbound", settings)
     deps = build_deps(settings, service.broker, service.db)
-    worker = Worker(deps, settings.batches, settings.sweep_s, settings.batch_size)
+    worker = Worker(deps, settings.batches, settings.sweep_s, settings.batch_size, settings.settle_backlog)
     consumed = subscribe_all(service.broker, settings, service.group_id, deps, worker)
     command_topic = settings.topic(Topic.SEND_REQUESTED)
 

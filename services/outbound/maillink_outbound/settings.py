@@ -39,11 +39,13 @@ class Settings(ServiceSettings):
     smtp_timeout_s: float = Field(60.0, description="Timeout of each SMTP command.")
     lease_s: float = Field(300.0, description="How long a `sending` request belongs to its sender; after that "
                            "a crashed send is recovered (Sent folder lookup). Keep well above smtp_timeout_s.")
-    batches: int = Field(4, ge=1, description="Batches of requests in progress at once (group commit: each "
+    batches: int = Field(8, ge=1, description="Batches of requests in progress at once (group commit: each "
                          "state change of a batch is one store command); the per-account pools limit SMTP further.")
     batch_size: int = Field(100, ge=1, description="Most requests in one batch, and most send commands read "
                             "from Kafka and stored per poll.")
     sweep_s: float = Field(1.0, description="How often due (scheduled, retrying, orphaned) requests are looked for.")
+    settle_backlog: int = Field(20000, ge=0, description="Sent requests recorded as outcomes whose documents "
+                                "are updated only when no batch runs, unless more than this many wait (then at once).")
     pending_grace_s: float = Field(5.0, description="A new request is sent by the process that consumed it; "
                                    "the sweep picks it up only after this long (e.g. after that process died).")
     cache_ttl_s: float = Field(5.0, description="How long accounts, templates, signatures and CRM records read "

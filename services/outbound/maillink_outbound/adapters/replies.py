@@ -8,7 +8,7 @@ from maillink_schemas.mail import Envelope
 
 class ReplyIndex:
     def __init__(self, db: AsyncDatabase) -> None:
-        self._c, self._requests = db["message_refs"], db["send_requests"]
+        self._c, self._requests, self._outcomes = db["message_refs"], db["send_requests"], db["send_outcomes"]
 
     async def ensure_indexes(self) -> None:
         await self._requests.create_index("sent.message_key")
@@ -28,6 +28,8 @@ class ReplyIndex:
         if found is None:
             # Our own sent messages are not copied here (one write less per send): their request has it.
             sent = await self._requests.find_one({"sent.message_key": message_key, "state": "sent"}, {"sent": 1})
+            if sent is None:   # sent by a batch and not settled yet: its outcome record has it
+                sent = await self._outcomes.find_one({"sent.message_key": message_key, "state": "sent"}, {"sent": 1})
             if sent is not None:
                 e = sent["sent"]["envelope"]
                 found = {"message_id": e.get("message_id"), "references": e.get("references", []),

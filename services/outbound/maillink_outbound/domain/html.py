@@ -25,14 +25,16 @@ _SPACES = re.compile(r"[ \t\u00a0]+")
 _LINES = re.compile(r"\n{3,}")
 
 
-class _Text(HTMLParser):
+class TextCollector:
+    """Builds the text alternative from parse events; fed by `text_from_html`, or by rtl.mark's own
+    parse (one parse of the body for both: the parse is a good part of building a message)."""
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self.href: list[str | None] = []
         self.skip = 0
 
-    def handle_starttag(self, tag, attrs) -> None:
+    def starttag(self, tag, attrs) -> None:
         if tag in ("style", "script", "head", "title"):
             self.skip += 1
         if tag in _BREAK_BEFORE:
@@ -44,7 +46,7 @@ class _Text(HTMLParser):
         if tag == "img" and (alt := dict(attrs).get("alt")):
             self.out.append(f"[{alt}]")
 
-    def handle_endtag(self, tag) -> None:
+    def endtag(self, tag) -> None:
         if tag in ("style", "script", "head", "title"):
             self.skip = max(0, self.skip - 1)
         if tag == "a" and self.href:
@@ -55,14 +57,33 @@ class _Text(HTMLParser):
                 if target not in (self.out[-1] if self.out else ""):
                     self.out.append(f" ({target})")
 
-    def handle_data(self, data) -> None:
+    def data(self, data) -> None:
         if not self.skip:
             self.out.append(_SPACES.sub(" ", data.replace("\n", " ")))
 
+    def text(self) -> str:
+        lines = [line.strip() for line in "".join(self.out).split("\n")]
+        return _LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
+
+
+class _Text(HTMLParser):
+    def __init__(self, sink: TextCollector) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sink = sink
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.sink.starttag(tag, attrs)
+
+    def handle_endtag(self, tag) -> None:
+        self.sink.endtag(tag)
+
+    def handle_data(self, data) -> None:
+        self.sink.data(data)
+
 
 def text_from_html(html: str) -> str:
-    parser = _Text()
+    sink = TextCollector()
+    parser = _Text(sink)
     parser.feed(html)
     parser.close()
-    lines = [line.strip() for line in "".join(parser.out).split("\n")]
-    return _LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
+    return sink.text()

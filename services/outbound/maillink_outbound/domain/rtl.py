@@ -41,22 +41,30 @@ def language(text: str) -> str | None:
 class _Blocks(HTMLParser):
     """Splits HTML into tokens and collects each block's own text (nested blocks count for themselves)."""
 
-    def __init__(self) -> None:
+    def __init__(self, also=None) -> None:
         super().__init__(convert_charrefs=True)
+        self.also = also   # another listener to the same parse events (html.TextCollector)
         self.tokens: list[str] = []
         self.stack: list[tuple[str, int, list[str]]] = []  # (tag, token index, text parts)
         self.blocks: list[tuple[int, str]] = []            # (token index of the start tag, text)
         self.loose: list[str] = []
 
     def handle_starttag(self, tag, attrs) -> None:
+        if self.also:
+            self.also.starttag(tag, attrs)
         self.tokens.append(self.get_starttag_text())
         if tag in BLOCKS:
             self.stack.append((tag, len(self.tokens) - 1, []))
 
     def handle_startendtag(self, tag, attrs) -> None:
+        if self.also:
+            self.also.starttag(tag, attrs)
+            self.also.endtag(tag)
         self.tokens.append(self.get_starttag_text())
 
     def handle_endtag(self, tag) -> None:
+        if self.also:
+            self.also.endtag(tag)
         self.tokens.append(f"</{tag}>")
         if tag in BLOCKS and any(t == tag for t, _, _ in self.stack):
             while self.stack:
@@ -66,6 +74,8 @@ class _Blocks(HTMLParser):
                     break
 
     def handle_data(self, data) -> None:
+        if self.also:
+            self.also.data(data)
         self.tokens.append(_escape(data))
         (self.stack[-1][2] if self.stack else self.loose).append(data)
 
@@ -74,9 +84,10 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def mark(html: str) -> tuple[str, str | None]:
-    """The HTML with RTL blocks marked, and the whole body's direction ('rtl' wraps it in a div)."""
-    parser = _Blocks()
+def mark(html: str, also=None) -> tuple[str, str | None]:
+    """The HTML with RTL blocks marked, and the whole body's direction ('rtl' wraps it in a div).
+    `also` is told the same parse events (so the text alternative needs no second parse)."""
+    parser = _Blocks(also)
     parser.feed(html)
     parser.close()
     for tag, index, parts in reversed(parser.stack):  # unclosed blocks still count

@@ -32,8 +32,10 @@ async def append_copy(account, secret, preset: ProviderPreset, raw: bytes, bcc, 
         return SentCopy.MISSING, None
 
 
-def sent_event(request_id: str, cmd: SendRequested, summary: dict, copy: SentCopy, folder: str | None) -> MessageSent:
-    envelope = Envelope.model_validate(summary["envelope"])
+def sent_event(request_id: str, cmd: SendRequested, summary: dict, copy: SentCopy, folder: str | None,
+               envelope: Envelope | None = None) -> MessageSent:
+    """`envelope`: the one the message was built with, when at hand (else read back from the summary)."""
+    envelope = envelope or Envelope.model_validate(summary["envelope"])
     return MessageSent(
         event_id=deterministic_id("sent", request_id), occurred_at=utcnow(), request_id=request_id,
         message_key=summary["message_key"], account_id=cmd.account_id, user_id=cmd.user_id,
@@ -52,15 +54,18 @@ async def finish_sent(request_id: str, cmd: SendRequested, summary: dict, copy: 
     log.info("sent", sent_copy=copy.value)
 
 
-async def finish_sent_many(done: list[tuple[SendRequested, dict]], deps: SendDeps) -> None:
+async def finish_sent_many(done: list[tuple[SendRequested, dict, dict, Envelope]], deps: SendDeps) -> None:
     """`finish_sent` for requests the provider filed itself (no copy to append): the events in one
-    go (acks awaited), then one store command for their `sent`."""
+    go (acks awaited), then their `sent` in one insert (outcome records, adapters/requests.py). Each
+    comes with the `sending` step its claim recorded, which the record carries on."""
     if not done:
         return
     await deps.publish_many(deps.topics["sent"], [
-        (cmd.account_id, sent_event(cmd.request_id, cmd, summary, SentCopy.PROVIDER, None))
-        for cmd, summary in done if cmd.purpose != SYSTEM])
-    await deps.requests.set_many([(cmd.request_id, S.SENT, {"sent_copy": SentCopy.PROVIDER.value}) for cmd, _ in done])
+        (cmd.account_id, sent_event(cmd.request_id, cmd, summary, SentCopy.PROVIDER, None, envelope))
+        for cmd, summary, _, envelope in done if cmd.purpose != SYSTEM])
+    await deps.requests.record_many([(cmd.request_id, {**step, "state": S.SENT.value, "account_id": cmd.account_id,
+                                                        "sent_copy": SentCopy.PROVIDER.value})
+                                     for cmd, _, step, _ in done])
     ENDED.labels("sent").inc(len(done))
     log.info("sent_batch", requests=len(done), sent_copy=SentCopy.PROVIDER.value)
 

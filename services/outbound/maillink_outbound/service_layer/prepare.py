@@ -104,9 +104,10 @@ def _build(cmd: SendRequested, got: Loaded, date: datetime, tracking: Tracking |
             subject = f"Re: {subject}"
     direction, links, tid = None, [], None
     if html is not None:
-        html, direction = rtl.mark(htmlbody.sanitise(html))
-        if text is None:
-            text = htmlbody.text_from_html(html)
+        text_of_html = htmlbody.TextCollector() if text is None else None
+        html, direction = rtl.mark(htmlbody.sanitise(html), also=text_of_html)
+        if text_of_html is not None:
+            text = text_of_html.text()
         if cmd.tracking and tracking:
             tid, urls = tracker_urls(tracking.base_url, tracking.keyring, message_id, date)
             html, links = inject(html, urls)

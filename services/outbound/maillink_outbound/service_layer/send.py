@@ -138,7 +138,8 @@ def tracking_event(r: Ready) -> TrackingRegistered | None:
 
 def sending_fields(r: Ready, gen: int, attempts: int, lease_s: float) -> dict:
     """What entering `sending` stores: the claim's generation, the fixed Message-ID (in `sent`), a lease."""
-    return {"gen": gen, "sent": r.summary, "attempts": attempts, "lease_until": utcnow() + timedelta(seconds=lease_s)}
+    return {"state": S.SENDING.value, "gen": gen, "sent": r.summary, "attempts": attempts,
+            "lease_until": utcnow() + timedelta(seconds=lease_s)}
 
 
 async def attempt(doc: dict, deps: SendDeps) -> None:
@@ -153,6 +154,12 @@ async def attempt(doc: dict, deps: SendDeps) -> None:
 
     async def claim() -> bool:
         nonlocal claimed
+        # The first try records `sending` in the claim itself (one insert); a contested one goes on
+        # with bare claims and writes the step to the request.
+        if await deps.requests.claim_step(doc, sending_fields(r, doc.get("gen", 0) + 1, doc.get("attempts", 0) + 1,
+                                                              deps.lease_s)):
+            claimed = True
+            return True
         won = await deps.requests.claim(doc, deps.lease_s)
         if won is None or won[1]["state"] != S.PENDING:
             return False  # another worker has it, or it was cancelled meanwhile
