@@ -33,35 +33,17 @@ async def namespace():
 
 
 async def drop_namespace(prefix: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-    from pymongo import AsyncMongoClient
+    from maillink_devtools.kafka_tools import drop_namespace as drop
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-        await admin.start()
-        try:
-            doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
-            if doomed:
-                await admin.delete_topics(doomed)
-        finally:
-            await admin.close()
-        client = AsyncMongoClient(MONGODB_URL, serverSelectionTimeoutMS=3000)
-        try:
-            # By name, not by listing: FerretDB's listDatabases walks every database file and took
-            # 20-80 s on a busy shared store, which stalled every test's clean-up.
-            for name in namespace_databases(prefix):
-                await client.drop_database(name)
-        finally:
-            await client.close()
+        await drop(KAFKA, MONGODB_URL, prefix, NAMESPACE_DATABASES)
     except Exception as exc:  # noqa: BLE001 - clean-up is best effort; a test's verdict is already in
         print(f"namespace clean-up of {prefix} failed: {exc!r}")
 
 
-def namespace_databases(prefix: str) -> list[str]:
-    """Every database a test namespace can create: the services' (Settings.database) and the test
-    helpers' own `<namespace>_<service>` stores."""
-    services = ["ingest", "matcher", "tracker", "outbound", "bcc_gateway"]
-    return ([f"{prefix.replace('.', '_')}maillink_{s}" for s in services]
-            + [f"{prefix.strip('.')}_{s}" for s in ("ingest", "matcher", "ingest_copy")])
+# Every database a test namespace can create, after the namespace's `<prefix>_`: the services'
+# (Settings.database) and the test helpers' own `<namespace>_<service>` stores.
+NAMESPACE_DATABASES = ([f"maillink_{s}" for s in ("ingest", "matcher", "tracker", "outbound", "bcc_gateway")]
+                       + ["ingest", "matcher", "ingest_copy"])
 
 
 @asynccontextmanager

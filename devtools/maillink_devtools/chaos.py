@@ -44,6 +44,7 @@ from maillink_schemas.crm import PersonUpserted, UserUpserted
 from maillink_schemas.topics import Topic
 
 from . import tokens
+from .kafka_tools import drop_namespace
 from .chaos_audit import Expected, audit
 from .mailgen import Mail, sentence
 from .processes import ServiceSet
@@ -233,27 +234,6 @@ async def produce(topic: str, items: list[tuple[bytes, bytes]]) -> None:
         await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in items])
     finally:
         await producer.stop()
-
-
-async def drop_namespace(prefix: str) -> None:
-    """The run's topics and databases, so repeated runs do not pile up partitions on the private broker."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from pymongo import AsyncMongoClient
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
-    client = AsyncMongoClient(MONGODB_URL, serverSelectionTimeoutMS=5000, socketTimeoutMS=60000)
-    try:
-        for name in await client.list_database_names():
-            if name.startswith(prefix.replace(".", "_")):
-                await client.drop_database(name)
-    finally:
-        await client.close()
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -635,7 +615,7 @@ class Chaos:
         if os.environ.get("CHAOS_KEEP"):
             return
         try:
-            asyncio.run(drop_namespace(self.namespace))
+            asyncio.run(drop_namespace(KAFKA, MONGODB_URL, self.namespace, None))
         except Exception as exc:  # noqa: BLE001 - best effort: the verdict is already in
             print(f"clean-up of {self.namespace} failed: {exc!r}")
         for acc in self.accounts:

@@ -64,9 +64,10 @@ async def wait_group_caught_up(bootstrap: str, group: str, topic: str, timeout: 
         await admin.close()
 
 
-async def drop_namespace(bootstrap: str, mongodb_url: str, prefix: str, databases: list[str]) -> None:
-    """Deletes a namespace's topics and the named databases (benchmarks clean up after themselves, as
-    tests do). Databases are named, not listed: listDatabases on a busy FerretDB can take minutes."""
+async def drop_namespace(bootstrap: str, mongodb_url: str, prefix: str, databases: list[str] | None) -> None:
+    """Deletes a namespace's topics and its databases `<prefix>_<name>` for each name (benchmarks and
+    tests clean up after themselves). Named, not listed: listDatabases on a busy FerretDB can take
+    minutes. `databases=None` lists them instead, for a private store that nothing else keeps busy."""
     from pymongo import AsyncMongoClient
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -76,9 +77,12 @@ async def drop_namespace(bootstrap: str, mongodb_url: str, prefix: str, database
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
-    client = AsyncMongoClient(mongodb_url, serverSelectionTimeoutMS=3000)
+    client = AsyncMongoClient(mongodb_url, serverSelectionTimeoutMS=5000, socketTimeoutMS=60000)
+    stem = prefix.replace(".", "_")
     try:
-        for name in databases:
-            await client.drop_database(f"{prefix.replace('.', '_')}{name}")
+        names = ([name for name in await client.list_database_names() if name.startswith(stem)]
+                 if databases is None else [f"{stem}{name}" for name in databases])
+        for name in names:
+            await client.drop_database(name)
     finally:
         await client.close()

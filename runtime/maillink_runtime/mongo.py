@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from pymongo import AsyncMongoClient
+from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.database import AsyncDatabase
 
 
@@ -35,6 +36,27 @@ async def bulk_write_chunked(collection, operations: list, chunk: int = BULK_CHU
     """`bulk_write(ordered=False)` in commands of at most `chunk` operations (see above)."""
     for i in range(0, len(operations), chunk):
         await collection.bulk_write(operations[i:i + chunk], ordered=False)
+
+
+# Inserts do not hold the connections that deadlock big update commands, so they go in large ones.
+INSERT_CHUNK = 1000
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(collection, docs: list[dict], chunk: int = INSERT_CHUNK) -> list[int]:
+    """`insert_many(ordered=False)` of documents believed new; returns the positions (in `docs`) of those
+    whose `_id` was already taken, for the caller to replace or merge (a redelivery). On FerretDB v1 a
+    plain insert costs a fraction of an upsert, and redeliveries are rare. Other errors are raised."""
+    taken: list[int] = []
+    for start in range(0, len(docs), chunk):
+        try:
+            await collection.insert_many(docs[start:start + chunk], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            taken.extend(start + e["index"] for e in errors)
+    return taken
 
 
 async def ping(db: AsyncDatabase) -> None:

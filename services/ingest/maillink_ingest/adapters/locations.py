@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pymongo import ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from maillink_runtime.mongo import bulk_write_chunked
+from maillink_runtime.mongo import bulk_write_chunked, insert_new
 
 
 @dataclass(frozen=True)
@@ -61,13 +60,9 @@ class LocationStore:
         docs = {_id(account_id, i.folder, i.uidvalidity, i.uid): _document(account_id, i) for i in items}
         if not docs:
             return
-        try:
-            await self._col.insert_many([{"_id": k, **d} for k, d in docs.items()], ordered=False)
-        except BulkWriteError as exc:
-            existing = [e["op"]["_id"] for e in exc.details.get("writeErrors", []) if e.get("code") == 11000]
-            if len(existing) != len(exc.details.get("writeErrors", [])):
-                raise
-            await bulk_write_chunked(self._col, [ReplaceOne({"_id": k}, docs[k]) for k in existing])
+        keys = list(docs)
+        existing = await insert_new(self._col, [{"_id": k, **docs[k]} for k in keys])
+        await bulk_write_chunked(self._col, [ReplaceOne({"_id": keys[i]}, docs[keys[i]]) for i in existing])
 
     async def in_folder(self, account_id: str, folder: str, uidvalidity: int | None = None,
                         uids: list[int] | None = None) -> dict[int, Location]:

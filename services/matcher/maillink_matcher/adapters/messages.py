@@ -10,10 +10,9 @@ placing it again (domain/threads.py).
 import time
 
 from pymongo import DESCENDING, ReplaceOne
-from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from maillink_runtime.mongo import bulk_write_chunked
+from maillink_runtime.mongo import bulk_write_chunked, insert_new
 from maillink_schemas.base import deterministic_id
 
 from .address_index import AddressIndex
@@ -21,24 +20,15 @@ from .reads import by_ids
 from .record_views import RecordViews
 
 # Updates go in small commands (mongo.bulk_write_chunked: large update commands deadlock FerretDB
-# v1); inserts do not hold the connections that cause it, so they go in large ones.
-_INSERTS = 1000
+# v1); inserts do not hold the connections that cause it, so they go in large ones (mongo.insert_new).
 bulk = bulk_write_chunked
 
 
 async def insert_or_replace(collection, docs: list[dict]) -> None:
     """Documents believed new, inserted in large commands (inserts do not hold the connections that
     deadlock big update commands); any that exists after all (a redelivery) is replaced."""
-    for i in range(0, len(docs), _INSERTS):
-        chunk = docs[i:i + _INSERTS]
-        try:
-            await collection.insert_many(chunk, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            await bulk(collection, [ReplaceOne({"_id": chunk[e["index"]]["_id"]}, chunk[e["index"]], upsert=True)
-                                    for e in errors])
+    taken = await insert_new(collection, docs)
+    await bulk(collection, [ReplaceOne({"_id": docs[i]["_id"]}, docs[i], upsert=True) for i in taken])
 
 
 def ref_key(account_id: str, message_id: str) -> str:

@@ -84,9 +84,15 @@ class QueryStore:
         if cursor:
             date, key = decode_cursor(cursor)
             query["$and"].append({"$or": [{"sort_date": {"$lt": date}}, {"sort_date": date, "_id": {"$lt": key}}]})
+        docs = self.messages.find(query, {"addresses": 0, "state": 0}).sort([("sort_date", DESCENDING), ("_id", DESCENDING)])
+        return await self._visible_page(viewer, docs, limit)
+
+    async def _visible_page(self, viewer: Viewer, docs, limit: int) -> tuple[list[dict], str | None]:
+        """The first `limit` of `docs` (newest first, sync or async iterable) that `viewer` can see, and
+        the cursor after them when there are more."""
         found: list[dict] = []
         records: dict[tuple[str, str], Record] = {}
-        async for doc in self.messages.find(query, {"addresses": 0, "state": 0}).sort([("sort_date", DESCENDING), ("_id", DESCENDING)]):
+        async for doc in _aiter(docs):
             await self._records(set(linked_refs(doc)), records)
             if can_see(viewer, shown(doc), records):
                 found.append(doc)
@@ -158,17 +164,9 @@ class QueryStore:
         docs = [d for d in (await by_ids(self.messages, thread["members"], {"addresses": 0, "state": 0})).values()
                 if d.get("thread_id") == thread["_id"] and (d.get("status") or "active") in _VISIBLE_STATUSES]
         docs.sort(key=lambda d: (_utc(d["sort_date"]), d["_id"]), reverse=True)
-        found: list[dict] = []
-        records: dict[tuple[str, str], Record] = {}
-        for doc in docs:
-            if after and (_utc(doc["sort_date"]), doc["_id"]) >= after:
-                continue
-            await self._records(set(linked_refs(doc)), records)
-            if can_see(viewer, shown(doc), records):
-                found.append(doc)
-                if len(found) > limit:
-                    break
-        return found[:limit], (encode_cursor(found[limit - 1]) if len(found) > limit else None)
+        if after:
+            docs = [d for d in docs if (_utc(d["sort_date"]), d["_id"]) < after]
+        return await self._visible_page(viewer, docs, limit)
 
     async def thread_doc(self, thread_id: str) -> dict | None:
         doc, hops = await self.threads.find_one({"_id": thread_id}), 0
@@ -185,3 +183,12 @@ class QueryStore:
 
     async def persons_of_organization(self, organization_id: str) -> list[str]:
         return await self._crm.persons_of_organization(organization_id)
+
+
+async def _aiter(docs):
+    if hasattr(docs, "__aiter__"):
+        async for doc in docs:
+            yield doc
+    else:
+        for doc in docs:
+            yield doc

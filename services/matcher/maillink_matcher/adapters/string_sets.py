@@ -9,27 +9,16 @@ the rest are inserted; one that exists after all (another process wrote it, a re
 added to with `$addToSet` instead, so nothing is lost either way.
 """
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
 
-from maillink_runtime.mongo import bulk_write_chunked
-
-_INSERTS = 1000
+from maillink_runtime.mongo import bulk_write_chunked, insert_new
 
 
 async def add_strings(collection, field: str, items: dict[str, set[str]], known: set[str] | None) -> None:
     """Adds items[_id] to `field` of each document; updates `known` with every `_id` written."""
     new = [{"_id": i, field: sorted(v)} for i, v in items.items() if known is not None and i not in known]
     updates = {i: v for i, v in items.items() if known is None or i in known}
-    for start in range(0, len(new), _INSERTS):
-        chunk = new[start:start + _INSERTS]
-        try:
-            await collection.insert_many(chunk, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            for e in errors:   # it existed after all: add to it
-                updates[chunk[e["index"]]["_id"]] = set(chunk[e["index"]][field])
+    for i in await insert_new(collection, new):   # it existed after all: add to it
+        updates[new[i]["_id"]] = set(new[i][field])
     await bulk_write_chunked(collection, [UpdateOne({"_id": i}, {"$addToSet": {field: {"$each": sorted(v)}}}, upsert=True)
                                           for i, v in updates.items()])
     if known is not None:

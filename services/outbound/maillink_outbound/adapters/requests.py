@@ -33,18 +33,17 @@ import asyncio
 from collections.abc import Container
 from datetime import datetime, timedelta
 
-from pymongo import InsertOne, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from maillink_runtime.mongo import BULK_CHUNK, bulk_write_chunked
+from maillink_runtime.mongo import BULK_CHUNK, bulk_write_chunked, insert_new
 from maillink_schemas.base import utcnow
 from maillink_schemas.outbound import SendState
 
 from ..domain.states import sources
 
 
-DUPLICATE_KEY = 11000
 TERMINAL = frozenset({SendState.SENT.value, SendState.FAILED.value, SendState.CANCELLED.value, SendState.UNKNOWN.value})
 
 
@@ -280,14 +279,7 @@ class RequestStore:
 
 async def _insert_many(collection, docs: list[dict]) -> set[int]:
     """Inserts what it can; the indexes of the documents whose _id was taken."""
-    try:
-        await collection.bulk_write([InsertOne(d) for d in docs], ordered=False)
-        return set()
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        return {e["index"] for e in errors}
+    return set(await insert_new(collection, docs))
 
 
 async def _group_by_state(collection, match: dict) -> list[dict]:
