@@ -14,7 +14,7 @@ from .settings import MatcherSettings
 async def rebuild(settings: MatcherSettings) -> None:
     from .adapters.address_index import AddressIndex
     from .adapters.projections import CrmProjections
-    from .adapters.write_gate import gated
+    from maillink_runtime.mongo import gated
     client = mongo.connect(settings.mongodb_url, **mongo.tls_options(settings.mongodb_tls_ca_file,
                                                                       settings.mongodb_tls_cert_key_file))
     try:

@@ -19,7 +19,7 @@ from .adapters.messages import MessageStore
 from .adapters.projections import CrmProjections
 from .adapters.queries import QueryStore
 from .adapters.settings import SettingsStore
-from .adapters.write_gate import gated
+from maillink_runtime.mongo import gated
 from .adapters.writer_cache import CachedMessages
 from .entrypoints.commands_http import commands_router
 from .entrypoints.consumers import subscribe_batch
