@@ -30,9 +30,11 @@ class Crash(Exception):
     pass
 
 
-@pytest.fixture(params=["plain", "cached"])
+@pytest.fixture(params=["plain", "cached", "evicting"])
 async def matcher(namespace, request):
-    """`cached`: wired as app.py wires it, with the writer's caches and the facts clock."""
+    """`cached`: wired as app.py wires it, with the writer's caches and the facts clock; `evicting`:
+    the same with room for 2 message and thread documents, so documents dropped from memory are
+    read again (the results must not change)."""
     client = mongo.connect(MONGODB_URL)
     db = client[f"{namespace.strip('.')}_matcher"]
     broker = bus.make_broker(KAFKA, "test")
@@ -50,10 +52,11 @@ async def matcher(namespace, request):
 
     store, projections, settings = MessageStore(db), CrmProjections(db), SettingsStore(db)
     await store.ensure_indexes()
-    if request.param == "cached":
+    if request.param in ("cached", "evicting"):
         clock = FactsClock(db)
         known = FactsCache(projections, settings, clock)
-        mail = MailDeps(CachedMessages(store), known, known, publish, topics, clock=known)
+        own = CachedMessages(store, max_docs=2) if request.param == "evicting" else CachedMessages(store)
+        mail = MailDeps(own, known, known, publish, topics, clock=known)
         facts = FactsDeps(projections, settings, store, publish, "recheck", AlternativeAddresses(db), clock)
     else:
         mail = MailDeps(store, projections, settings, publish, topics)

@@ -87,6 +87,7 @@ class MessageStore:
         lap("w_addresses")
         await self.views.write(messages)
         lap("w_views")
+        self.timings.update(self.views.timings)
         for name, collection, docs in (("messages", self.messages, messages), ("threads", self.threads, threads),
                                        ("refs", self.refs, refs)):
             new = (created or {}).get(name, set())

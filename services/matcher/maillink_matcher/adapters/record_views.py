@@ -31,6 +31,7 @@ atomic here).
 """
 import hashlib
 import json
+import time
 from datetime import datetime, timezone
 
 from pymongo import ReplaceOne, UpdateOne
@@ -121,6 +122,7 @@ class RecordViews:
         self._known_buckets: set[str] | None | object = _UNREAD
         self._known_refs: set[str] | None = None
         self._max_snapshot = max_snapshot
+        self.timings: dict[str, float] = {}   # the last write's steps (logged with the batch)
 
     def forget(self) -> None:
         """After a rebalance or a failed write: claims are read from the store again."""
@@ -141,6 +143,7 @@ class RecordViews:
 
         The message keeps only a digest of its entry (`view`: {"d", "refs"}); its old entry is
         found in its old buckets by key (a read per bucket, only when it changes)."""
+        started = time.perf_counter()
         adds: dict[str, set[str]] = {}
         changed: dict[str, dict[str, dict]] = {}       # account -> key -> claim {"d", "b", "o"}
         sweep: dict[str, tuple[set[str], str | None]] = {}   # key -> (buckets, digest of the entry that stays)
@@ -180,7 +183,9 @@ class RecordViews:
         # The claims before the buckets: a crash in what follows is cleaned by the next write.
         await bulk_write_chunked(self.claims, [ReplaceOne({"_id": a}, {"_id": a, "views": v}, upsert=True)
                                                for a, v in changed.items()])
+        claimed = time.perf_counter()
         await self._sweep(sweep)
+        swept = time.perf_counter()
         new_days: dict[str, set[str]] = {}
         for bucket in adds:
             ref, day = bucket.rsplit("#", 1)
@@ -190,8 +195,15 @@ class RecordViews:
             self._known_buckets = await snapshot_ids(self.buckets, self._max_snapshot)
             self._known_refs = await snapshot_ids(self.days, self._max_snapshot)
         # New buckets and new records' day lists are inserted (adapters/string_sets.py).
+        known = self._known_buckets
+        updated = len(adds) if known is None else sum(1 for b in adds if b in known)
         await add_strings(self.buckets, "e", adds, self._known_buckets)
+        added = time.perf_counter()
         await add_strings(self.days, "days", new_days, self._known_refs)
+        self.timings = {"v_claims": round(claimed - started, 3), "v_sweep": round(swept - claimed, 3),
+                        "v_buckets": round(added - swept, 3), "n_buckets_updated": updated,
+                        "n_buckets_inserted": len(adds) - updated,
+                        "v_days": round(time.perf_counter() - added, 3), "n_days": len(new_days)}
         self._known_days.update((r, d) for r, ds in new_days.items() for d in ds)
         self._claims.update({a: {} for a in {*changed, *stored}})
 

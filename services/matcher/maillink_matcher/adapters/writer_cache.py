@@ -8,14 +8,30 @@ after it scans the `_id`s of messages and the (small) thread and ref documents, 
 not there is known to be new and is inserted (`insert_many`, about 6 times cheaper than replaces
 on the embedded store) without having been read. A handler that fails may have changed cached
 documents it never wrote: the caller clears the cache then (app.py), and the retry reads the store.
+
+Memory: what exists is kept as `_id` sets (every message and thread) and the ref map (id -> thread
+id); whole message and thread documents only for the most recently used `max_docs` of each (the
+oldest are dropped and read again by `_id` when needed). Kept whole, the documents of the full
+benchmark (220,000 messages) grew the process past 2 GB, and grow without bound with the mailboxes.
 """
 from .messages import MessageStore, by_ids
 
 _ABSENT = None
 
 
+def _remember(cache: dict, docs: dict, limit: int) -> dict:
+    """`cache` updated with `docs` as the most recent, keeping the newest `limit` (dicts keep insertion
+    order; trimmed to half the limit at once, so eviction costs O(1) per entry)."""
+    for key, doc in docs.items():
+        cache.pop(key, None)
+        cache[key] = doc
+    if len(cache) > limit:
+        cache = dict(list(cache.items())[-(limit // 2):])
+    return cache
+
+
 class CachedMessages:
-    def __init__(self, store: MessageStore, max_docs: int = 200_000, max_snapshot: int = 2_000_000) -> None:
+    def __init__(self, store: MessageStore, max_docs: int = 50_000, max_snapshot: int = 2_000_000) -> None:
         self._store, self._max_docs, self._max_snapshot = store, max_docs, max_snapshot
         self.clear()
 
@@ -28,8 +44,9 @@ class CachedMessages:
         self._store.addresses.forget()
         self._loaded = False
         self._existing: set[str] | None = None      # every stored message key (None: not known)
-        self._messages: dict[str, dict | None] = {}
-        self._threads: dict[str, dict | None] | None = None
+        self._messages: dict[str, dict | None] = {}    # recently used (or known absent), newest last
+        self._thread_ids: set[str] | None = None       # every stored thread id (None: not known)
+        self._threads: dict[str, dict] = {}            # recently used thread documents, newest last
         self._refs: dict[str, str | None] | None = None
         self._outbox: dict[str, list[str]] = {}
 
@@ -41,7 +58,10 @@ class CachedMessages:
         if await store.messages.estimated_document_count() <= self._max_snapshot:
             self._existing = {d["_id"] async for d in store.messages.find({}, {"_id": 1})}
         if await store.threads.estimated_document_count() <= self._max_snapshot:
-            self._threads = {d["_id"]: d async for d in store.threads.find({})}
+            self._thread_ids = set()
+            async for d in store.threads.find({}):
+                self._thread_ids.add(d["_id"])
+                self._threads = _remember(self._threads, {d["_id"]: d}, self._max_docs)
         if await store.refs.estimated_document_count() <= self._max_snapshot:
             self._refs = {d["_id"]: d["thread_id"] async for d in store.refs.find({})}
 
@@ -52,7 +72,7 @@ class CachedMessages:
                    and (self._existing is None or k in self._existing)]
         if unknown:
             found = await by_ids(self._store.messages, unknown)
-            self._messages.update({k: found.get(k, _ABSENT) for k in unknown})
+            self._messages = _remember(self._messages, {k: found.get(k, _ABSENT) for k in unknown}, self._max_docs)
         return {k: d for k in keys if (d := self._messages.get(k)) is not None}
 
     async def refs_by_key(self, keys: list[str]) -> dict[str, str]:
@@ -63,15 +83,25 @@ class CachedMessages:
 
     async def threads_by_id(self, ids: list[str]) -> dict[str, dict]:
         await self._load()
-        if self._threads is None:
+        if self._thread_ids is None:
             return await self._store.threads_by_id(ids)
         live: dict[str, dict] = {}
         for thread_id in ids:
-            doc, hops = self._threads.get(thread_id), 0
+            doc, hops = await self._thread(thread_id), 0
             while doc and doc.get("merged_into") and hops < 20:
-                doc, hops = self._threads.get(doc["merged_into"]) or {"_id": doc["merged_into"]}, hops + 1
+                doc, hops = await self._thread(doc["merged_into"]) or {"_id": doc["merged_into"]}, hops + 1
             live[thread_id] = doc or {"_id": thread_id}
         return live
+
+    async def _thread(self, thread_id: str) -> dict | None:
+        if thread_id not in self._thread_ids:
+            return None
+        if thread_id not in self._threads:   # stored, but dropped from memory: read it again
+            found = await by_ids(self._store.threads, [thread_id])
+            if thread_id not in found:
+                return None
+            self._threads = _remember(self._threads, found, self._max_docs)
+        return self._threads[thread_id]
 
     async def keys_in_threads(self, thread_ids: list[str]) -> list[str]:
         return await self._store.keys_in_threads(thread_ids)
@@ -81,7 +111,7 @@ class CachedMessages:
         if collection == "messages":
             return self._messages.get(doc_id, 0) is _ABSENT or (
                 self._existing is not None and doc_id not in self._existing and doc_id not in self._messages)
-        known = self._threads if collection == "threads" else self._refs
+        known = self._thread_ids if collection == "threads" else self._refs
         return known is not None and doc_id not in known
 
     async def flush(self, messages: list[dict], threads: list[dict], refs: list[dict]) -> None:
@@ -89,13 +119,13 @@ class CachedMessages:
         created = {name: {d["_id"] for d in docs if self._is_new(name, d["_id"])}
                    for name, docs in (("messages", messages), ("threads", threads), ("refs", refs))}
         await self._store.flush(messages, threads, refs, created)
-        if len(self._messages) > self._max_docs:
-            self._messages = {}   # documents are read again when needed; `_existing` keeps what exists
-        self._messages.update({d["_id"]: d for d in messages})
+        # Documents dropped from memory are read again when needed; `_existing` keeps what exists.
+        self._messages = _remember(self._messages, {d["_id"]: d for d in messages}, self._max_docs)
         if self._existing is not None:
             self._existing.update(d["_id"] for d in messages)
-        if self._threads is not None:
-            self._threads.update({d["_id"]: d for d in threads})
+        if self._thread_ids is not None:
+            self._thread_ids.update(d["_id"] for d in threads)
+            self._threads = _remember(self._threads, {d["_id"]: d for d in threads}, self._max_docs)
         if self._refs is not None:
             self._refs.update({d["_id"]: d["thread_id"] for d in refs})
 
