@@ -112,6 +112,23 @@ async def test_exactly_one_open_deal_links_the_thread_and_replies_stay_on_it(mat
     assert latest["k1"].thread_id == latest["k2"].thread_id != latest["k3"].thread_id
 
 
+async def test_a_reply_finds_its_thread_after_other_mail_pushed_it_out_of_memory(matcher):
+    # With the `evicting` cache, the thread of k1 and k1 itself are dropped from memory by the later
+    # threads; the reply must still join it and keep its deal (read again by `_id`), not start anew.
+    mail, facts, topic, _, _ = matcher
+    await handle_facts([crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]),
+                        crm.DealUpserted(deal_id="d1", person_ids=["p-jan"])], facts)
+    await handle_mail([received("k1", "root@x")], mail)
+    for i in range(4):
+        await handle_mail([received(f"o{i}", f"other{i}@x", sender=f"someone{i}@else.example")], mail)
+    await handle_facts([crm.DealUpserted(deal_id="d2", person_ids=["p-jan"])], facts)
+    await handle_mail([received("k2", "reply@x", refs=["root@x"])], mail)
+    await handle_mail([received("k1", "root@x", folder="Archive", uid=5)], mail)   # k1 seen again: one record
+    _, latest = await linked(topic, 6)
+    assert latest["k2"].thread_id == latest["k1"].thread_id and latest["k2"].deal_id == "d1"
+    assert len(latest) == 6
+
+
 async def test_closed_deals_get_no_new_links_and_stale_crm_versions_are_ignored(matcher):
     mail, facts, topic, _, _ = matcher
     await handle_facts([crm.PersonUpserted(person_id="p-jan", emails=["jan@acme.cz"]),
