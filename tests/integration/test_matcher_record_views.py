@@ -110,3 +110,42 @@ async def test_a_message_a_crashed_attempt_moved_and_the_next_batch_does_not_hol
     found, _ = await QueryStore(db, CrmProjections(db)).record_page(Viewer("owner", "c"), ["person:p1"], 50)
     assert [(d["_id"], d["subject"]) for d in found] == [("k1", "As stored")]
     assert await keys_of(db, "person:p2") == []
+
+
+async def test_a_full_hour_goes_on_in_segments_and_pages_and_moves_read_them_all(db, monkeypatch):
+    # SEGMENT entries per bucket (an update costs about the document's size on the embedded store):
+    # an hour with more is split into segments; pages read an hour's segments together, newest first.
+    from datetime import timedelta
+    from maillink_matcher.adapters import record_views
+    monkeypatch.setattr(record_views, "SEGMENT", 2)
+    views = RecordViews(db)
+    docs = [{**message(f"k{i}", "p1"), "sort_date": T0 + timedelta(minutes=i)} for i in range(7)]
+    for doc in docs[:3] + docs[5:] + docs[3:5]:   # the newest entries not in the last segment
+        await views.write([doc])
+        await db["messages"].insert_one(doc)
+    days = (await db["record_view_days"].find_one({"_id": "person:p1"}))["days"]
+    assert sorted(days) == ["2026-11-03T10", "2026-11-03T10~1", "2026-11-03T10~2", "2026-11-03T10~3"]
+    # Three later hours: the first read (4 hours) must not take segment ~3 (k4) for all of 10:00.
+    later = [{**message(f"h{i}", "p1"), "sort_date": T0 + timedelta(hours=i)} for i in (1, 2, 3)]
+    await views.write(later)
+    await db["messages"].insert_many(later)
+    store, pages, cursor = QueryStore(db, CrmProjections(db)), [], None
+    while True:
+        found, cursor = await store.record_page(Viewer("owner", "c"), ["person:p1"], 4, cursor)
+        pages.append([d["_id"] for d in found])
+        if cursor is None:
+            break
+    assert pages == [["h3", "h2", "h1", "k6"], ["k5", "k4", "k3", "k2"], ["k1", "k0"]]
+    await db["messages"].delete_many({"_id": {"$in": ["h1", "h2", "h3"]}})
+    for doc in later:
+        await views.write([{**doc, "status": "deleted"}])
+    # A message that leaves the person is swept from the segment it is in, wherever that is.
+    moved = {**docs[1], "person_ids": ["p2"]}
+    await views.write([moved])
+    await db["messages"].replace_one({"_id": "k1"}, moved)
+    assert await keys_of(db, "person:p1") == ["k6", "k5", "k4", "k3", "k2", "k0"]
+    assert await keys_of(db, "person:p2") == ["k1"]
+    # A new process (counts unknown) adds to the last segment, and the entries stay listed once.
+    await RecordViews(db).write([{**message("k7", "p1"), "sort_date": T0 + timedelta(minutes=7)}])
+    assert (await keys_of(db, "person:p1"))[0] == "k7"
+    assert len(await RecordViews(db).keys_of("person:p1")) == 7

@@ -15,7 +15,7 @@ from ..domain.resolve import record_from
 from ..domain.visibility import Shown, Viewer, can_see
 from .messages import by_ids
 from .projections import CrmProjections
-from .record_views import BUCKET_FORMAT, RecordViews, _utc, read_entry
+from .record_views import BUCKET_FORMAT, RecordViews, _utc, hour_of, read_entry
 
 _VISIBLE_STATUSES = ("active", "ignored")
 
@@ -119,10 +119,10 @@ class QueryStore:
         if after:
             after = (_utc(after[0]), after[1])
         listed = await by_ids(self.views.days, refs)
-        hours: dict[str, list[str]] = {}
+        hours: dict[str, list[str]] = {}    # hour -> its buckets (every ref's, every segment)
         for ref, doc in listed.items():
-            for hour in doc.get("days", []):
-                hours.setdefault(hour, []).append(ref)
+            for item in doc.get("days", []):
+                hours.setdefault(hour_of(item), []).append(f"{ref}#{item}")
         walk = [h for h in sorted(hours, reverse=True) if not after or h <= after[0].strftime(BUCKET_FORMAT)]
         found: list[dict] = []
         records: dict[tuple[str, str], Record | None] = {}
@@ -133,7 +133,7 @@ class QueryStore:
         while position < len(walk) and len(found) <= limit:
             chosen = walk[position:position + step]
             position, step = position + step, min(step * 2, 64)
-            buckets = await by_ids(self.views.buckets, [f"{r}#{h}" for h in chosen for r in hours[h]])
+            buckets = await by_ids(self.views.buckets, [b for h in chosen for b in hours[h]])
             entries = {}
             for bucket in buckets.values():
                 for raw in bucket.get("e", []):
