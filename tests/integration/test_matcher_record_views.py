@@ -149,3 +149,24 @@ async def test_a_full_hour_goes_on_in_segments_and_pages_and_moves_read_them_all
     await RecordViews(db).write([{**message("k7", "p1"), "sort_date": T0 + timedelta(minutes=7)}])
     assert (await keys_of(db, "person:p1"))[0] == "k7"
     assert len(await RecordViews(db).keys_of("person:p1")) == 7
+
+
+async def test_a_retry_that_puts_the_entry_in_another_segment_leaves_no_copy_behind(db, monkeypatch):
+    # The failed attempt filled the segment it used, so the retry (same process, claims read again,
+    # as app.py does after a failure) puts the same entry in the next segment: the first copy must go,
+    # or it would outlive a later move of the message.
+    from maillink_matcher.adapters import record_views
+    monkeypatch.setattr(record_views, "SEGMENT", 1)
+    views = RecordViews(db)
+    k0 = message("k0", "p1")
+    await views.write([k0])
+    await db["messages"].insert_one(k0)
+    await views.write([message("k1", "p1")])          # a crash: k1 is never stored
+    views.forget()
+    retried = message("k1", "p1")
+    await views.write([retried])                       # the retry, another segment
+    await db["messages"].insert_one(retried)
+    moved = {**retried, "person_ids": ["p2"]}
+    await views.write([moved])
+    await db["messages"].replace_one({"_id": "k1"}, moved)
+    assert await keys_of(db, "person:p1") == ["k0"] and await keys_of(db, "person:p2") == ["k1"]

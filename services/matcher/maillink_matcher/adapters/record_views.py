@@ -185,7 +185,8 @@ class RecordViews:
             self._known_refs = await snapshot_ids(self.days, self._max_snapshot)
         adds: dict[str, set[str]] = {}
         changed: dict[str, dict[str, dict]] = {}       # account -> key -> claim {"d", "b", "o"}
-        sweep: dict[str, tuple[set[str], str | None]] = {}   # key -> (buckets, digest of the entry that stays)
+        # key -> (buckets to look in, digest of the entry that stays, the buckets it stays in)
+        sweep: dict[str, tuple[set[str], str | None, set[str]]] = {}
         current: dict[str, tuple[str, str, list[str]]] = {}   # key -> (entry, digest, buckets) after this write
         for doc in docs:
             old, entry, refs = doc.get("view") or {}, entry_of(doc), placed_in(doc)
@@ -205,7 +206,7 @@ class RecordViews:
                     adds[bucket].add(entry)
                     self._fill[bucket] = self._fill.get(bucket, 0) + 1
             if old_buckets:
-                sweep[doc["_id"]] = (set(old_buckets), d)
+                sweep[doc["_id"]] = (set(old_buckets), d, set(buckets))
             doc["view"] = {"d": d, "refs": refs, "b": buckets}
         # Claims of an attempt that may not have finished (read from the store after a start, a
         # rebalance or a failure): those keys keep only the entry their message shows, added again.
@@ -224,7 +225,9 @@ class RecordViews:
                         else [bucket_id(r, message["sort_date"]) for r in placed_in(message)]
                 else:                   # never stored: nothing stays
                     entry, d, buckets = "", None, []
-                sweep[key] = (sweep.get(key, (set(), d))[0] | listed, d)
+                # With segments the same entry may sit in another bucket of the hour (an attempt
+                # that chose another segment): only the buckets it stays in keep it.
+                sweep[key] = (sweep.get(key, (set(), d, set()))[0] | listed, d, set(buckets))
                 for bucket in buckets:
                     adds.setdefault(bucket, set()).add(entry)
                 mine = changed.setdefault(account, {}).setdefault(key, {"d": d, "b": buckets, "o": []})
@@ -253,14 +256,17 @@ class RecordViews:
         self._known_days.update((r, d) for r, ds in new_days.items() for d in ds)
         self._claims.update({a: {} for a in {*changed, *stored}})
 
-    async def _sweep(self, sweep: dict[str, tuple[set[str], str | None]]) -> None:
+    async def _sweep(self, sweep: dict[str, tuple[set[str], str | None, set[str]]]) -> None:
         """Pulls, from the listed buckets, every entry of each key but the one that stays."""
         pulls: dict[str, set[str]] = {}
-        buckets = {b for listed, _ in sweep.values() for b in listed}
+        buckets = {b for listed, _, _ in sweep.values() for b in listed}
         for bucket_doc in (await by_ids(self.buckets, sorted(buckets))).values() if buckets else ():
             for raw in bucket_doc.get("e", []):
                 key = json.loads(raw)["_id"]
-                if key in sweep and bucket_doc["_id"] in sweep[key][0] and digest(raw) != sweep[key][1]:
+                if key not in sweep:
+                    continue
+                listed, stays, kept_in = sweep[key]
+                if bucket_doc["_id"] in listed and (digest(raw) != stays or bucket_doc["_id"] not in kept_in):
                     pulls.setdefault(bucket_doc["_id"], set()).add(raw)
         await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}})
                                                 for b, e in pulls.items()])
