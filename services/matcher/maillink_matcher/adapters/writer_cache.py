@@ -12,7 +12,7 @@ documents it never wrote: the caller clears the cache then (app.py), and the ret
 Memory: what exists is kept as `_id` sets (every message and thread) and the ref map (id -> thread
 id); whole message and thread documents only for the most recently used `max_docs` of each (the
 oldest are dropped and read again by `_id` when needed). Kept whole, the documents of the full
-benchmark (220,000 messages) grew the process past 2 GB, and grow without bound with the mailboxes.
+benchmark (200,000 messages) grew the process to 1.75 GB, and grow without bound with the mailboxes.
 """
 from .messages import MessageStore, by_ids
 
