@@ -127,6 +127,9 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_ingest.adapters.crypto import CredentialsCipher
     from maillink_ingest.adapters.folder_state import FolderStateStore
     from maillink_ingest.adapters.locations import LocationStore
+    from maillink_ingest.adapters.received_publisher import ReceivedPublisher
+    from maillink_runtime.kafka_batches import BatchProducer
+    from maillink_runtime.settings import KafkaSettings
     from maillink_runtime.blobs.settings import BlobSettings
     from maillink_ingest.domain.folders import FolderPlan
     from maillink_ingest.imap import fetch as fetch_mod
@@ -134,7 +137,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_ingest.sync import delivery as delivery_mod
     from maillink_ingest.sync import folder_sync as folder_sync_mod
     from maillink_ingest.sync import pipeline as pipeline_mod
-    from maillink_runtime import bus, mongo
+    from maillink_runtime import mongo
     from maillink_schemas.accounts import AccountConfigured, ImapEndpoint, Security
 
     from .kafka_tools import read_topic
@@ -143,8 +146,6 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     namespace = f"bench{uuid.uuid4().hex[:6]}."
     client = mongo.connect(MONGODB_URL)
     db = client[f"{namespace.strip('.')}_ingest"]
-    broker = bus.make_broker(KAFKA, "bench")
-    await broker.start()
     topic = f"{namespace}mail.message.received.v1"
     key = Fernet.generate_key().decode()
     blob_dir = RUN_DIR / "bench" / f"blobs-{namespace.strip('.')}"
@@ -176,9 +177,14 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
         with timers("locations (document store)"):
             return await orig_record(self, account_id, items)
 
+    # The publisher ingest's app wires for received events (adapters/received_publisher.py).
+    producer = BatchProducer(KafkaSettings(kafka_bootstrap_servers=KAFKA), "bench-ingest-received")
+    await producer.start()
+    received = ReceivedPublisher(producer, topic)
+
     async def publish(events):
         with timers("kafka publish (acks=all)"):
-            await bus.publish_many(broker, topic, events)
+            await received(events)
 
     pipeline_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = timed_fetch, timed_parse, timed_put
     LocationStore.record = timed_record
@@ -201,7 +207,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     finally:
         pipeline_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = orig_fetch, orig_parse, orig_put
         LocationStore.record = orig_record
-        await broker.stop()
+        await producer.stop()
     published = await read_topic(KAFKA, topic, expect=count, timeout=120)
     assert len(published) == count, f"{len(published)} events on {topic}, expected {count}"
     await client.drop_database(db.name)
