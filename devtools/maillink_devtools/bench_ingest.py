@@ -186,6 +186,8 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
         with timers("kafka publish (acks=all)"):
             await received(events)
 
+    if "INGEST_IN_FLIGHT_GROUPS" in os.environ:  # for measuring the pipeline's depth (docs/ingest-sync.md)
+        pipeline_mod.IN_FLIGHT_GROUPS = int(os.environ["INGEST_IN_FLIGHT_GROUPS"])
     pipeline_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = timed_fetch, timed_parse, timed_put
     LocationStore.record = timed_record
     try:
