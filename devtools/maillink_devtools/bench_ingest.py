@@ -112,6 +112,7 @@ SyncState *
 class Timers:
     def __init__(self):
         self.spent: dict[str, float] = {}
+        self.spans: list[tuple[str, float, float]] = []  # for INGEST_TIMELINE=<file>: when each step ran
 
     @contextmanager
     def __call__(self, name):
@@ -120,6 +121,7 @@ class Timers:
             yield
         finally:
             self.spent[name] = self.spent.get(name, 0.0) + time.perf_counter() - started
+            self.spans.append((name, started, time.perf_counter()))
 
 
 async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
@@ -127,6 +129,9 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_ingest.adapters.crypto import CredentialsCipher
     from maillink_ingest.adapters.folder_state import FolderStateStore
     from maillink_ingest.adapters.locations import LocationStore
+    from maillink_ingest.adapters.received_publisher import ReceivedPublisher
+    from maillink_runtime.kafka_batches import BatchProducer
+    from maillink_runtime.settings import KafkaSettings
     from maillink_runtime.blobs.settings import BlobSettings
     from maillink_ingest.domain.folders import FolderPlan
     from maillink_ingest.imap import fetch as fetch_mod
@@ -134,7 +139,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_ingest.sync import delivery as delivery_mod
     from maillink_ingest.sync import folder_sync as folder_sync_mod
     from maillink_ingest.sync import pipeline as pipeline_mod
-    from maillink_runtime import bus, mongo
+    from maillink_runtime import mongo
     from maillink_schemas.accounts import AccountConfigured, ImapEndpoint, Security
 
     from .kafka_tools import read_topic
@@ -143,8 +148,6 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     namespace = f"bench{uuid.uuid4().hex[:6]}."
     client = mongo.connect(MONGODB_URL)
     db = client[f"{namespace.strip('.')}_ingest"]
-    broker = bus.make_broker(KAFKA, "bench")
-    await broker.start()
     topic = f"{namespace}mail.message.received.v1"
     key = Fernet.generate_key().decode()
     blob_dir = RUN_DIR / "bench" / f"blobs-{namespace.strip('.')}"
@@ -157,8 +160,13 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
 
     # Instrument the real code paths (same functions, timed) to show what bounds (a).
     orig_fetch, orig_parse = fetch_mod.fetch_messages, delivery_mod.parse
-    orig_put = blobs_mod.BlobStore.put_many
+    orig_write, orig_flush = blobs_mod.BlobStore.write_many, blobs_mod.BlobStore.flush_many
     orig_record = LocationStore.record
+    orig_save = FolderStateStore.save
+
+    async def timed_save(self, state):
+        with timers("folder state save"):
+            return await orig_save(self, state)
 
     async def timed_fetch(c, uids):
         with timers("imap fetch (aioimaplib)"):
@@ -168,20 +176,32 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
         with timers("parse + event build"):
             return orig_parse(raw)
 
-    async def timed_put(self, blobs):
-        with timers("blob store (object store)"):
-            return await orig_put(self, blobs)
+    async def timed_write(self, blobs):
+        with timers("blob store: write"):
+            return await orig_write(self, blobs)
+
+    async def timed_flush(self, blob_ids):
+        with timers("blob store: flush (syncfs)"):
+            return await orig_flush(self, blob_ids)
 
     async def timed_record(self, account_id, items):
         with timers("locations (document store)"):
             return await orig_record(self, account_id, items)
 
+    # The publisher ingest's app wires for received events (adapters/received_publisher.py).
+    producer = BatchProducer(KafkaSettings(kafka_bootstrap_servers=KAFKA), "bench-ingest-received")
+    await producer.start()
+    received = ReceivedPublisher(producer, topic)
+
     async def publish(events):
         with timers("kafka publish (acks=all)"):
-            await bus.publish_many(broker, topic, events)
+            await received(events)
 
-    pipeline_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = timed_fetch, timed_parse, timed_put
-    LocationStore.record = timed_record
+    if "INGEST_IN_FLIGHT_GROUPS" in os.environ:  # for measuring the pipeline's depth (docs/ingest-sync.md)
+        pipeline_mod.IN_FLIGHT_GROUPS = int(os.environ["INGEST_IN_FLIGHT_GROUPS"])
+    pipeline_mod.fetch_messages, delivery_mod.parse = timed_fetch, timed_parse
+    blobs_mod.BlobStore.write_many, blobs_mod.BlobStore.flush_many = timed_write, timed_flush
+    LocationStore.record, FolderStateStore.save = timed_record, timed_save
     try:
         started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
         session = await open_session(account.imap, USER, PASSWORD)
@@ -196,12 +216,16 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         # CPU of the whole process (the event loop and obstore's threads): what is not CPU is waiting.
         timers.spent["(process CPU, all threads)"] = (cpu.ru_utime - cpu_before.ru_utime) + (cpu.ru_stime - cpu_before.ru_stime)
+        timers.spent["(of which system CPU)"] = cpu.ru_stime - cpu_before.ru_stime
         await close_session(session)
         assert state.synced == count, (state.synced, count)
     finally:
-        pipeline_mod.fetch_messages, delivery_mod.parse, blobs_mod.BlobStore.put_many = orig_fetch, orig_parse, orig_put
-        LocationStore.record = orig_record
-        await broker.stop()
+        pipeline_mod.fetch_messages, delivery_mod.parse = orig_fetch, orig_parse
+        blobs_mod.BlobStore.write_many, blobs_mod.BlobStore.flush_many = orig_write, orig_flush
+        LocationStore.record, FolderStateStore.save = orig_record, orig_save
+        await producer.stop()
+    if os.environ.get("INGEST_TIMELINE"):
+        Path(os.environ["INGEST_TIMELINE"]).write_text(json.dumps(timers.spans))
     published = await read_topic(KAFKA, topic, expect=count, timeout=120)
     assert len(published) == count, f"{len(published)} events on {topic}, expected {count}"
     await client.drop_database(db.name)

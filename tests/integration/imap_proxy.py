@@ -6,6 +6,7 @@
   Gmail answers "Some messages could not be FETCHed".
 - `hide`: capabilities removed from every CAPABILITY list (e.g. QRESYNC, CONDSTORE), so the
   client takes its fallback.
+- `commands`: every line the client sent, in order (to check what a step asked the server).
 Everything else passes through unchanged, literals included.
 """
 import asyncio
@@ -35,6 +36,7 @@ class ImapProxy:
     drop_times: int | None = None
     refuse_uids: set[int] = field(default_factory=set)
     hide: set[str] = field(default_factory=set)
+    commands: list[bytes] = field(default_factory=list)
     dropped: int = 0
     refused: int = 0
     port: int = 0
@@ -60,6 +62,7 @@ class ImapProxy:
 
     async def _client_to_server(self, reader, server_w, client_w) -> None:
         while line := await reader.readline():
+            self.commands.append(line)
             m = _UID_FETCH.match(line)
             if m and self.refuse_uids & _uids(m.group(2)):
                 self.refused += 1

@@ -156,6 +156,29 @@ async def test_flag_changes_and_expunges_become_events(env, mailbox, plain):
     assert state.delivered == [[1, 2]]
 
 
+async def test_a_whole_first_pass_tracks_changes_from_its_own_select(env, mailbox, plain):
+    # The first pass fetched the whole window after its SELECT, so it keeps that SELECT's HIGHESTMODSEQ
+    # instead of auditing every flag at once; a change right after it is still an event on the next pass.
+    db, delivery, topic = env
+    email, password = mailbox
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", mails(2, "w"))
+    acc = account(email, password)
+    async with ImapProxy((IMAP_HOST, IMAP_PORT), hide={"QRESYNC", "CONDSTORE"} if plain else set()) as proxy:
+        first = await sync_once(acc, db, delivery, port=proxy.port)
+        audits = [c for c in proxy.commands if b"(UID FLAGS)" in c]
+        imap_do(email, password, "INBOX", lambda c: c.uid("STORE", "2", "+FLAGS", r"(\Flagged)"),
+                lambda c: c.uid("STORE", "1", "+FLAGS", r"(\Deleted)"), lambda c: c.expunge())
+        state = await sync_once(acc, db, delivery, port=proxy.port)
+    assert (first.highestmodseq > 0) is (not plain) and first.state == "incremental"
+    assert bool(audits) is plain  # with QRESYNC, no FLAGS audit of what the pass itself just fetched
+    keys = {e.location.uid: e.message_key for e in await events(topic, MessageReceived, 2)}
+    (changed,) = await events(ns("mail.message.changed.v1")(topic), MessageChanged, 1)
+    assert (changed.location.uid, changed.message_key, changed.flagged) == (2, keys[2], True)
+    (gone,) = await events(ns("mail.message.expunged.v1")(topic), MessageExpunged, 1)
+    assert (gone.location.uid, gone.message_key) == (1, keys[1])
+    assert state.delivered == [[2, 2]]
+
+
 @pytest.fixture(params=[False, True], ids=["qresync", "plain-fallback"])
 def plain(request):
     return request.param

@@ -1,6 +1,8 @@
-from datetime import timezone
+from datetime import datetime, timezone
 
-from maillink_ingest.imap.fetch import parse_fetch_answer, parse_fetch_lines, parse_flag_lines, uid_set
+from hypothesis import given, settings, strategies as st
+
+from maillink_ingest.imap.fetch import _internaldate, parse_fetch_answer, parse_fetch_lines, parse_flag_lines, uid_set
 from maillink_ingest.imap.qresync import parse_ranges
 from maillink_ingest.sync.pipeline import _by_size
 
@@ -42,3 +44,25 @@ def test_qresync_vanished_ranges_and_flag_lines():
     assert parse_ranges("3,5:7,9:8") == [(3, 3), (5, 7), (8, 9)]
     (seen,) = parse_flag_lines([b"2 FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ (6))", b"done"])
     assert (seen.uid, seen.flags, seen.modseq) == (2, ("\\Flagged", "\\Recent"), 6)
+
+
+_DATE_PARTS = st.tuples(
+    st.sampled_from(["1", " 1", "01", "9", "09", "28", "31", "32", "0", "+1", "1 "]),
+    st.sampled_from(["Jan", "Feb", "Dec", "jan", "JAN", "Foo", ""]),
+    st.sampled_from(["2024", "1999", "0999", "20245", "+202"]),
+    st.sampled_from(["00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:61", "1:02:03", "12:00"]),
+    st.sampled_from(["+0000", "-0000", "+0130", "-1200", "+2359", "+2400", "Z", "+01:30", "0100", "+01", ""]))
+
+
+@given(st.one_of(_DATE_PARTS.map(lambda p: f"{p[0]}-{p[1]}-{p[2]} {p[3]} {p[4]}"), st.text(max_size=40)))
+@settings(max_examples=600, deadline=None)
+def test_internaldate_reads_what_strptime_reads(value):
+    # The fast reader must agree with strptime("%d-%b-%Y %H:%M:%S %z"), value, offset and all.
+    try:
+        expected = datetime.strptime(value, "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        expected = None
+    got = _internaldate(value)
+    assert got == expected
+    if expected is not None:
+        assert got.utcoffset() == expected.utcoffset() and got.replace(tzinfo=None) == expected.replace(tzinfo=None)

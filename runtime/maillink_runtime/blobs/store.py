@@ -37,9 +37,12 @@ READ_CHUNK = 1024 * 1024
 # Local blobs up to this size are written on the event loop (page cache only, well under a
 # millisecond); larger ones through obstore's I/O thread, so a big write never stalls the loop.
 LOOP_WRITE_MAX = 256 * 1024
-# ...and only in small groups (the gateway writes one per SMTP session); ingest's groups of hundreds
-# keep obstore's parallel writes, as they were measured (docs/ingest.md).
+# ...and only in small groups (the gateway writes one per SMTP session). Ingest's groups of hundreds
+# are written the same way, from WRITE_THREADS threads (the system calls release the GIL): measured
+# against obstore's put_async gathered per blob, which hands every blob to its I/O thread and back
+# (docs/ingest-sync.md, "Initial-sync throughput").
 LOOP_WRITE_COUNT = 16
+WRITE_THREADS = 2
 # "Not found" and "already there" are answers, not errors; everything else is (alert MaillinkBlobStoreErrors).
 ERRORS = Counter("maillink_blob_store_errors_total", "Object store operations that failed, by operation "
                  "(put, get, head; verify: stored bytes that do not hash to their id)", ["operation"])
@@ -67,7 +70,8 @@ class BlobStore:
     def __init__(self, store: ObjectStore, *, owner: str = "ingest", local_root: Path | None = None,
                  legacy: LegacySource | None = None) -> None:
         self._store, self._owner, self._local_root, self._legacy = store, owner, local_root, legacy
-        self._made_dirs: set[Path] = set()
+        self._root_str = str(local_root) if local_root is not None else ""
+        self._made_dirs: set[str] = set()  # shared by the writing threads: adding a str to a set is atomic
 
     async def put_many(self, blobs: dict[str, bytes]) -> None:
         """Stores each (blob_id -> bytes), durably, before returning; blobs stored before are left as they are."""
@@ -86,6 +90,12 @@ class BlobStore:
             for blob_id, raw in small.items():
                 self._write_local(self.key(blob_id), raw)
             blobs = {blob_id: raw for blob_id, raw in blobs.items() if blob_id not in small}
+        elif self._local_root is not None:
+            items = [(self.key(blob_id), raw) for blob_id, raw in blobs.items()]
+            share = -(-len(items) // WRITE_THREADS)
+            await asyncio.gather(*(asyncio.to_thread(self._write_local_all, items[i:i + share])
+                                   for i in range(0, len(items), share)))
+            return
         await asyncio.gather(*(self._put_new(self.key(blob_id), raw) for blob_id, raw in blobs.items()))
 
     async def flush_many(self, blob_ids) -> None:
@@ -141,6 +151,10 @@ class BlobStore:
             ERRORS.labels("put").inc()
             raise
 
+    def _write_local_all(self, items: list[tuple[str, bytes]]) -> None:
+        for key, raw in items:
+            self._write_local(key, raw)
+
     def _write_local(self, key: str, raw: bytes) -> None:
         """A small blob into local files, on the calling thread, as obstore's LocalStore writes it in
         mode "create": a staging file beside it (O_EXCL), hard-linked onto the blob's path (an existing
@@ -148,12 +162,14 @@ class BlobStore:
         here: for a 2 KB message its put cost ~0.25 ms of CPU, mostly the hand-off to its I/O thread and
         back, against ~0.07 ms for these five system calls, which only touch the page cache (measured
         for make bench-bcc, docs/bcc-gateway.md). Nothing is synced: flush_many does that."""
-        path = self._local_root / key
-        staging = path.with_name(f"{path.name}#{secrets.token_hex(6)}")
+        # Plain strings, not Path objects: this runs once per message of an initial sync.
+        path = f"{self._root_str}/{key}"
+        staging = f"{path}#{secrets.token_hex(6)}"
         try:
-            if path.parent not in self._made_dirs:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._made_dirs.add(path.parent)
+            parent = os.path.dirname(path)
+            if parent not in self._made_dirs:
+                os.makedirs(parent, exist_ok=True)
+                self._made_dirs.add(parent)
             fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 view = memoryview(raw)
@@ -161,13 +177,15 @@ class BlobStore:
                     view = view[os.write(fd, view):]
             finally:
                 os.close(fd)
+            linked = False
             try:
                 os.link(staging, path)
             except FileExistsError:
                 if _short(path, len(raw)):
                     os.replace(staging, path)  # atomic: readers see the old file or the whole new one
+                    linked = True  # the staging name is gone with the rename
             finally:
-                if staging.exists():
+                if not linked:
                     os.unlink(staging)
         except Exception:
             ERRORS.labels("put").inc()

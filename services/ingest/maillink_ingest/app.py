@@ -7,6 +7,7 @@ import structlog
 from fastapi import FastAPI
 
 from maillink_runtime import bus, redact
+from maillink_runtime.kafka_batches import BatchProducer
 from maillink_runtime.kafka_conn import client_options
 from maillink_runtime.service import Service
 from maillink_schemas.accounts import AccountConfigured
@@ -20,6 +21,7 @@ from .adapters.folder_state import FolderStateStore
 from .adapters.legacy_blobs import LegacyBlobs
 from .adapters.command_log import CommandLog
 from .adapters.locations import LocationStore
+from .adapters.received_publisher import ReceivedPublisher
 from .adapters.sync_back import SyncBackSettings
 from .entrypoints.commands import subscribe_sync_back
 from .entrypoints.assignments import AccountAssignments
@@ -49,8 +51,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
                          "signs with it.")
     received_topic = settings.topic(Topic.MESSAGE_RECEIVED)
 
-    async def publish_received(events):
-        await bus.publish_many(broker, received_topic, events)
+    # Received events in whole aiokafka batches (adapters/received_publisher.py); the rest keeps FastStream.
+    producer = BatchProducer(settings, "maillink-ingest-received")
+    publish_received = ReceivedPublisher(producer, received_topic)
 
     async def emit(topic, events):  # changed, expunged, reconciled (sync/delivery.py)
         await bus.publish_many(broker, settings.topic(topic), events)
@@ -90,8 +93,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
         topics=[Topic.ACCOUNT, Topic.ACCOUNT_STATUS, Topic.MESSAGE_RECEIVED, Topic.MESSAGE_CHANGED,
                 Topic.MESSAGE_EXPUNGED, Topic.FOLDER_RECONCILED, Topic.SETTINGS, Topic.MAILBOX_COMMAND,
                 Topic.MAILBOX_COMMAND_COMPLETED],
-        on_start=[states.ensure_indexes, states.build_index, locations.ensure_indexes, assignments.start],
-        on_stop=[assignments.stop, manager.stop_all],
+        on_start=[states.ensure_indexes, states.build_index, locations.ensure_indexes, producer.start, assignments.start],
+        on_stop=[assignments.stop, manager.stop_all, producer.stop],
         routers=[accounts_router(accounts, states, blobs, cipher, AccountPublisher(publish_account, assignments.publish_tombstone),
                                  link_secrets)],
     )

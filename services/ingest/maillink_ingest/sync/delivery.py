@@ -12,6 +12,7 @@ reason, and the batch goes on without it.
 """
 import hashlib
 import json
+from collections import Counter as Counter_
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -31,7 +32,21 @@ from ..domain.identity import blob_id
 from ..domain.received import received_event
 from ..imap.fetch import Fetched
 
-Publish = Callable[[list[tuple[str, MessageReceived]]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One received event on its way to Kafka: the key, the event, and its JSON serialised once
+    (Delivery needs the size for the broker's limit anyway; the publisher sends these bytes)."""
+    key: str
+    event: MessageReceived
+    payload: bytes
+
+    def __iter__(self):  # reads as the (key, event) pair it replaced
+        return iter((self.key, self.event))
+
+
+Publish = Callable[[list[Outgoing]], Awaitable[None]]
 # Publishes other events of ingest: (topic, [(key, event)]).
 Emit = Callable[[Topic, list[tuple[str, BaseModel]]], Awaitable[None]]
 # (key, payload, reason, error, offset) -> the record is on mail.message.received.v1.dlq.
@@ -64,9 +79,11 @@ class Delivery:
 
     async def deliver(self, account: AccountConfigured, folder: str, uidvalidity: int, in_sent_folder: bool,
                       fetched: list[Fetched], annotate: Callable[[MessageReceived], MessageReceived] | None = None,
-                      turn: Callable[[], Awaitable[None]] | None = None) -> Delivered:
+                      turn: Callable[[], Awaitable[None]] | None = None,
+                      published: Callable[[], None] | None = None) -> Delivered:
         """`turn`, when given, is awaited after the blobs are stored and before anything is published
-        (sync/pipeline.py: the previous group publishes first)."""
+        (sync/pipeline.py: the previous group publishes first); `published` is called once the broker
+        acknowledged this group's events (the next group may publish while this one records locations)."""
         events, blobs, located, result = [], {}, [], Delivered()
         for item in fetched:
             blob = blob_id(item.raw)
@@ -74,23 +91,25 @@ class Delivery:
             event = received_event(account, folder, uidvalidity, item.uid, item.flags, item.internal_date,
                                    in_sent_folder, item.raw, blob, parse(item.raw))
             event = annotate(event) if annotate else event  # Gmail labels, X-GM-MSGID/THRID (sync/gmail.py)
-            size = len(event.model_dump_json())
-            if size > MAX_EVENT_BYTES:
-                result.poison[item.uid] = f"event too large for the broker ({size} bytes after capping)"
+            payload = event.model_dump_json().encode()
+            if len(payload) > MAX_EVENT_BYTES:
+                result.poison[item.uid] = f"event too large for the broker ({len(payload)} bytes after capping)"
                 continue
-            events.append(event)
+            events.append(Outgoing(account.account_id, event, payload))
             located.append(Location(folder, uidvalidity, item.uid, event.message_key, event.envelope.message_id,
                                     tuple(event.flags), blob))
         await self._blobs.put_many(blobs)
         if turn is not None:
             await turn()
-        await self._publish([(account.account_id, e) for e in events])
+        await self._publish(events)
+        if published is not None:
+            published()
         if self.locations:
             await self.locations.record(account.account_id, located)
-        for e in events:
-            MESSAGES.labels(e.direction.value).inc()
+        for direction, count in Counter_(o.event.direction.value for o in events).items():
+            MESSAGES.labels(direction).inc(count)  # one label look-up per direction, not per message
         BYTES.inc(sum(len(r) for r in blobs.values()))
-        result.uids = [e.location.uid for e in events]
+        result.uids = [o.event.location.uid for o in events]
         by_uid = {f.uid: f for f in fetched}
         for uid, reason in result.poison.items():
             raw = by_uid[uid].raw

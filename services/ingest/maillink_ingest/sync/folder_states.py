@@ -44,6 +44,14 @@ async def initial(p, state: FolderState) -> tuple[str, bool]:
         PROGRESS.labels(p.account.account_id, p.folder.name).set(state.progress_percent)
 
     await deliver_uids(p, state, pending, True, on_settled)
+    if not settled and p.qresync and p.selected.highestmodseq:
+        # The whole window was fetched in this pass, after its SELECT: every change since reported by
+        # the next QRESYNC SELECT (CHANGEDSINCE this HIGHESTMODSEQ) is all the flag and expunge tracking
+        # needs. Without it the incremental step that follows in this same pass fell back to the plain
+        # audit: UID FETCH FLAGS of the whole window and every location read back, 7 of 15 s for
+        # 20,000 messages (docs/ingest-sync.md). A window begun in an earlier pass keeps that audit:
+        # its first messages were fetched before this SELECT.
+        state.highestmodseq = p.selected.highestmodseq
     if state.remap_from:
         # Every message of the old UIDVALIDITY now has its new location: the old ones go (published
         # as expunges, after the new locations, see changes.py).

@@ -6,7 +6,8 @@ moves over settled UIDs, so a server that omits a message from a FETCH answer ca
 us skip it silently.
 
 Group n+2 is fetched over IMAP while group n+1 is parsed and its blobs stored, and group n is
-published, its locations recorded and the state saved. At most three size-bounded groups are in
+published, its locations recorded and the state saved; group n+1 publishes as soon as group n's
+events were acknowledged (while n records its locations and saves the state). At most three size-bounded groups are in
 memory. Events are published and the state advances strictly in group order, and only after a
 group's events were acknowledged, so a crash resumes at the first group that was not fully delivered.
 """
@@ -64,7 +65,7 @@ async def fetch_group(client, group: list[int], retry: bool = True) -> GroupFetc
 
 async def deliver_uids(p, state: FolderState, uids: list[int], newest_first: bool,
                        on_settled: Callable[[list[int]], None] = lambda group: None) -> None:
-    in_flight: list[asyncio.Task] = []  # delivering groups, oldest first; each waits for the one before
+    in_flight: list[_InFlight] = []  # delivering groups, oldest first; each waits for the one before
     labels = gmail.strategy_for(p.folder)  # Gmail All Mail (ingest-providers): X-GM-* with the sizes, by label
     try:
         for start in range(0, len(uids), p.sync.batch_size):
@@ -83,31 +84,47 @@ async def deliver_uids(p, state: FolderState, uids: list[int], newest_first: boo
                 # Servers answer in UID order whatever the request order; re-sort for newest first.
                 got.messages.sort(key=lambda f: f.uid, reverse=newest_first)
                 while len(in_flight) >= IN_FLIGHT_GROUPS:
-                    await in_flight.pop(0)
+                    await in_flight.pop(0).task
                 previous = in_flight[-1] if in_flight else None
-                in_flight.append(asyncio.create_task(
-                    _deliver_group(p, state, group, got, previous, labels.annotate if labels else None, on_settled)))
+                published = asyncio.get_running_loop().create_future()
+                task = asyncio.create_task(_deliver_group(p, state, group, got, previous, published,
+                                                          labels.annotate if labels else None, on_settled))
+                in_flight.append(_InFlight(task, published))
         while in_flight:
-            await in_flight.pop(0)
+            await in_flight.pop(0).task
     finally:
-        for task in in_flight:
-            task.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
+        for group in in_flight:
+            group.task.cancel()
+        await asyncio.gather(*(group.task for group in in_flight), return_exceptions=True)
 
 
-async def _deliver_group(p, state: FolderState, group: list[int], got: GroupFetch, previous: asyncio.Task | None,
-                         annotate, on_settled: Callable[[list[int]], None]) -> None:
+@dataclass
+class _InFlight:
+    task: asyncio.Task
+    published: asyncio.Future  # True once the group's events were acknowledged; False if it ended without
+
+
+async def _deliver_group(p, state: FolderState, group: list[int], got: GroupFetch, previous: _InFlight | None,
+                         published: asyncio.Future, annotate, on_settled: Callable[[list[int]], None]) -> None:
     async def turn() -> None:
-        # Parsing and storing blobs overlap the previous group's publishing; publishing and the state
-        # save wait for it, so events go out and the state advances in group order. A failed previous
-        # group fails this one before it publishes anything.
-        if previous is not None:
-            await previous
+        # Parsing and storing blobs overlap the previous group's publishing; publishing waits until the
+        # previous group's events were acknowledged, so events go out in group order. A previous group
+        # that failed before publishing fails this one before it publishes anything.
+        if previous is not None and not await previous.published:
+            await previous.task
 
-    delivered = await p.delivery.deliver(p.account, p.folder.name, state.uidvalidity, p.folder.is_sent,
-                                         got.messages, annotate, turn)
-    await turn()  # the state saves stay in group order too
-    await _settle(p, state, delivered, group, got, on_settled)
+    def mark_published() -> None:
+        published.set_result(True)
+
+    try:
+        delivered = await p.delivery.deliver(p.account, p.folder.name, state.uidvalidity, p.folder.is_sent,
+                                             got.messages, annotate, turn, mark_published)
+        if previous is not None:
+            await previous.task  # the state saves stay in group order (and a failed one stops this one)
+        await _settle(p, state, delivered, group, got, on_settled)
+    finally:
+        if not published.done():
+            published.set_result(False)
 
 
 async def _settle(p, state: FolderState, delivered, group: list[int], got: GroupFetch,
