@@ -156,3 +156,21 @@ async def test_a_local_blob_left_short_by_a_power_cut_is_rewritten_by_the_retry(
     await blobs.put_many({blob_id: raw})  # a whole blob is left as it is
     assert path.stat().st_ino == whole
     assert not [p for p in tmp_path.rglob("*") if "#" in p.name]
+
+
+@pytest.mark.parametrize("nameless", [True, False])  # O_TMPFILE + linkat, or the staging file beside it
+async def test_both_ways_of_writing_a_small_local_blob_give_the_same_files(tmp_path, nameless):
+    from maillink_runtime.blobs.store import open_blob_store
+
+    blobs = open_blob_store(tmp_path.as_uri())
+    if not nameless:
+        blobs._nameless = False
+    written = [blob(size) for size in (0, 1, 2_000, 200_000)]
+    await blobs.write_many(dict(written))
+    await blobs.write_many(dict(written[:2]))  # again: left as they are
+    for blob_id, raw in written:
+        assert (tmp_path / blobs.key(blob_id)).read_bytes() == raw and await blobs.get(blob_id) == raw
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert files == sorted(blob_id for blob_id, _ in written)  # nothing else left behind
+    if nameless:
+        assert blobs._nameless is True  # Linux with /proc: the nameless way was taken, not skipped

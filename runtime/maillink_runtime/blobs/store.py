@@ -17,6 +17,7 @@ Reads stream in chunks and are verified against the key: the last chunk is relea
 sha256 of the whole matched, so a corrupted blob can never be received complete.
 """
 import asyncio
+import errno
 import hashlib
 import os
 import secrets
@@ -68,6 +69,8 @@ class BlobStore:
                  legacy: LegacySource | None = None) -> None:
         self._store, self._owner, self._local_root, self._legacy = store, owner, local_root, legacy
         self._made_dirs: set[Path] = set()
+        self._nameless: bool | None = None  # O_TMPFILE + linkat works here (None: not tried yet)
+        self._root_fd: int | None = None
 
     async def put_many(self, blobs: dict[str, bytes]) -> None:
         """Stores each (blob_id -> bytes), durably, before returning; blobs stored before are left as they are."""
@@ -143,41 +146,85 @@ class BlobStore:
 
     def _write_local(self, key: str, raw: bytes) -> None:
         """A small blob into local files, on the calling thread, as obstore's LocalStore writes it in
-        mode "create": a staging file beside it (O_EXCL), hard-linked onto the blob's path (an existing
-        blob is left as it is), then removed; a reader never sees a half-written blob. Why not obstore
+        mode "create": the bytes written to a file without a name, then linked onto the blob's path
+        (an existing blob is left as it is); a reader never sees a half-written blob. Why not obstore
         here: for a 2 KB message its put cost ~0.25 ms of CPU, mostly the hand-off to its I/O thread and
-        back, against ~0.07 ms for these five system calls, which only touch the page cache (measured
-        for make bench-bcc, docs/bcc-gateway.md). Nothing is synced: flush_many does that."""
+        back, against ~0.04 ms for these four system calls, which only touch the page cache (measured
+        for make bench-bcc, docs/bcc-gateway.md). Nothing is synced: flush_many does that.
+
+        The nameless file is Linux's O_TMPFILE, linked by linkat(AT_SYMLINK_FOLLOW) through
+        /proc/self/fd: no staging name to create and remove (0.065 -> 0.04 ms per 2 KB blob). Where the
+        filesystem or /proc does not allow it, a staging file beside the blob (O_EXCL), hard-linked
+        and removed, as before."""
         path = self._local_root / key
-        staging = path.with_name(f"{path.name}#{secrets.token_hex(6)}")
         try:
             if path.parent not in self._made_dirs:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._made_dirs.add(path.parent)
-            fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                view = memoryview(raw)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-            try:
-                os.link(staging, path)
-            except FileExistsError:
-                if _short(path, len(raw)):
-                    os.replace(staging, path)  # atomic: readers see the old file or the whole new one
-            finally:
-                if staging.exists():
-                    os.unlink(staging)
+            if self._nameless is not False and self._write_nameless(path, key, raw):
+                return
+            self._write_staged(path, raw)
         except Exception:
             ERRORS.labels("put").inc()
             raise
+
+    def _write_nameless(self, path: Path, key: str, raw: bytes) -> bool:
+        """False when the nameless way is not available here (then it is not tried again)."""
+        try:
+            fd = os.open(path.parent, os.O_WRONLY | os.O_TMPFILE, 0o644)
+        except OSError as error:
+            if error.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+                self._nameless = False  # kernel or filesystem without O_TMPFILE
+                return False
+            raise
+        try:
+            _write_all(fd, raw)
+            if self._root_fd is None:
+                self._root_fd = os.open(self._local_root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                # linkat(AT_FDCWD, "/proc/self/fd/N", root, key, AT_SYMLINK_FOLLOW): CPython calls
+                # linkat (with AT_SYMLINK_FOLLOW) only when a dir fd is given.
+                os.link(f"/proc/self/fd/{fd}", key, dst_dir_fd=self._root_fd)
+            except FileExistsError:
+                if _short(path, len(raw)):
+                    self._write_staged(path, raw)  # replaced atomically through a staging name
+            except FileNotFoundError:
+                if self._nameless is None and not os.path.exists(f"/proc/self/fd/{fd}"):
+                    self._nameless = False  # no /proc here
+                    return False
+                raise
+        finally:
+            os.close(fd)
+        self._nameless = True
+        return True
+
+    def _write_staged(self, path: Path, raw: bytes) -> None:
+        staging = path.with_name(f"{path.name}#{secrets.token_hex(6)}")
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            _write_all(fd, raw)
+        finally:
+            os.close(fd)
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            if _short(path, len(raw)):
+                os.replace(staging, path)  # atomic: readers see the old file or the whole new one
+        finally:
+            if staging.exists():
+                os.unlink(staging)
 
     async def _open_legacy(self, blob_id: str) -> Blob | None:
         manifest = await self._legacy.manifest(blob_id) if self._legacy else None
         if manifest is None:
             return None
         return Blob(manifest.size, verified(blob_id, self._legacy.chunks(manifest)))
+
+
+def _write_all(fd: int, raw: bytes) -> None:
+    view = memoryview(raw)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _short(path: Path, size: int) -> bool:
