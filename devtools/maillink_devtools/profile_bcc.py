@@ -96,6 +96,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", help="write the last round's cProfile stats here")
+    parser.add_argument("--loop", choices=("default", "asyncio", "uvloop"), default="default",
+                        help="event loop of the server (default: the gateway's uvloop, the sink's asyncio)")
     args = parser.parse_args()
     logs.configure("bcc-gateway", "WARNING")  # as make bench-bcc runs it
     work = Path(tempfile.mkdtemp(prefix="profile-bcc-"))
@@ -107,7 +109,8 @@ def main() -> None:
                                 key.record_name: key.record}, ["test"], work / "dnsmasq.log")
     try:
         main_coroutine = run(args, work, key, users, dns_server.port if dns_server else None)
-        if args.side == "gateway":  # each on the loop it runs on in make bench-bcc
+        if args.loop == "uvloop" or (args.loop == "default" and args.side == "gateway"):
+            # each by default on the loop it runs on in make bench-bcc
             import uvloop
             uvloop.run(main_coroutine)
         else:

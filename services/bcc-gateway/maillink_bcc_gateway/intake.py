@@ -56,9 +56,9 @@ class IntakeDeps:
     checker: AuthChecker | None = None
 
 
-def refuse(refusal: Refusal) -> str:
+def refuse(refusal: Refusal, **context) -> str:
     REFUSED.labels(refusal.reason).inc()
-    log.info("bcc_refused", reason=refusal.reason, code=refusal.code)
+    log.info("bcc_refused", reason=refusal.reason, code=refusal.code, **context)
     return refusal.reply
 
 
@@ -81,7 +81,7 @@ async def accept(arrival: Arrival, deps: IntakeDeps) -> Refusal | None:
             results = await deps.checker.check(arrival.raw, arrival.peer_ip, arrival.mail_from, arrival.helo,
                                                from_domains)
         except Exception as exc:  # noqa: BLE001 - a failed check proves nothing either way: retry later
-            log.error("bcc_auth_check_failed", error=repr(exc))
+            log.error("bcc_auth_check_failed", error=repr(exc), mail_from=arrival.mail_from, peer=arrival.peer_ip)
             return refusals.authentication_unavailable(domain)
         _AUTH_STAGE.observe(time.perf_counter() - started)
         for labels in (("spf", results.spf), ("dkim", results.dkim), ("dmarc", results.dmarc)):
@@ -110,12 +110,12 @@ async def accept(arrival: Arrival, deps: IntakeDeps) -> Refusal | None:
         await deps.commit(blob_id, raw, event)
         _COMMIT_STAGE.observe(time.perf_counter() - started)
     except Exception as exc:  # noqa: BLE001 - the sender retries on 451; nothing is lost
-        log.error("bcc_store_failed", error=repr(exc))
+        log.error("bcc_store_failed", error=repr(exc), mail_from=arrival.mail_from, peer=arrival.peer_ip)
         return refusals.not_stored()
     accepted = _ACCEPTED.get(kind)
     if accepted is None:
         accepted = _ACCEPTED[kind] = ACCEPTED.labels(kind)
     accepted.inc()
-    log.info("bcc_accepted", kind=kind, message_key=event.message_key, user_id=sender.user_id,
+    log.info("bcc_accepted", kind=kind, message_key=event.message_key, user_id=sender.user_id, peer=arrival.peer_ip,
              deal_hint=arrival.deal_id)
     return None

@@ -54,9 +54,10 @@ class GatewayHandler:
         arrival = Arrival(peer_ip=session.peer[0], helo=session.host_name or "", mail_from=envelope.mail_from,
                           recipients=list(envelope.rcpt_tos), deal_id=getattr(envelope, "deal_id", None),
                           raw=envelope.original_content or b"")
-        with structlog.contextvars.bound_contextvars(mail_from=envelope.mail_from, peer=session.peer[0]):
-            refusal = await intake.accept(arrival, self._deps)
-            return refuse(refusal) if refusal else "250 2.0.0 Message accepted"
+        # The sender and peer are named in the few log lines that need them (not a bound context:
+        # binding structlog's contextvars was ~0.01 ms a message under make bench-bcc's load, py-spy).
+        refusal = await intake.accept(arrival, self._deps)
+        return refuse(refusal, mail_from=arrival.mail_from, peer=arrival.peer_ip) if refusal else "250 2.0.0 Message accepted"
 
 
 # `<local@domain>` where both are plain dot-atoms (RFC 5322 atext, no quoting, comments or literals):
