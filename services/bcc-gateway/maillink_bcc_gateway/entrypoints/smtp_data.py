@@ -129,10 +129,10 @@ async def _next_piece(reader: asyncio.StreamReader, partial: int) -> bytes:
 async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_limit: int) -> tuple[Verdict, bytes]:
     """Reads one DATA section through its end marker; returns aiosmtpd's verdict and the content.
 
-    The end marker is searched as b"\r\n.\r\n" in the data with a CRLF put before it (the first
+    The end marker is searched as b"\\r\\n.\\r\\n" in the data with a CRLF put before it (the first
     line may be the "."). It can only be completed by the last byte of a piece (each piece ends
     where a search stopped), so the last bytes taken are compared after every piece. A "." (or
-    ".\r") that may begin the end marker is held back until the next piece says whether it does,
+    ".\\r") that may begin the end marker is held back until the next piece says whether it does,
     so the account never counts the marker.
     """
     account = _Account(size_limit, line_limit)
