@@ -96,9 +96,10 @@ class AuthChecker:
             dkim_result = dkim_obj.result
         else:
             dkim_obj, dkim_result = None, "none"
-        # A signed message's DMARC verdict also depends on its DKIM result: computed each time.
-        dmarc_key = (tuple(from_domains), spf_result, mail_from, helo) if dkim_obj is None else None
-        found = self._dmarc_verdicts.get(dmarc_key, now) if dmarc_key else None
+        # dmarc_per_from reads of the DKIM result only its verdict and signing domain (d=).
+        dkim_identity = (dkim_result, dkim_obj.header_d) if dkim_obj is not None else None
+        dmarc_key = (tuple(from_domains), spf_result, mail_from, helo, dkim_identity)
+        found = self._dmarc_verdicts.get(dmarc_key, now)
         if found is not None:
             dmarc_result, policy = found
         else:
@@ -108,7 +109,7 @@ class AuthChecker:
             except dns.exception.DNSException:
                 dmarc_result, policy = "temperror", "none"
                 current.expires = 0.0
-            if dmarc_key and not current.misses:
+            if not current.misses:
                 self._dmarc_verdicts.put(dmarc_key, (dmarc_result, policy), current.expires, now)
         return AuthResults(domain=from_domains[0], spf=spf_result, dkim=dkim_result, dmarc=dmarc_result,
                            dmarc_policy=policy)
