@@ -39,15 +39,17 @@ class TestDns:
             self.process.wait(10)
 
 
-def start_dns(records: dict[str, str], zones: list[str], log_path: Path) -> TestDns:
+def start_dns(records: dict[str, str], zones: list[str], log_path: Path, port: int | None = None,
+              ttl: int = 300) -> TestDns:
     """Serves `records` (name -> TXT value) and answers NXDOMAIN for any other name in `zones`
-    (--local), so a missing record is "none", not a resolver failure. Nothing is forwarded."""
-    port = free_port()
+    (--local), so a missing record is "none", not a resolver failure. Nothing is forwarded.
+    `port`: a given one (a changed zone served where the old one was), else a free one."""
+    port = port or free_port()
     args = [_dnsmasq(), "--keep-in-foreground", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
             "--no-resolv", "--no-hosts", "--no-poll", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",
             # A TTL like real records have (dnsmasq's default for its own records is 0), so a resolver
             # cache behaves here as it does in production.
-            "--local-ttl=300"]
+            f"--local-ttl={ttl}"]
     args += [f"--local=/{zone}/" for zone in zones]
     # A TXT record is a list of strings of at most 255 bytes each (a 2048-bit DKIM key is longer).
     args += [f"--txt-record={name}," + ",".join(value[i:i + 250] for i in range(0, len(value), 250))

@@ -14,6 +14,7 @@ connections in another process, so only the server's work is counted (time.proce
 import argparse
 import asyncio
 import cProfile
+import gc
 import pickle
 import sys
 import tempfile
@@ -67,6 +68,10 @@ async def serve(side: str, work: Path, key, users: list[str], dns_port: int | No
 
 async def run(args, work: Path, key, users: list[str], dns_port: int | None) -> None:
     server, port, to = await serve(args.side, work, key, users, dns_port)
+    if args.gc_freeze:
+        gc.freeze()
+    if args.gc_threshold:
+        gc.set_threshold(*args.gc_threshold)
     load_file = work / "load.pkl"
     try:
         for number in range(1, args.rounds + 1):
@@ -96,6 +101,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", help="write the last round's cProfile stats here")
+    parser.add_argument("--loop", choices=("default", "asyncio", "uvloop"), default="default",
+                        help="event loop of the server (default: the gateway's uvloop, the sink's asyncio)")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the server is up")
+    parser.add_argument("--gc-threshold", type=int, nargs=3, help="gc.set_threshold(...) once the server is up")
     args = parser.parse_args()
     logs.configure("bcc-gateway", "WARNING")  # as make bench-bcc runs it
     work = Path(tempfile.mkdtemp(prefix="profile-bcc-"))
@@ -107,7 +116,8 @@ def main() -> None:
                                 key.record_name: key.record}, ["test"], work / "dnsmasq.log")
     try:
         main_coroutine = run(args, work, key, users, dns_server.port if dns_server else None)
-        if args.side == "gateway":  # each on the loop it runs on in make bench-bcc
+        if args.loop == "uvloop" or (args.loop == "default" and args.side == "gateway"):
+            # each by default on the loop it runs on in make bench-bcc
             import uvloop
             uvloop.run(main_coroutine)
         else:

@@ -158,13 +158,16 @@ async def test_a_local_blob_left_short_by_a_power_cut_is_rewritten_by_the_retry(
     assert not [p for p in tmp_path.rglob("*") if "#" in p.name]
 
 
-async def test_a_large_local_group_is_written_whole_from_the_writing_threads(tmp_path):
+@pytest.mark.parametrize("nameless", [True, False])
+async def test_a_large_local_group_is_written_whole_from_the_writing_threads(tmp_path, nameless):
     # Ingest's groups of hundreds go through WRITE_THREADS threads: every blob readable, one left short
     # by a power cut rewritten, one already whole left as it is, and no staging file left behind.
     from maillink_runtime.blobs import store as store_mod
     from maillink_runtime.blobs.store import open_blob_store
 
     blobs = open_blob_store(tmp_path.as_uri())
+    if not nameless:
+        blobs._nameless = False
     group = dict(blob(n) for n in range(100, 100 + 10 * store_mod.LOOP_WRITE_COUNT))
     short_id, whole_id = list(group)[:2]
     short_path, whole_path = tmp_path / blobs.key(short_id), tmp_path / blobs.key(whole_id)
@@ -176,3 +179,21 @@ async def test_a_large_local_group_is_written_whole_from_the_writing_threads(tmp
     assert {blob_id: await blobs.get(blob_id) for blob_id in group} == group
     assert whole_path.stat().st_ino == whole
     assert not [p for p in tmp_path.rglob("*") if "#" in p.name]
+
+
+@pytest.mark.parametrize("nameless", [True, False])  # O_TMPFILE + linkat, or the staging file beside it
+async def test_both_ways_of_writing_a_small_local_blob_give_the_same_files(tmp_path, nameless):
+    from maillink_runtime.blobs.store import open_blob_store
+
+    blobs = open_blob_store(tmp_path.as_uri())
+    if not nameless:
+        blobs._nameless = False
+    written = [blob(size) for size in (0, 1, 2_000, 200_000)]
+    await blobs.write_many(dict(written))
+    await blobs.write_many(dict(written[:2]))  # again: left as they are
+    for blob_id, raw in written:
+        assert (tmp_path / blobs.key(blob_id)).read_bytes() == raw and await blobs.get(blob_id) == raw
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert files == sorted(blob_id for blob_id, _ in written)  # nothing else left behind
+    if nameless:
+        assert blobs._nameless is True  # Linux with /proc: the nameless way was taken, not skipped

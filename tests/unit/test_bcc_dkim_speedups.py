@@ -6,6 +6,8 @@ import contextlib
 
 import dkim
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -115,3 +117,22 @@ def test_a_changed_key_record_is_parsed_again():
     assert dkim.DKIM(raw).verify(dnsfunc=_dns(RECORD))
     assert not dkim.DKIM(raw).verify(dnsfunc=_dns(OTHER_RECORD))  # key rotated: the new record decides
     assert dkim.DKIM(raw).verify(dnsfunc=_dns(RECORD))
+
+
+_SIG_PIECES = [b"b", b"=", b";", b" ", b"\t", b"\r\n", b"\n", b"\r", b"\r\n ", b"bh=", b" b=", b";b =", b"\tb\r\n =",
+               b"abc+/", b"Zz09==", b"h=from:to", b"-", b"\xff", b"."]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_SIG_PIECES), st.binary(max_size=6)), max_size=30))
+def test_the_b_tag_removal_matches_dkimpys_pattern(pieces):
+    value = b"".join(pieces)
+    stock = dict(dkim_speedups.STOCK_BY_NAME)["RE_BTAG"]
+    assert dkim_speedups._RE_BTAG.sub(b"\\1", value) == stock.sub(b"\\1", value)
+
+
+def test_the_b_tag_removal_on_a_real_signature():
+    value = _sign(MESSAGE).split(b":", 1)[1].split(b"\r\n\r\n")[0]
+    stock = dict(dkim_speedups.STOCK_BY_NAME)["RE_BTAG"]
+    removed = dkim_speedups._RE_BTAG.sub(b"\\1", value)
+    assert removed == stock.sub(b"\\1", value) and len(removed) < len(value) - 200  # the signature went

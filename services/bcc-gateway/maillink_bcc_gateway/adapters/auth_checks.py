@@ -6,6 +6,7 @@ results). They look names up synchronously; here they read dns_cache.DnsCache, w
 check in passes and fetches what a pass missed asynchronously, so the event loop never blocks.
 """
 import functools
+import math
 import importlib.resources
 import re
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from publicsuffix2 import PublicSuffixList
 from ..domain.authentication import AuthResults
 from . import dkim_speedups  # noqa: F401 - applies its replacements of dkimpy helpers (same verdicts)
 from .dns_cache import DnsCache, NeedLookup, Pass
+from .verdict_cache import VerdictCache
 
 _DKIM_HEADER = re.compile(rb"^dkim-signature:", re.IGNORECASE | re.MULTILINE)
 # SPF allows 10 lookups (RFC 7208 4.6.4) plus void ones; DKIM one per signature; DMARC two.
@@ -47,8 +49,10 @@ authheaders.get_org_domain = dmarc_lookup.get_org_domain = _org_domain
 
 
 class AuthChecker:
-    def __init__(self, host: str | None, port: int = 53, timeout_s: float = 5.0) -> None:
-        self._dns = DnsCache(host, port, timeout_s)
+    def __init__(self, host: str | None, port: int = 53, timeout_s: float = 5.0, clock=None) -> None:
+        self._dns = DnsCache(host, port, timeout_s, **({"clock": clock} if clock else {}))
+        self._spf_verdicts = VerdictCache()
+        self._dmarc_verdicts = VerdictCache()
         self._timeout_s = timeout_s
         self._pass: Pass | None = None
         # Quirk: pyspf looks names up through its module-level DNSLookup and has no per-call
@@ -77,7 +81,14 @@ class AuthChecker:
         return AuthResults(domain=from_domain, spf="temperror", dkim="temperror", dmarc="temperror")
 
     def _check_once(self, raw: bytes, ip: str, mail_from: str, helo: str, from_domains: list[str]) -> AuthResults:
-        spf_result, _ = spf.check2(ip, mail_from, helo or "unknown", querytime=self._timeout_s)
+        current, now = self._pass, self._dns.clock()
+        spf_key = (ip, mail_from, helo)
+        spf_result = self._spf_verdicts.get(spf_key, now)
+        if spf_result is None:
+            current.expires = math.inf
+            spf_result, _ = spf.check2(ip, mail_from, helo or "unknown", querytime=self._timeout_s)
+            if not current.misses:  # a miss a library swallowed leaves the verdict unproven
+                self._spf_verdicts.put(spf_key, spf_result, current.expires, now)
         def spf_obj() -> SPFAuthenticationResult:
             return SPFAuthenticationResult(result=spf_result, smtp_mailfrom=mail_from, smtp_helo=helo)
         if _DKIM_HEADER.search(raw.split(b"\r\n\r\n", 1)[0]):
@@ -85,10 +96,21 @@ class AuthChecker:
             dkim_result = dkim_obj.result
         else:
             dkim_obj, dkim_result = None, "none"
-        try:
-            dmarc_result, policy = self._dmarc(from_domains, spf_obj, dkim_obj)
-        except dns.exception.DNSException:
-            dmarc_result, policy = "temperror", "none"
+        # dmarc_per_from reads of the DKIM result only its verdict and signing domain (d=).
+        dkim_identity = (dkim_result, dkim_obj.header_d) if dkim_obj is not None else None
+        dmarc_key = (tuple(from_domains), spf_result, mail_from, helo, dkim_identity)
+        found = self._dmarc_verdicts.get(dmarc_key, now)
+        if found is not None:
+            dmarc_result, policy = found
+        else:
+            current.expires = math.inf
+            try:
+                dmarc_result, policy = self._dmarc(from_domains, spf_obj, dkim_obj)
+            except dns.exception.DNSException:
+                dmarc_result, policy = "temperror", "none"
+                current.expires = 0.0
+            if not current.misses:
+                self._dmarc_verdicts.put(dmarc_key, (dmarc_result, policy), current.expires, now)
         return AuthResults(domain=from_domains[0], spf=spf_result, dkim=dkim_result, dmarc=dmarc_result,
                            dmarc_policy=policy)
 

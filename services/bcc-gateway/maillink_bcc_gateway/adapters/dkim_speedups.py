@@ -1,7 +1,7 @@
 """What the gateway changes in dkimpy 1.1.8, and why: the same verdicts for less CPU.
 
 dkimpy stays the verifier of record (it parses the signature, canonicalises, hashes and decides);
-these replace seven of its module-level helpers (four kinds, below) with ones that give identical
+these replace eight of its module-level names (five kinds, below) with ones that give identical
 results. Importing this module applies them (adapters/auth_checks.py does, once per process). Measured in process on
 make bench-bcc's signed messages (2 KB, 2048-bit keys): 0.38 -> 0.19 ms per signed message;
 tests/unit/test_bcc_dkim_speedups.py checks that stock dkimpy and these agree.
@@ -22,6 +22,13 @@ tests/unit/test_bcc_dkim_speedups.py checks that stock dkimpy and these agree.
   few hundred substitutions per 2 KB body) and are looked up in `re`'s cache per header line. Here
   the same patterns run only where they can change something (a tab, two spaces in a row, a space
   before CRLF, a line break), compiled once.
+- The b= tag removal (`dkim.RE_BTAG`, applied to the signature header before it is hashed): its
+  pattern allows folding white space before every base64 character, `(?:FWS[a-zA-Z0-9+/=])*` with
+  FWS = `(?:(?:\s*\r?\n)?\s+)?`, which costs sre a nested group per character (~0.04 ms for a
+  2048-bit signature). As a language FWS is just `\s*`, and since what follows the repetition is
+  optional, the greedy match ends at the last base64 character of the run of white space and base64
+  after "=": `(?:[\s<b64>]*[<b64>])?` matches the same text (0.004 ms). Group 1, `[;\s]b FWS =`,
+  is `[;\s]b\s*=` for the same reason. Compared on generated headers in the test.
 """
 import functools
 import re
@@ -97,6 +104,10 @@ def _compress_whitespace(content: bytes) -> bytes:
     return _WSP.sub(b" ", content)
 
 
+_B64 = rb"a-zA-Z0-9+/="
+_RE_BTAG = re.compile(rb"([;\s]b\s*=)(?:[\s" + _B64 + rb"]*[" + _B64 + rb"])?(?:\r?\n\Z)?")
+
+
 def _unfold_header_value(content: bytes) -> bytes:
     if b"\n" not in content:
         return content
@@ -113,9 +124,11 @@ REPLACEMENTS = [
     (dkim.canonicalization, "strip_trailing_whitespace", _strip_trailing_whitespace),
     (dkim.canonicalization, "compress_whitespace", _compress_whitespace),
     (dkim.canonicalization, "unfold_header_value", _unfold_header_value),
+    (dkim, "RE_BTAG", _RE_BTAG),
 ]
 # dkimpy's own, kept so a test can compare (tests/unit/test_bcc_dkim_speedups.py).
 STOCK = [(module, name, getattr(module, name)) for module, name, _ in REPLACEMENTS]
+STOCK_BY_NAME = [(name, value) for _, name, value in STOCK]
 
 
 def apply(replacements=REPLACEMENTS) -> None:

@@ -8,8 +8,10 @@ the pass short), the misses are fetched with dnspython's asyncio resolver, and t
 again. A sender whose records are cached is checked in one pass, ~1 ms of CPU and no waiting.
 """
 import asyncio
+import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dns.asyncresolver
@@ -33,13 +35,20 @@ class Entry:
 @dataclass
 class Pass:
     """One check's passes: the misses of the last pass, and every answer fetched for this check
-    (temporary failures and TTL-0 answers included, which are never kept for other messages)."""
+    (temporary failures and TTL-0 answers included, which are never kept for other messages).
+    `expires`: the earliest expiry (DnsCache's clock) of the answers read since it was last reset,
+    0 if one of them may not be kept (a temporary failure, TTL 0): how long a verdict built on
+    them may be reused (auth_checks' verdict cache resets it before each check it caches)."""
     misses: set[tuple[str, str]] = field(default_factory=set)
     fetched: dict[tuple[str, str], Entry] = field(default_factory=dict)
+    fetched_expiry: dict[tuple[str, str], float] = field(default_factory=dict)
+    expires: float = math.inf
 
 
 class DnsCache:
-    def __init__(self, host: str | None, port: int, timeout_s: float, max_entries: int = 50_000) -> None:
+    def __init__(self, host: str | None, port: int, timeout_s: float, max_entries: int = 50_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # a parameter so tests can step past a TTL without waiting for it
         self._resolver = dns.asyncresolver.Resolver(configure=host is None)
         if host is not None:
             self._resolver.nameservers, self._resolver.port = [host], port
@@ -51,10 +60,13 @@ class DnsCache:
         """Synchronous, cache only: what the libraries call during a pass."""
         key = (name.rstrip(".").lower(), qtype)
         if key in current.fetched:
+            current.expires = min(current.expires, current.fetched_expiry[key])
             return current.fetched[key]
         found = self._entries.get(key)
-        if found is not None and found[0] > time.monotonic():
+        if found is not None and found[0] > self.clock():
             self._entries.move_to_end(key)
+            if found[0] < current.expires:
+                current.expires = found[0]
             return found[1]
         current.misses.add(key)
         raise NeedLookup(key)
@@ -72,6 +84,7 @@ class DnsCache:
             return
         except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.NoResolverConfiguration) as exc:
             current.fetched[key] = Entry("temp", (repr(exc),))
+            current.fetched_expiry[key] = 0.0
             return
         if answer.rrset is None:
             self._put(key, Entry("none"), NEGATIVE_TTL, current)
@@ -81,8 +94,10 @@ class DnsCache:
     def _put(self, key: tuple[str, str], entry: Entry, ttl: int, current: Pass) -> None:
         current.fetched[key] = entry
         if ttl <= 0:
+            current.fetched_expiry[key] = 0.0
             return  # the zone asks not to be cached: other messages fetch it again
-        self._entries[key] = (time.monotonic() + ttl, entry)
+        current.fetched_expiry[key] = expiry = self.clock() + ttl
+        self._entries[key] = (expiry, entry)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
