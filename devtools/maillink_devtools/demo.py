@@ -74,7 +74,7 @@ def mailbox_count(folder: str) -> int:
 
 async def publish_crm() -> None:
     from .kafka_tools import produce, wait_group_caught_up
-    await produce(KAFKA, Topic.CRM_USERS, [(b"u-alice", UserUpserted(user_id="u-alice", name="Alice", emails=[ME]).model_dump_json().encode())])
+    await produce(KAFKA, Topic.CRM_USERS, [(b"u-alice", UserUpserted(user_id="u-alice", name="Alice", emails=[ME], company_id="c-demo").model_dump_json().encode())])
     await produce(KAFKA, Topic.CRM_ORGANIZATIONS, [(o.organization_id.encode(), o.model_dump_json().encode()) for o in (
         OrganizationUpserted(organization_id="o-acme", name="ACME s.r.o.", domains=["acme.example"]),
         OrganizationUpserted(organization_id="o-globex", name="Globex", domains=["globex.example"]))])

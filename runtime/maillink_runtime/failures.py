@@ -18,6 +18,11 @@ _OUTAGES = (ConnectionFailure,      # AutoReconnect, NetworkTimeout, ServerSelec
             TimeoutError, asyncio.TimeoutError)
 
 
+# The exception classes an HTTP route answers with a worded 503 (http.answer_outages_in_words):
+# the driver's and the broker client's own, not the plain socket errors a route may meet elsewhere.
+OUTAGE_TYPES = (ConnectionFailure, WriteConcernError, KafkaConnectionError, KafkaTimeoutError)
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when `exc`, or an error it was raised from, is a dependency being unavailable."""
     seen = set()

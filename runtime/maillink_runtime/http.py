@@ -2,12 +2,20 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request, Response
+import structlog
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from . import failures
+
 Check = Callable[[], Awaitable[object]]
+log = structlog.get_logger(__name__)
+
+CATCHING_UP = "maillink is catching up: the service's {what} is unavailable; nothing is lost."
+RETRY_AFTER_S = 5
 
 
 def ops_router(checks: dict[str, Check], before_scrape: list[Check] = ()) -> APIRouter:
@@ -44,6 +52,22 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
     # say where and what is wrong, never what was sent.
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def dependency_outage(_: Request, exc: Exception) -> JSONResponse:
+    # The store or the broker being away is not the caller's fault and loses nothing: a 503 in words
+    # with Retry-After, instead of a bare 500 (seen on the matcher's Mail tab during a 30 s store
+    # outage). The driver's repr, with addresses and errno, goes to the log only.
+    what = "message broker" if isinstance(exc, KafkaError) else "database"
+    log.warning("dependency_unavailable", what=what, error=repr(exc))
+    return JSONResponse({"detail": CATCHING_UP.format(what=what)}, status_code=503,
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def answer_outages_in_words(app: FastAPI) -> None:
+    """Every route of the service: a dependency outage (failures.OUTAGE_TYPES) is a worded 503."""
+    for kind in failures.OUTAGE_TYPES:
+        app.add_exception_handler(kind, dependency_outage)
 
 
 def document_refusals(schema: dict) -> dict:

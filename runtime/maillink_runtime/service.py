@@ -14,7 +14,7 @@ from . import bus, failures, lag, logs, mongo
 from .auth.keys import key_set
 from .auth.middleware import AuthMiddleware
 from .auth.settings import AuthSettings
-from .http import ops_router, validation_error, with_documented_refusals
+from .http import answer_outages_in_words, ops_router, validation_error, with_documented_refusals
 from .kafka_conn import kafka_security
 from .settings import ServiceSettings
 from .topics_admin import ensure_topics
@@ -98,6 +98,7 @@ class Service:
                            audience=self.audience, max_lifetime_s=self.auth.max_lifetime_s,
                            issuer=self.auth.issuer)
         app.add_exception_handler(RequestValidationError, validation_error)
+        answer_outages_in_words(app)
         with_documented_refusals(app)
         app.include_router(ops_router({"kafka": lambda: self.broker.ping(timeout=3),
                                        "store": lambda: mongo.ping(self.db)},

@@ -9,11 +9,8 @@ Who may do what (the caller comes from the verified token, see runtime/auth):
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import structlog
-from pymongo.errors import ConnectionFailure
 
 from fastapi import APIRouter, Depends, HTTPException
 
@@ -30,11 +27,9 @@ from maillink_runtime.blobs.download import blobs_router
 from ..adapters.crypto import CredentialsCipher
 from ..adapters.folder_state import FolderStateStore
 from ..domain.providers import auth_for, preset_for, resolve_endpoint
-from ..sync.diagnosis import CATCHING_UP
 from .account_requests import Accepted, ChangeAccount, ConnectAccount, ReconcileRequested, Removed
 from .account_views import AccountView, account_view
 
-log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -64,17 +59,6 @@ def _next_version(previous: AccountConfigured | None) -> int:
     # Time-based, so concurrent updates get distinct versions without a read-modify-write race;
     # never below the stored one (older records counted 1, 2, ...).
     return max(time.time_ns() // 1000, (previous.version + 1) if previous else 1)
-
-
-@asynccontextmanager
-async def _store_errors():
-    # An outage of our own store is not the caller's fault and loses nothing: say so, in words
-    # (the exception's repr, with addresses and errno, goes to the log only).
-    try:
-        yield
-    except ConnectionFailure as exc:
-        log.warning("store_unavailable", error=repr(exc))
-        raise HTTPException(503, CATCHING_UP.format(what="database")) from None
 
 
 def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: BlobStore, cipher: CredentialsCipher,
@@ -109,38 +93,35 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
         user_id, company_id = _owner(caller, body.user_id)
         redact.register_secret(body.password)
         account_id = deterministic_id("account", user_id, body.email)
-        async with _store_errors():
-            previous = await accounts.get(account_id)
-            if previous is not None and not _may_manage(caller, previous):
-                raise HTTPException(403, "This mailbox account belongs to another company.")
-            return await publish(AccountConfigured(
-                event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=user_id,
-                company_id=company_id, email=body.email,
-                imap=imap, provider=(chosen := preset_for(body.provider, body.email)).id,
-                auth=auth_for(chosen, body.auth),
-                username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
-                folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous)))
+        previous = await accounts.get(account_id)
+        if previous is not None and not _may_manage(caller, previous):
+            raise HTTPException(403, "This mailbox account belongs to another company.")
+        return await publish(AccountConfigured(
+            event_id=str(uuid.uuid4()), occurred_at=utcnow(), account_id=account_id, user_id=user_id,
+            company_id=company_id, email=body.email,
+            imap=imap, provider=(chosen := preset_for(body.provider, body.email)).id,
+            auth=auth_for(chosen, body.auth),
+            username=body.username or body.email, secret_ciphertext=cipher.encrypt(body.password),
+            folders=body.folders, first_sync_days=body.first_sync_days, version=_next_version(previous)))
 
     @router.patch("/accounts/{account_id}", status_code=202, response_model=Accepted)
     async def change(account_id: str, body: ChangeAccount,
                      caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Accepted:
-        async with _store_errors():
-            account = await managed(account_id, caller)
-            update = body.model_dump(exclude_none=True, exclude={"password"})
-            if body.password is not None:
-                redact.register_secret(body.password)
-                update["secret_ciphertext"] = cipher.encrypt(body.password)
-            return await publish(AccountConfigured.model_validate({
-                **account.model_dump(), **update, "event_id": str(uuid.uuid4()), "occurred_at": utcnow(),
-                "version": _next_version(account)}))
+        account = await managed(account_id, caller)
+        update = body.model_dump(exclude_none=True, exclude={"password"})
+        if body.password is not None:
+            redact.register_secret(body.password)
+            update["secret_ciphertext"] = cipher.encrypt(body.password)
+        return await publish(AccountConfigured.model_validate({
+            **account.model_dump(), **update, "event_id": str(uuid.uuid4()), "occurred_at": utcnow(),
+            "version": _next_version(account)}))
 
     @router.delete("/accounts/{account_id}", status_code=202, response_model=Removed)
     async def remove(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_WRITE))) -> Removed:
-        async with _store_errors():
-            await managed(account_id, caller)
-            await publisher.remove(account_id)
-            return Removed(account_id=account_id,
-                           applied=await accounts.wait_removed(account_id, timeout_s=apply_wait_s))
+        await managed(account_id, caller)
+        await publisher.remove(account_id)
+        return Removed(account_id=account_id,
+                       applied=await accounts.wait_removed(account_id, timeout_s=apply_wait_s))
 
     @router.post("/accounts/{account_id}/reconcile", status_code=202, response_model=ReconcileRequested)
     async def reconcile(account_id: str,
@@ -148,28 +129,25 @@ def accounts_router(accounts: AccountStore, states: FolderStateStore, blobs: Blo
         # A mark on each folder's state, not an IMAP session of its own: the account's sync loop (on
         # whichever instance owns it) runs the audit on the folder's next pass, so it never races
         # the loop for the folder.
-        async with _store_errors():
-            await managed(account_id, caller)
-            folders = sorted(s.folder for s in await states.for_account(account_id))
-            for folder in folders:
-                await states.request_reconcile(account_id, folder)
-            return ReconcileRequested(account_id=account_id, folders=folders)
+        await managed(account_id, caller)
+        folders = sorted(s.folder for s in await states.for_account(account_id))
+        for folder in folders:
+            await states.request_reconcile(account_id, folder)
+        return ReconcileRequested(account_id=account_id, folders=folders)
 
     @router.get("/accounts", response_model=list[AccountView])
     async def listing(caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> list[AccountView]:
-        async with _store_errors():
-            if caller.has(Scope.ACCOUNTS_ADMIN) and caller.company_id and not caller.user_id:
-                owned = await accounts.for_owner(None, caller.company_id)
-            else:
-                owned = await accounts.for_owner(acting_user(caller), None)
-            return [account_view(a, await accounts.status(a.account_id), await states.for_account(a.account_id))
-                    for a in owned]
+        if caller.has(Scope.ACCOUNTS_ADMIN) and caller.company_id and not caller.user_id:
+            owned = await accounts.for_owner(None, caller.company_id)
+        else:
+            owned = await accounts.for_owner(acting_user(caller), None)
+        return [account_view(a, await accounts.status(a.account_id), await states.for_account(a.account_id))
+                for a in owned]
 
     @router.get("/accounts/{account_id}", response_model=AccountView)
     async def status(account_id: str, caller: Principal = Depends(require(Scope.ACCOUNTS_READ))) -> AccountView:
-        async with _store_errors():
-            account = await managed(account_id, caller)
-            return account_view(account, await accounts.status(account_id), await states.for_account(account_id))
+        account = await managed(account_id, caller)
+        return account_view(account, await accounts.status(account_id), await states.for_account(account_id))
 
     router.include_router(blobs_router(blobs, link_secrets))
 

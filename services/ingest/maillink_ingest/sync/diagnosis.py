@@ -21,6 +21,7 @@ import aioimaplib
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from pymongo.errors import ConnectionFailure
 
+from maillink_runtime.http import CATCHING_UP
 from maillink_schemas.accounts import StatusReason as R
 from maillink_schemas.accounts import SyncState
 
@@ -28,7 +29,6 @@ from ..imap.errors import (AuthenticationFailed, CredentialsUnreadable, FolderMi
                            ProtocolError, TlsFailure, UnsendableCredentials)
 from ..imap.oauth import TokenRejected
 
-CATCHING_UP = "maillink is catching up: the service's {what} is unavailable; nothing is lost."
 _SUGGESTED_MS = re.compile(r"Suggested Backoff Time:\s*(\d+)\s*milliseconds", re.I)
 _APP_PASSWORD = re.compile(r"application-specific password|app password|web login required|log ?in via your web "
                            r"browser|\[WEBALERT", re.I)
