@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import asyncio
 import imaplib
+import inspect
 import json
 import os
 import resource
@@ -134,7 +135,6 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_runtime.settings import KafkaSettings
     from maillink_runtime.blobs.settings import BlobSettings
     from maillink_ingest.domain.folders import FolderPlan
-    from maillink_ingest.imap import fetch as fetch_mod
     from maillink_ingest.imap.connection import close_session, open_session
     from maillink_ingest.sync import delivery as delivery_mod
     from maillink_ingest.sync import folder_sync as folder_sync_mod
@@ -159,34 +159,13 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
                                 first_sync_days=730)
 
     # Instrument the real code paths (same functions, timed) to show what bounds (a).
-    orig_fetch, orig_parse = fetch_mod.fetch_messages, delivery_mod.parse
-    orig_write, orig_flush = blobs_mod.BlobStore.write_many, blobs_mod.BlobStore.flush_many
-    orig_record = LocationStore.record
-    orig_save = FolderStateStore.save
-
-    async def timed_save(self, state):
-        with timers("folder state save"):
-            return await orig_save(self, state)
-
-    async def timed_fetch(c, uids):
-        with timers("imap fetch (aioimaplib)"):
-            return await orig_fetch(c, uids)
-
-    def timed_parse(raw):
-        with timers("parse + event build"):
-            return orig_parse(raw)
-
-    async def timed_write(self, blobs):
-        with timers("blob store: write"):
-            return await orig_write(self, blobs)
-
-    async def timed_flush(self, blob_ids):
-        with timers("blob store: flush (syncfs)"):
-            return await orig_flush(self, blob_ids)
-
-    async def timed_record(self, account_id, items):
-        with timers("locations (document store)"):
-            return await orig_record(self, account_id, items)
+    instrumented = [(pipeline_mod, "fetch_messages", "imap fetch (aioimaplib)"),
+                    (delivery_mod, "parse", "parse + event build"),
+                    (blobs_mod.BlobStore, "write_many", "blob store: write"),
+                    (blobs_mod.BlobStore, "flush_many", "blob store: flush (syncfs)"),
+                    (LocationStore, "record", "locations (document store)"),
+                    (FolderStateStore, "save", "folder state save")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in instrumented]
 
     # The publisher ingest's app wires for received events (adapters/received_publisher.py).
     producer = BatchProducer(KafkaSettings(kafka_bootstrap_servers=KAFKA), "bench-ingest-received")
@@ -199,9 +178,8 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
 
     if "INGEST_IN_FLIGHT_GROUPS" in os.environ:  # for measuring the pipeline's depth (docs/ingest-sync.md)
         pipeline_mod.IN_FLIGHT_GROUPS = int(os.environ["INGEST_IN_FLIGHT_GROUPS"])
-    pipeline_mod.fetch_messages, delivery_mod.parse = timed_fetch, timed_parse
-    blobs_mod.BlobStore.write_many, blobs_mod.BlobStore.flush_many = timed_write, timed_flush
-    LocationStore.record, FolderStateStore.save = timed_record, timed_save
+    for (owner, name, label), (_, _, original) in zip(instrumented, originals):
+        setattr(owner, name, _timed(timers, label, original))
     try:
         started, cpu_before = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
         session = await open_session(account.imap, USER, PASSWORD)
@@ -220,9 +198,8 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
         await close_session(session)
         assert state.synced == count, (state.synced, count)
     finally:
-        pipeline_mod.fetch_messages, delivery_mod.parse = orig_fetch, orig_parse
-        blobs_mod.BlobStore.write_many, blobs_mod.BlobStore.flush_many = orig_write, orig_flush
-        LocationStore.record, FolderStateStore.save = orig_record, orig_save
+        for owner, name, original in originals:
+            setattr(owner, name, original)
         await producer.stop()
     if os.environ.get("INGEST_TIMELINE"):
         Path(os.environ["INGEST_TIMELINE"]).write_text(json.dumps(timers.spans))
@@ -232,6 +209,19 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     await client.close()
     shutil.rmtree(blob_dir, ignore_errors=True)
     return elapsed, timers.spent
+
+
+def _timed(timers, label: str, function):
+    """`function` (sync or async, plain or a method) with its wall time added to timers[label]."""
+    if inspect.iscoroutinefunction(function):
+        async def timed(*args, **kwargs):
+            with timers(label):
+                return await function(*args, **kwargs)
+    else:
+        def timed(*args, **kwargs):
+            with timers(label):
+                return function(*args, **kwargs)
+    return timed
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ resolver (which stalls the event loop, or costs a thread or process hand-off per
 measured in make bench-bcc, either made the checks the slowest step), each check runs in passes:
 the libraries read only this cache, every name they miss is noted (and a NeedLookup raised to cut
 the pass short), the misses are fetched with dnspython's asyncio resolver, and the check runs
-again. A sender whose records are cached is checked in one pass, ~1 ms of CPU and no waiting.
+again. A sender whose records are cached is checked in one pass, with no waiting; its SPF and
+DMARC verdicts are reused too (verdict_cache.py: ~0.05 ms of CPU a message for the checks).
 """
 import asyncio
 import math

@@ -33,7 +33,6 @@ from ..domain.received import received_event
 from ..imap.fetch import Fetched
 
 
-
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """One received event on its way to Kafka: the key, the event, and its JSON serialised once
