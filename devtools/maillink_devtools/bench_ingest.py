@@ -168,7 +168,9 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in instrumented]
 
     # The publisher ingest's app wires for received events (adapters/received_publisher.py).
-    producer = BatchProducer(KafkaSettings(kafka_bootstrap_servers=KAFKA), "bench-ingest-received")
+    # INGEST_KAFKA_COMPRESSION (gzip, snappy, lz4, zstd): for measuring compression (docs/ingest-sync.md).
+    producer = BatchProducer(KafkaSettings(kafka_bootstrap_servers=KAFKA), "bench-ingest-received",
+                             compression_type=os.environ.get("INGEST_KAFKA_COMPRESSION") or None)
     await producer.start()
     received = ReceivedPublisher(producer, topic)
 
