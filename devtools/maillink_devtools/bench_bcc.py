@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from maillink_schemas.crm import UserUpserted
 
 from . import tokens
 from .bcc_harness import dkim_key, free_port, start_dns
-from .kafka_tools import produce, read_topic, wait_group_caught_up
+from .kafka_tools import forget_namespace, produce, read_topic, wait_group_caught_up
 from .processes import ServiceSet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,6 +173,8 @@ def main() -> None:
             sink.terminate()
             sink.wait(10)
         dns_server.stop()
+        forget_namespace(KAFKA, MONGODB_URL, namespace)
+        shutil.rmtree(work, ignore_errors=True)  # the blobs of 4,000+ messages and the DNS zone
     report(args, rounds, published, stages)
 
 
