@@ -5,7 +5,7 @@ from maillink_schemas.accounts import AccountConfigured
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.mail import BlobRef, BulkSignals, Direction, MailboxLocation, MessageReceived
 
-from .bounds import cap_envelope, cap_flags, cap_text
+from maillink_schemas.bounds import cap_envelope, cap_flags, cap_text
 from .envelope import ParsedMessage
 from .identity import message_key
 
