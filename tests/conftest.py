@@ -33,17 +33,13 @@ async def namespace():
 
 
 async def drop_namespace(prefix: str) -> None:
-    from maillink_devtools.kafka_tools import drop_namespace as drop
+    from maillink_devtools.kafka_tools import NAMESPACE_DATABASES, drop_namespace as drop
     try:
         await drop(KAFKA, MONGODB_URL, prefix, NAMESPACE_DATABASES)
     except Exception as exc:  # noqa: BLE001 - clean-up is best effort; a test's verdict is already in
         print(f"namespace clean-up of {prefix} failed: {exc!r}")
 
 
-# Every database a test namespace can create, after the namespace's `<prefix>_`: the services'
-# (Settings.database) and the test helpers' own `<namespace>_<service>` stores.
-NAMESPACE_DATABASES = ([f"maillink_{s}" for s in ("ingest", "matcher", "tracker", "outbound", "bcc_gateway")]
-                       + ["ingest", "matcher", "ingest_copy"])
 
 
 @asynccontextmanager

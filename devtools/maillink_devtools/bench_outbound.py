@@ -31,6 +31,7 @@ from maillink_schemas.crm import DealUpserted, OrganizationUpserted, PersonUpser
 from maillink_schemas.mail import Address
 from maillink_schemas.outbound import SendRequested, SmartFieldContext
 
+from .kafka_tools import NAMESPACE_DATABASES, drop_namespace
 from .outbound_testing import SmtpServer, smtp_account
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,9 +154,10 @@ async def main(n: int) -> dict:
         await deps.pools.close()
     finally:
         await broker.stop()
-        await client.drop_database(db.name)
         await client.close()
         server.stop()
+        # Topics as well as the database (its send and status topics, 6 partitions each).
+        await drop_namespace(KAFKA, MONGODB_URL, namespace, NAMESPACE_DATABASES)
     result = {"messages": n, "ours_s": round(ours_s, 2), "raw_s": round(raw_s, 2),
               "ours_msg_per_s": round(n / ours_s, 1), "raw_msg_per_s": round(n / raw_s, 1),
               "ratio": round(raw_s / ours_s, 3), "target": 0.5, "settle_s": round(settle_s, 2),

@@ -37,7 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from maillink_schemas import tracking_token as tt
 from maillink_schemas.tracking import TrackedLink, TrackingRegistered
 
-from .kafka_tools import produce
+from .kafka_tools import forget_namespace, produce
 from .processes import ServiceSet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -317,6 +317,7 @@ def main() -> None:
         procs.stop()
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(10)
+        forget_namespace(KAFKA, MONGODB_URL, namespace)
 
     yard, bare, ours = (summary(runs[name]) for name in ("nginx", "bare", "tracker"))
     for name, r in (("nginx", yard), ("bare", bare), ("tracker", ours)):

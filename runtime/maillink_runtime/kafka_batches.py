@@ -65,8 +65,12 @@ class BatchProducer:
         partition = self._partition_of[(topic, key)] = _PARTITIONER(key, partitions, partitions)
         return partition
 
-    def new_batch(self):
-        return self._producer.create_batch()
+    def batch_with(self, key: bytes, value: bytes):
+        """A new batch holding this record (a batch is filled with `append` from then on)."""
+        batch = self._producer.create_batch()
+        if not append(batch, key, value):
+            raise ValueError(f"a record of {len(value)} bytes is larger than a batch")
+        return batch
 
     async def send(self, batch, topic: str, partition: int) -> None:
         """Hands one batch over and returns once Kafka acknowledged it (raises if the producer gave up)."""
@@ -79,10 +83,8 @@ class BatchProducer:
         for key, value in records:
             partition = await self.partition(topic, key)
             open_ = batches.setdefault(partition, [])
-            if not open_ or open_[-1].append(timestamp=None, key=key, value=value, headers=JSON_HEADERS) is None:
-                open_.append(self.new_batch())  # first, or the last one is full
-                if open_[-1].append(timestamp=None, key=key, value=value, headers=JSON_HEADERS) is None:
-                    raise ValueError(f"a record of {len(value)} bytes is larger than a batch")
+            if not open_ or not append(open_[-1], key, value):
+                open_.append(self.batch_with(key, value))  # first, or the last one is full
         # Handed over in order (a partition's batches leave in that order), then all acknowledgements awaited.
         delivered = []
         try:
@@ -94,6 +96,11 @@ class BatchProducer:
                 future.add_done_callback(_retrieve)
             raise
         await asyncio.gather(*delivered)
+
+
+def append(batch, key: bytes, value: bytes) -> bool:
+    """Adds the record to the batch; False when the batch is full (the record is not in it)."""
+    return batch.append(timestamp=None, key=key, value=value, headers=JSON_HEADERS) is not None
 
 
 def _retrieve(future: asyncio.Future) -> None:

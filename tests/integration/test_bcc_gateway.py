@@ -213,6 +213,26 @@ def test_deal_specific_address_carries_the_deal_hint(gateway):
     assert asyncio.run(received(gateway, subject)).deal_hint == "123"
 
 
+def test_a_copy_to_40000_recipients_is_accepted_with_its_lists_capped_in_the_event(gateway):
+    # The brief's hostile case: 40,000 To addresses (~700 KB of folded headers) made an event larger
+    # than the broker takes, so every delivery attempt ended in 451 and the sender retried for days.
+    recipients = [f"r{i}@acme.test" for i in range(40_000)]
+    folded = ",\r\n ".join(", ".join(recipients[i:i + 40]) for i in range(0, len(recipients), 40))
+    subject = f"All hands {uuid.uuid4().hex[:6]}"
+    data = message("alice@good.test", subject, to=folded)
+    assert len(data) < MAX_BYTES
+    result = gateway.send("alice@good.test", data)
+    assert result.accepted, result.transcript[-2000:]
+    event = asyncio.run(received(gateway, subject))
+    assert len(event.envelope.to) == 100 and event.truncated == {"to": 39_900}
+    assert event.envelope.to[0].email == "r0@acme.test"
+    assert len(event.model_dump_json()) < 900_000
+    # The key is the uncapped message's, as ingest computes it for the synced copy.
+    store = open_blob_store(f"file://{gateway.blob_dir}", owner=f"{gateway.namespace}bcc-gateway")
+    stored = asyncio.run(store.get(event.raw.blob_id))
+    assert stored.rstrip(b"\r\n") == data.rstrip(b"\r\n")  # all 40,000 kept in the raw MIME (swaks ends it its way)
+
+
 ORIGINAL_BODY = "Hello Alice,\nthe signed contract is attached.\nJan"
 
 

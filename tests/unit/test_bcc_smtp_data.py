@@ -170,3 +170,10 @@ def test_unstuff():
     assert unstuff(b"") == b""
     assert unstuff(b"..\r\n") == b".\r\n"
     assert unstuff(b".a\r\n..b\r\nc.\r\n.\r\r\n") == b"a\r\n.b\r\nc.\r\n\r\r\n"
+
+
+async def test_the_gateway_session_keeps_bytes_and_refuses_decoded_text() -> None:
+    # smtp_DATA has no text branch: the key, DKIM and the blob hash need the bytes as sent.
+    with pytest.raises(ValueError, match="decode_data"):
+        GatewaySMTP(_Recorder(), decode_data=True)
+    assert GatewaySMTP(_Recorder())._decode_data is False

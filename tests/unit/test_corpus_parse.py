@@ -2,7 +2,7 @@
 the fast half of tests/e2e/test_corpus.py, which sends the same cases through Dovecot and the services."""
 import pytest
 
-from maillink_ingest.domain.bounds import MAX_EVENT_BYTES
+from maillink_schemas.bounds import MAX_EVENT_BYTES
 from maillink_ingest.domain.envelope import parse
 from maillink_ingest.domain.identity import blob_id
 from maillink_ingest.domain.received import received_event

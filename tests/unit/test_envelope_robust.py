@@ -2,7 +2,7 @@
 from datetime import datetime, timezone
 
 from maillink_devtools.mailgen import Mail
-from maillink_ingest.domain.bounds import MAX_ADDRESSES, MAX_REFERENCES, cap_envelope
+from maillink_schemas.bounds import MAX_ADDRESSES, MAX_REFERENCES, cap_envelope
 from maillink_ingest.domain.envelope import parse
 from maillink_ingest.domain.identity import blob_id
 from maillink_ingest.domain.received import received_event

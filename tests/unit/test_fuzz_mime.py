@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maillink_ingest.domain.bounds import MAX_EVENT_BYTES
+from maillink_schemas.bounds import MAX_EVENT_BYTES
 from maillink_ingest.domain.received import received_bytes, received_event
 from maillink_schemas import mime_headers
 from maillink_schemas.accounts import AccountConfigured, ImapEndpoint

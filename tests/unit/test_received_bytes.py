@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maillink_devtools.mailgen import Mail
-from maillink_ingest.domain.bounds import MAX_ADDRESSES, MAX_EVENT_BYTES
+from maillink_schemas.bounds import MAX_ADDRESSES, MAX_EVENT_BYTES
 from maillink_ingest.domain.identity import blob_id
 from maillink_ingest.domain.received import ReceivedBytes, received_bytes, received_event
 from maillink_schemas.accounts import AccountConfigured, ImapEndpoint

@@ -7,6 +7,7 @@ ingest computes for that copy (maillink_schemas.identity), so both become one re
 from dataclasses import dataclass
 
 from maillink_schemas.base import deterministic_id, utcnow
+from maillink_schemas.bounds import cap_bulk, cap_envelope, cap_text
 from maillink_schemas.identity import account_id, message_key
 from maillink_schemas.mail import BlobRef, Direction, MessageReceived, Source
 from maillink_schemas.mime import ParsedMessage
@@ -25,8 +26,10 @@ class Filing:
 
 def received_event(filing: Filing, raw: bytes, blob_id: str, parsed: ParsedMessage) -> MessageReceived:
     account = account_id(filing.user_id, filing.mailbox_address)
-    key = message_key(account, parsed.envelope, raw)
+    key = message_key(account, parsed.envelope, raw)  # the whole envelope, as ingest keys the synced copy
     senders = {a.email for a in parsed.envelope.from_}
+    # Capped as ingest caps its events (40,000 recipients would not fit a broker's message limit).
+    envelope, truncated = cap_envelope(parsed.envelope)
     outgoing = bool(senders & set(filing.own_addresses))
     return MessageReceived(
         # One id per message and deal hint: a retried delivery of the same message is the same fact.
@@ -34,8 +37,9 @@ def received_event(filing: Filing, raw: bytes, blob_id: str, parsed: ParsedMessa
         occurred_at=utcnow(), message_key=key, account_id=account, user_id=filing.user_id,
         account_addresses=sorted(filing.own_addresses), source=Source.BCC,
         direction=Direction.OUTGOING if outgoing else Direction.INCOMING,
-        envelope=parsed.envelope, provider_thread_id=parsed.provider_thread_id, snippet=parsed.snippet,
-        has_attachments=parsed.has_attachments, bulk=parsed.bulk,
-        raw=BlobRef(blob_id=blob_id, size=len(raw), owner=OWNER), parse_error=parsed.error,
-        deal_hint=filing.deal_id, company_id=filing.company_id,
+        envelope=envelope, provider_thread_id=cap_text(parsed.provider_thread_id), snippet=parsed.snippet,
+        has_attachments=parsed.has_attachments, bulk=cap_bulk(parsed.bulk),
+        raw=BlobRef(blob_id=blob_id, size=len(raw), owner=OWNER), parse_error=cap_text(parsed.error, 2000),
+        deal_hint=filing.deal_id, company_id=filing.company_id, parse_warnings=list(parsed.warnings),
+        truncated=truncated,
     )

@@ -8,7 +8,7 @@ Two builders of the same event:
   build, the capped envelope copy and the dump cost ~0.06 ms of CPU per message, about a sixth of
   the whole per-message budget (docs/ingest-sync.md, "Round 5").
 
-Both apply the same caps (domain/bounds.py) and derive the key and direction the same way;
+Both apply the same caps (maillink_schemas.bounds) and derive the key and direction the same way;
 tests/unit/test_received_bytes.py checks over generated envelopes that the bytes are the model's
 `model_dump_json()` and parse back (`MessageReceived.model_validate_json`) to the same model.
 """
@@ -21,8 +21,8 @@ from maillink_schemas.accounts import AccountConfigured
 from maillink_schemas.base import deterministic_id, utcnow
 from maillink_schemas.mail import Address, BlobRef, BulkSignals, Direction, MailboxLocation, MessageReceived
 
-from .bounds import (MAX_ADDRESSES, MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_IN_REPLY_TO, MAX_NAME_CHARS, MAX_REFERENCES,
-                     MAX_SUBJECT_CHARS, cap_envelope, cap_flags, cap_text)
+from maillink_schemas.bounds import (MAX_ADDRESSES, MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_IN_REPLY_TO, MAX_NAME_CHARS,
+                                     MAX_REFERENCES, MAX_SUBJECT_CHARS, cap_envelope, cap_flags, cap_text)
 from .envelope import ParsedMessage
 from .identity import message_key
 

@@ -15,9 +15,7 @@
   `relist_interval_s` if set (for many idle accounts: a pass then only re-lists folders). The connected session itself is sync/session.py.
 """
 import asyncio
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
 
 import structlog
 
@@ -25,43 +23,15 @@ from maillink_runtime import redact
 from maillink_schemas.accounts import AccountConfigured, StatusReason, SyncState
 
 from ..adapters.crypto import CredentialsCipher
-from ..adapters.folder_state import FolderStateStore
 from ..imap.errors import CredentialsUnreadable
-from ..imap.idle import RENEW_S, sleep_or_stop
+from ..imap.idle import sleep_or_stop
 from .backoff import retry_delay
-from .delivery import Delivery
 from .diagnosis import diagnose
+from .deps import SyncDeps
 from .session import AccountSession
-from .status import ERRORS, Health, ReportStatus
+from .status import ERRORS, Health
 
 
-class Refusals(Protocol):
-    async def refusal(self, account: AccountConfigured) -> dict | None: ...
-    async def refused(self, account: AccountConfigured, reason: str, words: str) -> None: ...
-    async def accepted(self, account_id: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class SyncDeps:
-    states: FolderStateStore
-    delivery: Delivery
-    cipher: CredentialsCipher
-    report: ReportStatus
-    refusals: Refusals
-    poll_interval_s: float = 15.0
-    batch_size: int = 1000
-    fetch_group_bytes: int = 4 * 1024 * 1024
-    ca_file: str | None = None
-    max_backoff_s: float = 300.0
-    idle_folders_max: int = 5
-    idle_renew_s: float = RENEW_S
-    relist_interval_s: float | None = None  # between full passes when IDLE watches every folder (None: poll's)
-    reconcile_interval_s: float = 6 * 3600  # between a folder's audits (sync/reconcile.py)
-    use_qresync: bool = True  # False forces the plain fallback even where the server offers QRESYNC
-    # Full passes running at once in the process (None: no limit). Shared by every account's session.
-    full_passes: asyncio.Semaphore | None = None
-    # IMAP connections being opened at once in the process (None: no limit). Shared by sessions and watchers.
-    connects: asyncio.Semaphore | None = None
 
 
 async def run_account(account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event) -> None:

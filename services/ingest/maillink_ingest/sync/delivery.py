@@ -26,7 +26,7 @@ from maillink_schemas.topics import Topic
 
 from maillink_runtime.blobs.store import BlobStore
 from ..adapters.locations import Location, LocationStore
-from ..domain.bounds import MAX_EVENT_BYTES
+from maillink_schemas.bounds import MAX_EVENT_BYTES
 from ..domain.envelope import parse
 from ..domain.identity import blob_id
 from ..domain.received import ReceivedBytes, received_bytes, received_event

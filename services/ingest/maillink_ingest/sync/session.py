@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import structlog
 
@@ -22,13 +21,11 @@ from ..imap.errors import ServerUnreachable
 from ..imap.idle import watch_folder
 from . import gmail
 from .backoff import retry_delay
+from .deps import SyncDeps
 from .diagnosis import diagnose
 from .folder_sync import FolderSync
 from .retire import retire
 from .status import ERRORS, Health
-
-if TYPE_CHECKING:
-    from .account_sync import SyncDeps
 
 
 def _at_connection_limit(exc: Exception) -> bool:
@@ -55,7 +52,7 @@ class _Changes:
 
 
 class AccountSession:
-    def __init__(self, account: AccountConfigured, deps: "SyncDeps", stop: asyncio.Event, log,
+    def __init__(self, account: AccountConfigured, deps: SyncDeps, stop: asyncio.Event, log,
                  healthy: Callable[[], None], secret: str) -> None:
         self.account, self.deps, self.stop, self.log, self.healthy = account, deps, stop, log, healthy
         self.secret = secret

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import structlog
 from prometheus_client import Counter
 
-from maillink_runtime.kafka_batches import JSON_HEADERS, BatchProducer
+from maillink_runtime.kafka_batches import BatchProducer, append
 from maillink_runtime.settings import KafkaSettings
 
 log = structlog.get_logger()
@@ -31,7 +31,6 @@ PUBLISHED = Counter("tracker_events_published_total", "Tracker events Kafka ackn
 LATE = Counter("tracker_events_acked_late_total", "Events whose request was answered before Kafka's ack", ["topic"])
 FAILED = Counter("tracker_events_failed_total", "Events the producer gave up on", ["topic"])
 BATCHES = Counter("tracker_event_batches_total", "Batches of tracker events sent", ["topic"])
-_HEADERS = JSON_HEADERS
 
 
 @dataclass
@@ -85,18 +84,18 @@ class EventPublisher:
             return None
         tp = (topic, partition)
         batch = self._open.get(tp)
-        if batch is None or batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
+        if batch is None or not append(batch.builder, key, value):
             if batch is not None:  # full: send it, start the next one
                 self._flush(tp)
-            batch = self._new_batch(tp)
-            if batch.builder.append(timestamp=None, key=key, value=value, headers=_HEADERS) is None:
-                raise ValueError("event larger than a batch")
+            batch = self._new_batch(tp, key, value)
         batch.count += 1
         return batch.answered
 
-    def _new_batch(self, tp: tuple[str, int]) -> _Batch:
+    def _new_batch(self, tp: tuple[str, int], key: bytes, value: bytes) -> _Batch:
+        """Opened with its first record in it (which raises if the record is larger than a batch)."""
         loop = asyncio.get_running_loop()
-        batch = self._open[tp] = _Batch(self._producer.new_batch(), loop.create_future())
+        batch = _Batch(self._producer.batch_with(key, value), loop.create_future())
+        self._open[tp] = batch
         batch.timer = loop.call_later(self._linger_s, self._flush, tp)
         return batch
 

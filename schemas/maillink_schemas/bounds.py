@@ -1,11 +1,13 @@
-"""Keeps a received event far below Kafka's ~1 MB message limit. Pure.
+"""Keeps a received event far below Kafka's ~1 MB message limit. Pure; shared by ingest and the
+Smart Bcc gateway, the two producers of mail.message.received.v1.
 
 A message with 40,000 To addresses (860 KB of headers) made a 1.78 MB event that no broker took,
-and every pass of its folder failed on it. Address lists, references and long texts are capped
-here; `truncated` on the event says how much of each list was left out, and the raw MIME (in the
-blob store) keeps everything.
+and every pass of its folder failed on it (ingest); the gateway answered 451 to every attempt to
+deliver such a copy, so its sender retried for days. Address lists, references and long texts are
+capped here; `truncated` on the event says how much of each list was left out, and the raw MIME (in
+the blob store) keeps everything. The message key is computed from the envelope before capping.
 """
-from maillink_schemas.mail import Address, Envelope
+from .mail import Address, BulkSignals, Envelope
 
 MAX_ADDRESSES = 100       # per list (to, cc, bcc, reply_to, from)
 MAX_REFERENCES = 50       # the first (thread root) and the 49 newest are what threading needs
@@ -48,6 +50,11 @@ def cap_flags(flags: tuple[str, ...] | list[str]) -> list[str]:
 
 def cap_text(value: str | None, limit: int = MAX_ID_CHARS) -> str | None:
     return value[:limit] if value else value
+
+
+def cap_bulk(bulk: BulkSignals) -> BulkSignals:
+    return BulkSignals(list_id=cap_text(bulk.list_id), list_unsubscribe=bulk.list_unsubscribe,
+                       precedence=cap_text(bulk.precedence, 64), auto_submitted=cap_text(bulk.auto_submitted, 64))
 
 
 def _address(a: Address) -> Address:
