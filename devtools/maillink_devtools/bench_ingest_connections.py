@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from cryptography.fernet import Fernet
 
-from .bench_ingest import HOST, KAFKA, MONGODB_URL, PASSWORD, PORT, RUN_DIR, USER, run_raw_imaplib
+from .bench_ingest import _drop_topics, HOST, KAFKA, MONGODB_URL, PASSWORD, PORT, RUN_DIR, USER, run_raw_imaplib
 
 
 async def deliver(connections: int) -> tuple[float, int]:
@@ -78,6 +78,7 @@ async def deliver(connections: int) -> tuple[float, int]:
     await client.drop_database(db.name)
     await client.close()
     shutil.rmtree(blob_dir, ignore_errors=True)
+    await _drop_topics(f"{namespace}.")
     return elapsed, synced
 
 
