@@ -125,6 +125,16 @@ class Timers:
             self.spans.append((name, started, time.perf_counter()))
 
 
+
+async def _drop_topics(namespace: str) -> None:
+    """The run's topic goes with it: every namespace left costs the shared broker its partitions for
+    good (kafka_tools.forget_namespace). Best effort: the figures are already in."""
+    from .kafka_tools import drop_namespace
+    try:
+        await drop_namespace(KAFKA, MONGODB_URL, namespace, [])
+    except Exception as exc:  # noqa: BLE001
+        print(f"clean-up of namespace {namespace} failed ({exc!r}); its topic remains")
+
 async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     from maillink_runtime.blobs import store as blobs_mod
     from maillink_ingest.adapters.crypto import CredentialsCipher
@@ -168,7 +178,9 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in instrumented]
 
     # The publisher ingest's app wires for received events (adapters/received_publisher.py).
-    producer = BatchProducer(KafkaSettings(kafka_bootstrap_servers=KAFKA), "bench-ingest-received")
+    # INGEST_KAFKA_COMPRESSION (gzip, snappy, lz4, zstd): for measuring compression (docs/ingest-sync.md).
+    producer = BatchProducer(KafkaSettings(kafka_bootstrap_servers=KAFKA), "bench-ingest-received",
+                             compression_type=os.environ.get("INGEST_KAFKA_COMPRESSION") or None)
     await producer.start()
     received = ReceivedPublisher(producer, topic)
 
@@ -208,6 +220,7 @@ async def run_ingest(count: int) -> tuple[float, dict[str, float]]:
     await client.drop_database(db.name)
     await client.close()
     shutil.rmtree(blob_dir, ignore_errors=True)
+    await _drop_topics(namespace)
     return elapsed, timers.spent
 
 

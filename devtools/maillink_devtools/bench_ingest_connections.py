@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from cryptography.fernet import Fernet
 
-from .bench_ingest import HOST, KAFKA, MONGODB_URL, PASSWORD, PORT, RUN_DIR, USER, run_raw_imaplib
+from .bench_ingest import _drop_topics, HOST, KAFKA, MONGODB_URL, PASSWORD, PORT, RUN_DIR, USER, run_raw_imaplib
 
 
 async def deliver(connections: int) -> tuple[float, int]:
@@ -28,7 +28,10 @@ async def deliver(connections: int) -> tuple[float, int]:
     from maillink_ingest.sync import delivery as delivery_mod
     from maillink_ingest.sync.folder_sync import FolderSync
     from maillink_ingest.sync.pipeline import deliver_uids
-    from maillink_runtime import bus, mongo
+    from maillink_ingest.adapters.received_publisher import ReceivedPublisher
+    from maillink_runtime import mongo
+    from maillink_runtime.kafka_batches import BatchProducer
+    from maillink_runtime.settings import KafkaSettings
     from maillink_runtime.blobs.store import open_blob_store
     from maillink_schemas.accounts import AccountConfigured, ImapEndpoint, Security
 
@@ -37,8 +40,10 @@ async def deliver(connections: int) -> tuple[float, int]:
     namespace = f"benchconn{uuid.uuid4().hex[:6]}"
     client = mongo.connect(MONGODB_URL)
     db = client[f"{namespace}_ingest"]
-    broker = bus.make_broker(KAFKA, "bench")
-    await broker.start()
+    # The publisher ingest's app wires for received events (adapters/received_publisher.py).
+    producer = BatchProducer(KafkaSettings(kafka_bootstrap_servers=KAFKA), "bench-ingest-connections",
+                             compression_type=os.environ.get("INGEST_KAFKA_COMPRESSION") or None)
+    await producer.start()
     topic = f"{namespace}.mail.message.received.v1"
     blob_dir = RUN_DIR / "bench" / f"blobs-{namespace}"
     account = AccountConfigured(event_id="bench", occurred_at=datetime.now(timezone.utc), account_id="bench",
@@ -46,8 +51,7 @@ async def deliver(connections: int) -> tuple[float, int]:
                                 username=USER, secret_ciphertext=CredentialsCipher(Fernet.generate_key().decode()).encrypt(PASSWORD),
                                 first_sync_days=730)
 
-    async def publish(events):
-        await bus.publish_many(broker, topic, events)
+    publish = ReceivedPublisher(producer, topic)
 
     try:
         started = time.monotonic()
@@ -69,11 +73,12 @@ async def deliver(connections: int) -> tuple[float, int]:
         await asyncio.gather(*(close_session(s) for s in sessions))
         synced = sum(state.synced for _, state in passes)
     finally:
-        await broker.stop()
+        await producer.stop()
     assert len(await read_topic(KAFKA, topic, expect=synced, timeout=120)) == synced
     await client.drop_database(db.name)
     await client.close()
     shutil.rmtree(blob_dir, ignore_errors=True)
+    await _drop_topics(f"{namespace}.")
     return elapsed, synced
 
 

@@ -8,7 +8,7 @@ from fast_mail_parser import parse_email
 
 from maillink_ingest.domain.envelope import parse
 from maillink_ingest.domain.identity import blob_id, body_digest
-from maillink_ingest.domain.received import received_event
+from maillink_ingest.domain.received import received_bytes, received_event
 from maillink_ingest.imap.fetch import _internaldate
 from maillink_schemas.accounts import AccountConfigured, ImapEndpoint, Security
 
@@ -39,6 +39,8 @@ def main() -> None:
     events = timed("received_event (pydantic, incl. body_digest)", list(zip(msgs, parsed, ids)),
                    lambda m: received_event(acc, "INBOX", 1, 7, ("\\Seen",), now, False, m[0], m[2], m[1]))
     timed("model_dump_json", events, lambda e: e.model_dump_json().encode())
+    timed("received_bytes (no model, incl. body_digest)", list(zip(msgs, parsed, ids)),
+          lambda m: received_bytes(acc, "INBOX", 1, 7, ("\\Seen",), now, False, m[0], m[2], m[1]))
 
 
 if __name__ == "__main__":

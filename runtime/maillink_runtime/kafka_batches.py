@@ -25,10 +25,13 @@ _KEY_CACHE = 100_000
 
 
 class BatchProducer:
-    def __init__(self, settings: KafkaSettings, client_id: str, max_batch_bytes: int = 512 * 1024) -> None:
-        # linger_ms=0 in the producer: batches are complete when handed over.
+    def __init__(self, settings: KafkaSettings, client_id: str, max_batch_bytes: int = 512 * 1024,
+                 compression_type: str | None = None) -> None:
+        # linger_ms=0 in the producer: batches are complete when handed over. compression_type is
+        # aiokafka's (None, gzip, snappy, lz4, zstd; the last three need cramjam); batches made by
+        # new_batch() are compressed with it.
         self._options = dict(**client_options(settings), client_id=client_id, acks="all", enable_idempotence=True,
-                             linger_ms=0, max_batch_size=max_batch_bytes)
+                             linger_ms=0, max_batch_size=max_batch_bytes, compression_type=compression_type)
         self._producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
         self._partitions: dict[str, list[int]] = {}
         self._partition_of: dict[tuple[str, bytes], int] = {}

@@ -15,10 +15,15 @@ an 8bit body as quoted-printable. None of those is in the key except the last, w
 prevents by announcing 8BITMIME (so no relay needs to downgrade).
 """
 import hashlib
+import re
 from datetime import datetime
 
 from .base import deterministic_id
 from .mail import Envelope
+
+
+# A CR that does not start a CRLF (the only case where deleting every CR differs from CRLF -> LF).
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 def body_digest(raw: bytes) -> str:
@@ -27,7 +32,12 @@ def body_digest(raw: bytes) -> str:
         split = raw.find(b"\n\n")
     body = raw[split:] if split >= 0 else b""
     # Line endings differ between servers and copies (CRLF vs LF); trailing space is often trimmed.
-    return hashlib.sha256(body.replace(b"\r\n", b"\n").strip()).hexdigest()
+    # CRLF -> LF is done by deleting every CR when each one starts a CRLF (nearly all mail):
+    # bytes.replace with a 2-byte pattern cost ~17 us of the ~24 us of this function on the bench's
+    # 9 KB messages, translate ~6 us and the search for a lone CR ~4 us. Same bytes either way
+    # (tests/unit/test_envelope.py, property test).
+    unified = body.replace(b"\r\n", b"\n") if _LONE_CR.search(body) else body.translate(None, b"\r")
+    return hashlib.sha256(unified.strip()).hexdigest()
 
 
 def key_of(account_id: str, message_id: str | None, date: datetime | None, sender: str, subject: str,

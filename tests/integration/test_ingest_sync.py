@@ -178,3 +178,46 @@ async def test_plain_text_to_a_remote_host_is_refused():
     from maillink_ingest.imap.errors import InsecureConnection
     with pytest.raises(InsecureConnection):
         await open_session(ImapEndpoint(host="imap.example.com", port=143, security=Security.PLAIN), "u", "p")
+
+
+async def test_the_published_bytes_are_the_contracts_event(namespace, mailbox, tmp_path):
+    """Through the path ingest's app wires (ReceivedPublisher over BatchProducer, the JSON written
+    without the model): every record on Kafka is a valid MessageReceived, keyed by the account, once
+    per message, with unicode, many recipients and a missing Date read back as written."""
+    from maillink_ingest.adapters.received_publisher import ReceivedPublisher
+    from maillink_runtime.kafka_batches import BatchProducer
+    from maillink_runtime.settings import KafkaSettings
+
+    email, password = mailbox
+    many = [f"r{i}@example.com" for i in range(130)]
+    msgs = [Mail(sender="Jan Novák <jan@acme.cz>", to=many, subject="Cenová nabídka – řízení 💼",
+                 body="Dobrý den,\r\npřikládám nabídku.\r\n", message_id="<uni-1@acme.cz>").to_bytes(),
+            b"From: a@x.test\r\nTo: b@y.test\r\nSubject: no date\r\n\r\nbody\r\n"] + mails(3, "plain")
+    append(IMAP_HOST, IMAP_PORT, email, password, "INBOX", msgs)
+    acc = account(email, password)
+    client = mongo.connect(MONGODB_URL)
+    db = client[f"{namespace.strip('.')}_ingest"]
+    producer = BatchProducer(KafkaSettings(kafka_bootstrap_servers=KAFKA), "test-ingest-received")
+    await producer.start()
+    topic = f"{namespace}mail.message.received.v1"
+    try:
+        delivery = Delivery(open_blob_store(tmp_path.as_uri()), ReceivedPublisher(producer, topic),
+                            locations=LocationStore(db))
+        state = await sync_once(acc, db, delivery)
+    finally:
+        await producer.stop()
+    records = await read_topic(KAFKA, topic, expect=5)
+    events = [MessageReceived.model_validate_json(r.value) for r in records]
+    assert len(events) == 5 and state.synced == 5 and {r.key for r in records} == {acc.account_id.encode()}
+    assert sorted(e.location.uid for e in events) == [1, 2, 3, 4, 5]
+    uni = next(e for e in events if e.envelope.message_id == "uni-1@acme.cz")
+    assert uni.envelope.subject == "Cenová nabídka – řízení 💼" and uni.envelope.from_[0].name == "Jan Novák"
+    assert len(uni.envelope.to) == 100 and uni.truncated == {"to": 30}
+    undated = next(e for e in events if e.envelope.subject == "no date")
+    assert undated.envelope.date is not None and undated.envelope.message_id is None   # INTERNALDATE used
+    # The locations come from the same fast path: key, Message-ID and flags as on the events.
+    located = await LocationStore(db).in_folder(acc.account_id, "INBOX")
+    assert {(u, loc.message_key, loc.message_id, loc.blob_id) for u, loc in located.items()} == {
+        (e.location.uid, e.message_key, e.envelope.message_id, e.raw.blob_id) for e in events}
+    await client.drop_database(db.name)
+    await client.close()

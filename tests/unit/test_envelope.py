@@ -1,3 +1,8 @@
+import hashlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from maillink_devtools.mailgen import Mail
 from maillink_ingest.domain.envelope import SNIPPET_CHARS, parse
 from maillink_ingest.domain.identity import blob_id, body_digest, message_key
@@ -68,3 +73,15 @@ def test_same_message_in_two_accounts_is_two_records():
 def test_blob_id_is_content_address():
     assert blob_id(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert body_digest(b"H: v\r\n\r\nbody \r\n") == body_digest(b"H: v\n\nbody")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b" ", b"\t", b"a", b"\xc3\xa9", b"\r\r\n", b"\n\r"]),
+                max_size=40).map(b"".join), st.sampled_from([b"H: v\r\n\r\n", b"H: v\n\n", b"H: v", b""]))
+def test_body_digest_is_the_crlf_to_lf_formula(body, head):
+    # The fast CR deletion must give the digest of the plain formula for any mix of CR, LF and CRLF.
+    raw = head + body
+    split = raw.find(b"\r\n\r\n")
+    split = raw.find(b"\n\n") if split < 0 else split
+    plain = raw[split:] if split >= 0 else b""
+    assert body_digest(raw) == hashlib.sha256(plain.replace(b"\r\n", b"\n").strip()).hexdigest()

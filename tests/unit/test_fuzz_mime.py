@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maillink_schemas.bounds import MAX_EVENT_BYTES
-from maillink_ingest.domain.received import received_event
+from maillink_ingest.domain.received import received_bytes, received_event
 from maillink_schemas import mime_headers
 from maillink_schemas.accounts import AccountConfigured, ImapEndpoint
 from maillink_schemas.identity import blob_id, body_digest, message_key
@@ -134,6 +134,10 @@ def check(raw: bytes) -> None:
     wire = event.model_dump_json()
     assert len(wire) <= MAX_EVENT_BYTES
     assert MessageReceived.model_validate_json(wire) == event   # what the matcher will read back
+    # ingest publishes the same event written without the model (domain/received.py): the same bytes
+    fast = received_bytes(ACCOUNT, "INBOX", 1, 7, (), ARRIVED, False, raw, blob_id(raw), parsed,
+                          occurred_at=event.occurred_at)
+    assert fast.payload == wire.encode()
     assert parse(raw) == parsed                                   # deterministic: the key depends on it
 
 

@@ -29,17 +29,26 @@ from ..adapters.locations import Location, LocationStore
 from maillink_schemas.bounds import MAX_EVENT_BYTES
 from ..domain.envelope import parse
 from ..domain.identity import blob_id
-from ..domain.received import received_event
+from ..domain.received import ReceivedBytes, received_bytes, received_event
 from ..imap.fetch import Fetched
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One received event on its way to Kafka: the key, the event, and its JSON serialised once
-    (Delivery needs the size for the broker's limit anyway; the publisher sends these bytes)."""
+    """One received event on its way to Kafka: the key and the event's JSON, serialised once
+    (Delivery needs the size for the broker's limit anyway; the publisher sends these bytes).
+    The model is not built on the hot path (domain/received.py); `event` parses it back for readers
+    that want one (tests, and publishers that take (key, event) pairs)."""
     key: str
-    event: MessageReceived
-    payload: bytes
+    received: ReceivedBytes
+
+    @property
+    def payload(self) -> bytes:
+        return self.received.payload
+
+    @property
+    def event(self) -> MessageReceived:
+        return MessageReceived.model_validate_json(self.received.payload)
 
     def __iter__(self):  # reads as the (key, event) pair it replaced
         return iter((self.key, self.event))
@@ -87,16 +96,18 @@ class Delivery:
         for item in fetched:
             blob = blob_id(item.raw)
             blobs[blob] = item.raw
-            event = received_event(account, folder, uidvalidity, item.uid, item.flags, item.internal_date,
-                                   in_sent_folder, item.raw, blob, parse(item.raw))
-            event = annotate(event) if annotate else event  # Gmail labels, X-GM-MSGID/THRID (sync/gmail.py)
-            payload = event.model_dump_json().encode()
-            if len(payload) > MAX_EVENT_BYTES:
-                result.poison[item.uid] = f"event too large for the broker ({len(payload)} bytes after capping)"
+            args = (account, folder, uidvalidity, item.uid, item.flags, item.internal_date, in_sent_folder, item.raw,
+                    blob, parse(item.raw))
+            if annotate:  # Gmail labels, X-GM-MSGID/THRID (sync/gmail.py) annotate the model
+                received = ReceivedBytes.of(annotate(received_event(*args)))
+            else:
+                received = received_bytes(*args)
+            if len(received.payload) > MAX_EVENT_BYTES:
+                result.poison[item.uid] = f"event too large for the broker ({len(received.payload)} bytes after capping)"
                 continue
-            events.append(Outgoing(account.account_id, event, payload))
-            located.append(Location(folder, uidvalidity, item.uid, event.message_key, event.envelope.message_id,
-                                    tuple(event.flags), blob))
+            events.append(Outgoing(account.account_id, received))
+            located.append(Location(folder, uidvalidity, item.uid, received.message_key, received.message_id,
+                                    received.flags, blob))
         await self._blobs.put_many(blobs)
         if turn is not None:
             await turn()
@@ -105,10 +116,10 @@ class Delivery:
             published()
         if self.locations:
             await self.locations.record(account.account_id, located)
-        for direction, count in Counter_(o.event.direction.value for o in events).items():
+        for direction, count in Counter_(o.received.direction.value for o in events).items():
             MESSAGES.labels(direction).inc(count)  # one label look-up per direction, not per message
         BYTES.inc(sum(len(r) for r in blobs.values()))
-        result.uids = [o.event.location.uid for o in events]
+        result.uids = [o.received.uid for o in events]
         by_uid = {f.uid: f for f in fetched}
         for uid, reason in result.poison.items():
             raw = by_uid[uid].raw
