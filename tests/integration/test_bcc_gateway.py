@@ -411,7 +411,7 @@ def test_bcc_copy_of_a_synced_message_has_the_key_ingest_gives_the_synced_copy(g
         await broker.start()
         try:
             async def publish(events):
-                await bus.publish_many(broker, topic, events)
+                await bus.publish_many(broker, topic, [(o.key, o.event) for o in events])
             session = await open_session(account.imap, email, password)
             try:
                 ingest_blobs = open_blob_store((gateway.tmp / "ingest-blobs").as_uri())

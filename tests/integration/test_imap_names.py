@@ -67,7 +67,7 @@ async def test_hostile_folder_names_are_listed_selected_and_fetched_by_their_rea
     published = []
 
     async def publish(events):
-        published.extend(event for _, event in events)
+        published.extend(o.event for o in events)
 
     acc = account(user)
     client = await open_session(ENDPOINT, user, password)

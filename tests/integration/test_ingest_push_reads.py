@@ -41,7 +41,7 @@ async def test_a_quiet_pass_and_a_push_read_the_store_only_by_id(namespace, mail
     topic = f"{namespace}mail.message.received.v1"
 
     async def publish(batch):
-        await bus.publish_many(broker, topic, batch)
+        await bus.publish_many(broker, topic, [(o.key, o.event) for o in batch])
 
     async def emit(to, batch):
         await bus.publish_many(broker, f"{namespace}{to}", batch)

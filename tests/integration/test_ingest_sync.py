@@ -47,7 +47,7 @@ async def env(namespace, tmp_path):
     topic = f"{namespace}mail.message.received.v1"
 
     async def publish(events):
-        await bus.publish_many(broker, topic, events)
+        await bus.publish_many(broker, topic, [(o.key, o.event) for o in events])
 
     async def emit(to, events):
         await bus.publish_many(broker, f"{namespace}{to}", events)

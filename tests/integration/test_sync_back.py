@@ -50,7 +50,7 @@ async def world(namespace, tmp_path, mailbox):
     locations, published = LocationStore(db), []
 
     async def publish(events):
-        published.extend(e for _, e in events)
+        published.extend(o.event for o in events)
 
     async def connect(acc):
         return await open_session(acc.imap, acc.username, CIPHER.decrypt(acc.secret_ciphertext))

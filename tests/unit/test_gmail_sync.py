@@ -41,7 +41,7 @@ async def _sync(tmp_path, selection: FolderSelection):
     published = []
 
     async def publish(events):
-        published.extend(e for _, e in events)
+        published.extend(o.event for o in events)
 
     async with g.server() as srv:
         account = AccountConfigured(

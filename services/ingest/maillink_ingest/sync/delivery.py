@@ -50,9 +50,6 @@ class Outgoing:
     def event(self) -> MessageReceived:
         return MessageReceived.model_validate_json(self.received.payload)
 
-    def __iter__(self):  # reads as the (key, event) pair it replaced
-        return iter((self.key, self.event))
-
 
 Publish = Callable[[list[Outgoing]], Awaitable[None]]
 # Publishes other events of ingest: (topic, [(key, event)]).
