@@ -12,23 +12,53 @@ follow-up (re-checking affected messages), and only then records the new `indexe
 after a crash anywhere in between finds the old keys still listed and finishes the move. (On
 main, the index move read the previous record after it had been overwritten, so a retry left a
 won deal in person_open_deals for good.)
+
+The bulk path (`Projection.apply_many`, a first CRM sync): the batch's records are inserted in
+one command, marked `pending: <attempt id>` with `indexed: []`; those whose `_id` was taken (they
+existed) go the one-record way above. For the inserted ones: their index keys are added (inserts
+for new index documents), the follow-up runs once for all of them, and only then one document
+`crm_batches/<attempt id>` says the attempt finished. That document is the completion mark a
+per-record `indexed` update would be, for a whole batch at once: a record whose `pending`
+attempt has no such document was not fully applied, so the one-record way (a redelivery) adds its
+keys again, runs its follow-up as for a record that just appeared, and records `indexed`.
 """
+import uuid
 from collections.abc import Awaitable, Callable
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from maillink_runtime.mongo import insert_new
 from maillink_schemas.crm import CrmRecord
 
 from .messages import by_ids
+from .string_sets import add_strings, snapshot_ids
 
 FollowUp = Callable[[set[str], set[str]], Awaitable[None]]  # (old keys, new keys)
+# (record id -> its keys) of the records a bulk apply inserted: all of them appeared.
+BulkFollowUp = Callable[[dict[str, set[str]]], Awaitable[None]]
+_STATE = ("indexed", "pending")   # the handler's bookkeeping on a record, not the record's fields
 
 
 class KeyIndex:
     """key -> ids, one document per key (e.g. address -> person ids)."""
 
-    def __init__(self, db: AsyncDatabase, name: str) -> None:
+    def __init__(self, db: AsyncDatabase, name: str, max_snapshot: int = 2_000_000) -> None:
         self.collection = db[name]
+        self._max_snapshot = max_snapshot
+        self._known: set[str] | None = None   # keys known to have a document (None: not read yet)
+        self._loaded = False
+
+    def forget(self) -> None:
+        self._known, self._loaded = None, False
+
+    async def add_many(self, entries: dict[str, set[str]]) -> None:
+        """Adds members under keys in bulk: documents for new keys are inserted (adapters/string_sets.py)."""
+        if not entries:
+            return
+        if not self._loaded:
+            self._loaded = True
+            self._known = await snapshot_ids(self.collection, self._max_snapshot)
+        await add_strings(self.collection, "ids", entries, self._known)
 
     async def move(self, member: str, old_keys: set[str], new_keys: set[str]) -> None:
         for key in sorted(new_keys):   # adds first: a crash leaves a member findable under both, never neither
@@ -48,6 +78,7 @@ class Projection:
                  index: KeyIndex | None = None, keys: Callable[[dict], set[str]] = lambda d: set()) -> None:
         self.kind, self.collection, self._id_field = kind, db[name], id_field
         self.index, self._keys = index, keys
+        self._batches = db["crm_batches"]
 
     def doc_of(self, record: CrmRecord) -> dict:
         doc = record.model_dump(mode="json")
@@ -65,34 +96,82 @@ class Projection:
         if previous is not None and previous.get("version", 0) > record.version:
             return False  # a replay of an older version
         old_keys = set(previous.get("indexed", [])) if previous else set()
+        unfinished = False
+        if previous is not None and (attempt := previous.get("pending")):
+            # Inserted by a bulk apply: finished, it is indexed under its keys; unfinished, it just
+            # appeared and may be indexed under them in part. Until this handler is done, the
+            # record's `indexed` keeps them.
+            old_keys |= self.keys_of(_fields(previous))
+            unfinished = not await self._finished(attempt)
         new_keys = self.keys_of(doc)
-        fields_changed = previous is None or {k: v for k, v in previous.items() if k != "indexed"} != doc
+        fields_changed = previous is None or _fields(previous) != doc
         if fields_changed:
-            await self.collection.replace_one({"_id": doc["_id"]}, {**doc, "indexed": sorted(old_keys)}, upsert=True)
-        if old_keys == new_keys and not fields_changed:
+            kept = {"pending": previous["pending"]} if unfinished else {}
+            await self.collection.replace_one({"_id": doc["_id"]}, {**doc, "indexed": sorted(old_keys), **kept},
+                                              upsert=True)
+        if old_keys == new_keys and not fields_changed and not unfinished:
             return True   # already fully applied (a redelivery)
         if self.index is not None:
             await self.index.move(doc["_id"], old_keys, new_keys)
         if follow_up is not None:
-            await follow_up(old_keys, new_keys)
-        await self.collection.update_one({"_id": doc["_id"]}, {"$set": {"indexed": sorted(new_keys)}})
+            # An unfinished record appeared: old ^ new must cover every key it has or may have had.
+            await follow_up(old_keys - new_keys if unfinished else old_keys, new_keys)
+        await self.collection.update_one({"_id": doc["_id"]}, {"$set": {"indexed": sorted(new_keys)},
+                                                               "$unset": {"pending": ""}})
         return True
+
+    async def _finished(self, attempt: str) -> bool:
+        return await self._batches.find_one({"_id": attempt}) is not None
+
+    async def apply_many(self, records: list[CrmRecord], follow_up: Callable[[CrmRecord], FollowUp] | None = None,
+                         bulk_follow_up: BulkFollowUp | None = None) -> None:
+        """Applies a batch of records of this kind: new ones in bulk (see the module's docstring),
+        the others one at a time. The latest version of each record in the batch is what lands."""
+        latest: dict[str, CrmRecord] = {}
+        for record in records:
+            key = getattr(record, self._id_field)
+            if key not in latest or record.version >= latest[key].version:
+                latest[key] = record
+        attempt = uuid.uuid4().hex
+        docs = [{**self.doc_of(r), "indexed": [], "pending": attempt} for r in latest.values()]
+        taken = set(await insert_new(self.collection, docs))
+        inserted = [d for i, d in enumerate(docs) if i not in taken]
+        if inserted:
+            keys = {d["_id"]: self.keys_of(d) for d in inserted}
+            if self.index is not None:
+                entries: dict[str, set[str]] = {}
+                for member, member_keys in keys.items():
+                    for key in member_keys:
+                        entries.setdefault(key, set()).add(member)
+                await self.index.add_many(entries)
+            if bulk_follow_up is not None:
+                await bulk_follow_up(keys)
+            await self._batches.insert_one({"_id": attempt, "kind": self.kind, "records": len(inserted)})
+        for i in sorted(taken):   # they existed: the one-record way (it reads what is stored)
+            record = latest[docs[i]["_id"]]
+            await self.apply(record, follow_up(record) if follow_up is not None else None)
 
     async def rebuild_index(self) -> int:
         """Drops and re-derives the index from the records; returns how many records were indexed."""
         if self.index is None:
             return 0
         await self.index.collection.drop()
+        self.index.forget()
         count = 0
         async for doc in self.collection.find({}):
-            keys = self.keys_of(doc)
+            keys = self.keys_of(_fields(doc))
             await self.index.move(doc["_id"], set(), keys)
-            await self.collection.update_one({"_id": doc["_id"]}, {"$set": {"indexed": sorted(keys)}})
+            await self.collection.update_one({"_id": doc["_id"]}, {"$set": {"indexed": sorted(keys)},
+                                                                   "$unset": {"pending": ""}})
             count += 1
         return count
 
     async def get_many(self, ids: list[str]) -> dict[str, dict]:
         return await by_ids(self.collection, ids)
+
+
+def _fields(stored: dict) -> dict:
+    return {k: v for k, v in stored.items() if k not in _STATE}
 
 
 def _person_keys(doc: dict) -> set[str]:
