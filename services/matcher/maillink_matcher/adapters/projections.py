@@ -30,6 +30,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from maillink_runtime.mongo import insert_new
 from maillink_schemas.crm import CrmRecord
 
+from .facts_clock import Changes
 from .messages import by_ids
 from .string_sets import add_strings, snapshot_ids
 
@@ -42,8 +43,8 @@ _STATE = ("indexed", "pending")   # the handler's bookkeeping on a record, not t
 class KeyIndex:
     """key -> ids, one document per key (e.g. address -> person ids)."""
 
-    def __init__(self, db: AsyncDatabase, name: str, max_snapshot: int = 2_000_000) -> None:
-        self.collection = db[name]
+    def __init__(self, db: AsyncDatabase, name: str, table: str, max_snapshot: int = 2_000_000) -> None:
+        self.collection, self.table = db[name], table   # table: its name in the writer's facts cache
         self._max_snapshot = max_snapshot
         self._known: set[str] | None = None   # keys known to have a document (None: not read yet)
         self._loaded = False
@@ -74,10 +75,10 @@ class KeyIndex:
 class Projection:
     """One CRM record type keyed by its id, with the index derived from it (if any)."""
 
-    def __init__(self, db: AsyncDatabase, kind: str, name: str, id_field: str,
+    def __init__(self, db: AsyncDatabase, kind: str, name: str, id_field: str, changes: Changes,
                  index: KeyIndex | None = None, keys: Callable[[dict], set[str]] = lambda d: set()) -> None:
         self.kind, self.collection, self._id_field = kind, db[name], id_field
-        self.index, self._keys = index, keys
+        self.index, self._keys, self._changes = index, keys, changes
         self._batches = db["crm_batches"]
 
     def doc_of(self, record: CrmRecord) -> dict:
@@ -93,8 +94,6 @@ class Projection:
         """Stores the record and its index entries; False for a stale version."""
         doc = self.doc_of(record)
         previous = await self.collection.find_one({"_id": doc["_id"]})
-        if previous is not None and previous.get("version", 0) > record.version:
-            return False  # a replay of an older version
         old_keys = set(previous.get("indexed", [])) if previous else set()
         unfinished = False
         if previous is not None and (attempt := previous.get("pending")):
@@ -104,6 +103,11 @@ class Projection:
             old_keys |= self.keys_of(_fields(previous))
             unfinished = not await self._finished(attempt)
         new_keys = self.keys_of(doc)
+        # Noted whatever is written below, a redelivery included: a delivery that wrote and was
+        # killed before the clock ticked is then told to the writers' caches by this one's tick.
+        self._note([doc["_id"]], old_keys | new_keys)
+        if previous is not None and previous.get("version", 0) > record.version:
+            return False  # a replay of an older version
         fields_changed = previous is None or _fields(previous) != doc
         if fields_changed:
             kept = {"pending": previous["pending"]} if unfinished else {}
@@ -119,6 +123,11 @@ class Projection:
         await self.collection.update_one({"_id": doc["_id"]}, {"$set": {"indexed": sorted(new_keys)},
                                                                "$unset": {"pending": ""}})
         return True
+
+    def _note(self, ids: list[str], keys: set[str]) -> None:
+        self._changes.note(f"record_{self.kind}", ids)
+        if self.index is not None:
+            self._changes.note(self.index.table, keys)
 
     async def _finished(self, attempt: str) -> bool:
         return await self._batches.find_one({"_id": attempt}) is not None
@@ -138,6 +147,7 @@ class Projection:
         inserted = [d for i, d in enumerate(docs) if i not in taken]
         if inserted:
             keys = {d["_id"]: self.keys_of(d) for d in inserted}
+            self._note(list(keys), {k for member_keys in keys.values() for k in member_keys})
             if self.index is not None:
                 entries: dict[str, set[str]] = {}
                 for member, member_keys in keys.items():
@@ -192,14 +202,17 @@ def _open_persons(doc: dict) -> set[str]:
 
 class CrmProjections:
     def __init__(self, db: AsyncDatabase) -> None:
-        self.address_persons = KeyIndex(db, "address_persons")
-        self.open_items = {kind: KeyIndex(db, f"person_open_{kind}s") for kind in ("deal", "lead", "project")}
-        self.persons = Projection(db, "person", "persons", "person_id", self.address_persons, _person_keys)
-        self.organizations = Projection(db, "organization", "organizations", "organization_id")
-        self.deals = Projection(db, "deal", "deals", "deal_id", self.open_items["deal"], _open_persons)
-        self.leads = Projection(db, "lead", "leads", "lead_id", self.open_items["lead"], _open_persons)
-        self.projects = Projection(db, "project", "projects", "project_id", self.open_items["project"], _open_persons)
-        self.users = Projection(db, "user", "users", "user_id", keys=_user_keys)
+        # What the facts consumer changed since its last tick, by the writer's cache tables
+        # (adapters/facts_clock.py); its handlers note their settings and accounts here too.
+        self.changes = c = Changes()
+        self.address_persons = KeyIndex(db, "address_persons", "address")
+        self.open_items = {kind: KeyIndex(db, f"person_open_{kind}s", f"open_{kind}") for kind in ("deal", "lead", "project")}
+        self.persons = Projection(db, "person", "persons", "person_id", c, self.address_persons, _person_keys)
+        self.organizations = Projection(db, "organization", "organizations", "organization_id", c)
+        self.deals = Projection(db, "deal", "deals", "deal_id", c, self.open_items["deal"], _open_persons)
+        self.leads = Projection(db, "lead", "leads", "lead_id", c, self.open_items["lead"], _open_persons)
+        self.projects = Projection(db, "project", "projects", "project_id", c, self.open_items["project"], _open_persons)
+        self.users = Projection(db, "user", "users", "user_id", c, keys=_user_keys)
         self.by_kind = {"person": self.persons, "organization": self.organizations, "deal": self.deals,
                         "lead": self.leads, "project": self.projects, "user": self.users}
 

@@ -26,7 +26,7 @@ from ..adapters.alternative_addresses import AlternativeAddresses
 from ..adapters.facts_clock import FactsClock
 from ..adapters.messages import MessageStore
 from ..adapters.projections import CrmProjections
-from ..adapters.settings import SettingsStore
+from ..adapters.settings import SettingsStore, settings_key
 from ..ports import Publish
 
 _CHUNK = 500
@@ -51,8 +51,7 @@ async def recheck(deps: FactsDeps, query: dict | Lookup, cause: str) -> int:
     """`query`: a filter on the messages (a scan on the embedded store), or a look-up of `_id` reads."""
     # The clock moves after the fact and before the look-up: a mail batch that resolved with the
     # old fact either sees the clock move after its writes, or is found by this look-up.
-    if deps.clock is not None:
-        await deps.clock.tick()
+    await _tick(deps)
     by_account: dict[str, list[str]] = {}
     started = time.perf_counter()
     found = await query() if callable(query) else await deps.messages.affected(query)
@@ -134,6 +133,7 @@ async def on_user(event: crm.UserUpserted, deps: FactsDeps) -> None:
 
 
 async def on_account(event: AccountConfigured, deps: FactsDeps) -> None:
+    deps.crm.changes.note("accounts", [event.user_id])
     if await deps.settings.set_account(event.user_id, event.account_id, event.email if event.enabled else None,
                                        event.company_id):
         await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s accounts changed")
@@ -141,12 +141,14 @@ async def on_account(event: AccountConfigured, deps: FactsDeps) -> None:
 
 
 async def on_user_addresses(event: UserAddressesVerified, deps: FactsDeps) -> None:
+    deps.crm.changes.note("accounts", [event.user_id])
     if await deps.alternatives.apply(event):
         await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s Smart Bcc addresses changed")
         await deps.settings.done(event.user_id)
 
 
 async def on_settings(event: MailSettingsChanged, deps: FactsDeps) -> None:
+    deps.crm.changes.note("history", [settings_key(event.scope, event.owner_id)])
     entry = await deps.settings.add(event)
     cause = f"{event.scope} {event.owner_id} settings version {event.version}"
     if event.scope == SettingsScope.USER:
@@ -182,5 +184,11 @@ async def handle_facts(items: list, deps: FactsDeps) -> None:
     if run:
         await on_records(run, deps)
     # Deals, leads, projects (and anything else stored above) reach the writer's cached facts.
-    if deps.clock is not None and items:
-        await deps.clock.tick()
+    if items:
+        await _tick(deps)
+
+
+async def _tick(deps: FactsDeps) -> None:
+    changed = deps.crm.changes.drain()
+    if deps.clock is not None:
+        await deps.clock.tick(changed)
