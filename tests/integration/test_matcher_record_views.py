@@ -170,3 +170,27 @@ async def test_a_retry_that_puts_the_entry_in_another_segment_leaves_no_copy_beh
     await views.write([moved])
     await db["messages"].replace_one({"_id": "k1"}, moved)
     assert await keys_of(db, "person:p1") == ["k0"] and await keys_of(db, "person:p2") == ["k1"]
+
+
+async def test_what_the_writer_remembers_is_bounded_and_forgetting_loses_no_entry(db, monkeypatch):
+    # A long-lived writer learns which buckets and hours exist and how full it filled each bucket;
+    # it keeps the most recently used (adapters/recent.py). What it forgot is written as after a restart.
+    from datetime import timedelta
+    from maillink_matcher.adapters import record_views
+    monkeypatch.setattr(record_views, "SEGMENT", 2)
+    views = RecordViews(db, max_snapshot=6, remember=3)
+    hours = [{**message(f"k{i}", "p1"), "sort_date": T0 + timedelta(hours=i)} for i in range(30)]
+    for doc in hours:
+        await views.write([doc])
+        await db["messages"].insert_one(doc)
+    assert len(views._fill) <= 6 and len(views._known_days) <= 6 and len(views._known_buckets) <= 6
+    assert len(await RecordViews(db).keys_of("person:p1")) == 30
+    # The first hour again, long forgotten: its bucket (one entry) takes it; the hour is listed once.
+    again = {**message("x0", "p1"), "sort_date": T0 + timedelta(minutes=5)}
+    await views.write([again])
+    await db["messages"].insert_one(again)
+    assert {k for _, k in await RecordViews(db).keys_of("person:p1")} == {d["_id"] for d in hours} | {"x0"}
+    days = (await db["record_view_days"].find_one({"_id": "person:p1"}))["days"]
+    assert sorted(days) == sorted({"2026-11-03T10", *[(T0 + timedelta(hours=i)).strftime("%Y-%m-%dT%H")
+                                                      for i in range(30)]})
+    assert await db["record_views"].find_one({"_id": "person:p1#2026-11-03T10"}) is not None

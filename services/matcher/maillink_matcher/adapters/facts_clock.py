@@ -7,10 +7,11 @@ affected messages.
 
 One document per process (`facts_clock/<process id>`), written only by that process's facts
 consumer, so no two writers race on one document (FerretDB v1 does not make a read-modify-write
-atomic; a lost update would hide a change). Each tick writes a fresh random token and appends
-to `recent` which cached entries it changed (table -> keys, the tables of FactsCache), or None
-for "anything". The writer reads the tokens of every document (one small scan); for a document
-whose token moved, it reads the entries after the token it saw last and drops just those keys.
+atomic; a lost update would hide a change). Each tick appends to the process's `recent` list
+(`facts_clock_recent/<process id>`) which cached entries it changed (table -> keys, the tables of
+FactsCache), or None for "anything", and then writes a fresh random token. The writer reads the
+tokens (a scan of small documents, twice a batch); for a process whose token moved, it reads its
+`recent` list (by `_id`) and drops just the keys of the ticks after the token it saw last.
 It drops everything when it cannot tell: the token it saw is no longer listed (more than
 RECENT_KEYS keys changed since), a document it never saw has lost its first entries, or an
 entry says "anything". Deleting a document is always safe (a document seen again is read from
@@ -52,6 +53,7 @@ class Changes:
 class FactsClock:
     def __init__(self, db: AsyncDatabase, process_id: str | None = None) -> None:
         self.collection = db["facts_clock"]
+        self.recent = db["facts_clock_recent"]   # apart: the tokens, read twice a batch, stay small
         self._id = process_id or uuid.uuid4().hex
         self._recent: list[dict] = []
         self._trimmed = False
@@ -68,12 +70,17 @@ class FactsClock:
             self._trimmed = True
         if _size(self._recent) > RECENT_KEYS:   # one tick listing more: it says "anything"
             self._recent[-1] = {"token": entry["token"], "changed": None}
-        await self.collection.replace_one({"_id": self._id}, {
-            "_id": self._id, "token": entry["token"], "recent": self._recent, "trimmed": self._trimmed,
-            "at": utcnow()}, upsert=True)
+        # The list before the token: a writer that sees the token finds its tick listed.
+        await self.recent.replace_one({"_id": self._id}, {"_id": self._id, "recent": self._recent,
+                                                          "trimmed": self._trimmed}, upsert=True)
+        await self.collection.replace_one({"_id": self._id}, {"_id": self._id, "token": entry["token"],
+                                                              "at": utcnow()}, upsert=True)
         if time.monotonic() - self._pruned_at >= _PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
-            await self.collection.delete_many({"at": {"$lt": utcnow() - _PRUNE_AFTER}, "_id": {"$ne": self._id}})
+            old = {"at": {"$lt": utcnow() - _PRUNE_AFTER}, "_id": {"$ne": self._id}}
+            for doc in [d async for d in self.collection.find(old, {"_id": 1})]:
+                await self.collection.delete_one({"_id": doc["_id"]})   # the token first: then unseen
+                await self.recent.delete_one({"_id": doc["_id"]})
 
     # --- the mail writer's side ------------------------------------------------------------
     async def state(self) -> dict[str, str]:
@@ -86,8 +93,8 @@ class FactsClock:
         for doc_id, token in now.items():
             if before.get(doc_id) == token:
                 continue
-            doc = await self.collection.find_one({"_id": doc_id})
-            if doc is None or "recent" not in doc:
+            doc = await self.recent.find_one({"_id": doc_id})
+            if doc is None:
                 return None
             tokens = [e["token"] for e in doc["recent"]]
             if doc_id in before:

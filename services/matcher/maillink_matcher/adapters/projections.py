@@ -32,6 +32,7 @@ from maillink_schemas.crm import CrmRecord
 
 from .facts_clock import Changes
 from .messages import by_ids
+from .recent import RecentSet
 from .string_sets import add_strings, snapshot_ids
 
 FollowUp = Callable[[set[str], set[str]], Awaitable[None]]  # (old keys, new keys)
@@ -46,7 +47,7 @@ class KeyIndex:
     def __init__(self, db: AsyncDatabase, name: str, table: str, max_snapshot: int = 2_000_000) -> None:
         self.collection, self.table = db[name], table   # table: its name in the writer's facts cache
         self._max_snapshot = max_snapshot
-        self._known: set[str] | None = None   # keys known to have a document (None: not read yet)
+        self._known: RecentSet | None = None   # keys known to have a document (None: not read yet or too many)
         self._loaded = False
 
     def forget(self) -> None:

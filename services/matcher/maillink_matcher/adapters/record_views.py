@@ -47,6 +47,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from maillink_runtime.mongo import bulk_write_chunked
 
 from .reads import by_ids
+from .recent import LIMIT, RecentCounts, RecentSet
 from .string_sets import add_strings, snapshot_ids
 
 VIEW_KINDS = ("person", "deal", "lead", "project")
@@ -132,19 +133,21 @@ def _digest_of(view: dict) -> str | None:
 
 
 class RecordViews:
-    def __init__(self, db: AsyncDatabase, max_snapshot: int = 2_000_000) -> None:
+    def __init__(self, db: AsyncDatabase, max_snapshot: int = 2_000_000, remember: int = LIMIT) -> None:
+        """`remember`: what this process keeps of the buckets it filled and the hours it listed,
+        most recently used first (adapters/recent.py; the `_id` snapshots keep max_snapshot)."""
         self.buckets = db["record_views"]
         self.days = db["record_view_days"]
         self.claims = db["record_view_claims"]
         self.messages = db["messages"]
-        self._known_days: set[tuple[str, str]] = set()   # (ref, day) already listed; days are never removed
+        self._known_days = RecentSet(limit=remember)        # (ref, day) already listed; days are never removed
         self._claims: dict[str, dict] = {}    # accounts whose claims this process wrote (and cleaned)
         # `_id`s of the buckets and day lists that exist (never deleted, so never wrong; None: too many to keep).
-        self._known_buckets: set[str] | None | object = _UNREAD
-        self._known_refs: set[str] | None = None
+        self._known_buckets: RecentSet | None | object = _UNREAD
+        self._known_refs: RecentSet | None = None
         self._max_snapshot = max_snapshot
         self.timings: dict[str, float] = {}   # the last write's steps (logged with the batch)
-        self._fill: dict[str, int] = {}       # entries this process added to a bucket (its own count)
+        self._fill = RecentCounts(limit=remember)   # entries this process added to a bucket (its own count)
 
     def forget(self) -> None:
         """After a rebalance or a failed write: claims are read from the store again."""
@@ -157,7 +160,7 @@ class RecordViews:
         process; with too many buckets to keep their ids (`_known_buckets` None), one per hour."""
         base = bucket_id(ref, sort_date)
         known = self._known_buckets
-        if not isinstance(known, set):
+        if not isinstance(known, RecentSet):
             return base
         last, n = base, 1
         while f"{base}~{n}" in known or f"{base}~{n}" in self._fill:
