@@ -5,7 +5,7 @@ company that is linked), and can_see decides each one. Newest first, paginated w
 import base64
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -119,7 +119,8 @@ class QueryStore:
         if after:
             after = (_utc(after[0]), after[1])
         last_hour = after[0].strftime(BUCKET_FORMAT) if after else None
-        listed = await self.views.months(refs)
+        likely = (after[0] if after else datetime.now(timezone.utc)).strftime("%Y-%m")
+        listed, read_ahead = await self.views.months(refs, likely)
         hours: dict[str, list[str]] = {}    # hour -> its buckets (every ref's, every segment)
         for ref, (_, old_list) in listed.items():
             for item in old_list:
@@ -130,7 +131,9 @@ class QueryStore:
 
         async def read_month(month: str) -> None:
             wanted = [(ref, month) for ref, (ms, _) in listed.items() if month in ms]
-            for (ref, _), items in (await self.views.hours_of_months(wanted)).items():
+            ahead = {key: read_ahead[key] for key in wanted if key in read_ahead}
+            unread = [key for key in wanted if key not in ahead]
+            for (ref, _), items in [*ahead.items(), *(await self.views.hours_of_months(unread)).items()]:
                 for item in items:
                     hours.setdefault(hour_of(item), []).append(f"{ref}#{item}")
 

@@ -289,13 +289,19 @@ class RecordViews:
         await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}})
                                                 for b, e in pulls.items()])
 
-    async def months(self, refs: list[str]) -> dict[str, tuple[list[str], list[str]]]:
-        """ref -> (its months, the hours of the list kept before months); refs without either left out."""
+    async def months(self, refs: list[str], likely: str | None = None
+                     ) -> tuple[dict[str, tuple[list[str], list[str]]], dict[tuple[str, str], list[str]]]:
+        """(ref -> (its months, the hours of the list kept before months), refs without either left
+        out; (ref, month) -> hours of the month `likely` ("YYYY-MM"), read in the same round trip:
+        a page's newest hours are most often in the current month, or in its cursor's)."""
+        guessed = {month_list(ref, likely): (ref, likely) for ref in refs} if likely else {}
+        found = await by_ids(self.days, [*refs, *guessed])
         out = {}
-        for ref, doc in (await by_ids(self.days, refs)).items():
+        for ref in refs:
+            doc = found.get(ref) or {}
             if doc.get("months") or doc.get("days"):
                 out[ref] = (sorted(doc.get("months", [])), list(doc.get("days", [])))
-        return out
+        return out, {key: list(found[i].get("days", [])) for i, key in guessed.items() if i in found}
 
     async def hours_of_months(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
         """(ref, month) -> that month's listed hours."""
@@ -306,7 +312,7 @@ class RecordViews:
     async def keys_of(self, ref: str, arrived_since: datetime | None = None) -> list[tuple[str, str]]:
         """(account id, message key) of every entry of a record ("person:<id>", "user:<id>"),
         optionally only of mail that arrived at or after `arrived_since`, by `_id` reads."""
-        months, days = (await self.months([ref])).get(ref, ([], []))
+        months, days = (await self.months([ref]))[0].get(ref, ([], []))
         days = {*days, *(d for hours in (await self.hours_of_months([(ref, m) for m in months])).values() for d in hours)}
         found: set[tuple[str, str]] = set()
         for doc in (await by_ids(self.buckets, [f"{ref}#{day}" for day in sorted(days)])).values():
