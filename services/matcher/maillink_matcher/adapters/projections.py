@@ -38,6 +38,9 @@ from .string_sets import add_strings, snapshot_ids
 FollowUp = Callable[[set[str], set[str]], Awaitable[None]]  # (old keys, new keys)
 # (record id -> its keys) of the records a bulk apply inserted: all of them appeared.
 BulkFollowUp = Callable[[dict[str, set[str]]], Awaitable[None]]
+# Fewer records of a kind in a batch go the one-record way: the marks (one per bulk attempt,
+# kept while a record names it) then accrue with bulk loads, not with every batch.
+BULK_MIN = 8
 _STATE = ("indexed", "pending")   # the handler's bookkeeping on a record, not the record's fields
 
 
@@ -142,6 +145,10 @@ class Projection:
             key = getattr(record, self._id_field)
             if key not in latest or record.version >= latest[key].version:
                 latest[key] = record
+        if len(latest) < BULK_MIN:   # a trickle of changes: no insert attempt, no mark left behind
+            for record in latest.values():
+                await self.apply(record, follow_up(record) if follow_up is not None else None)
+            return
         attempt = uuid.uuid4().hex
         docs = [{**self.doc_of(r), "indexed": [], "pending": attempt} for r in latest.values()]
         taken = set(await insert_new(self.collection, docs))
