@@ -7,6 +7,7 @@ import pytest
 
 from maillink_matcher.adapters.projections import CrmProjections
 from maillink_matcher.adapters.queries import QueryStore
+from maillink_matcher.adapters import record_views
 from maillink_matcher.adapters.record_views import RecordViews
 from maillink_matcher.domain.visibility import Viewer
 from maillink_runtime import mongo
@@ -88,8 +89,8 @@ async def test_two_writers_that_each_believe_a_bucket_new_lose_no_entry(db):
     await first.write([message("k1", "p1")])           # p1's bucket and day list appear
     await second.write([{**message("k2", "p1"), "account_id": "acc2"}])   # believes them new: inserts meet them
     assert sorted(await keys_of(db, "person:p1")) == ["k1", "k2"]
-    days = await db["record_view_days"].find_one({"_id": "person:p1"})
-    assert days["days"] == ["2026-11-03T10"]
+    assert (await db["record_view_days"].find_one({"_id": "person:p1"}))["months"] == ["2026-11"]
+    assert (await db["record_view_days"].find_one({"_id": "person:p1#2026-11"}))["days"] == ["2026-11-03T10"]
 
 
 async def test_a_redelivery_that_resolves_as_before_the_crash_shows_the_stored_state_again(db):
@@ -123,7 +124,7 @@ async def test_a_full_hour_goes_on_in_segments_and_pages_and_moves_read_them_all
     for doc in docs[:3] + docs[5:] + docs[3:5]:   # the newest entries not in the last segment
         await views.write([doc])
         await db["messages"].insert_one(doc)
-    days = (await db["record_view_days"].find_one({"_id": "person:p1"}))["days"]
+    days = (await db["record_view_days"].find_one({"_id": "person:p1#2026-11"}))["days"]
     assert sorted(days) == ["2026-11-03T10", "2026-11-03T10~1", "2026-11-03T10~2", "2026-11-03T10~3"]
     # Three later hours: the first read (4 hours) must not take segment ~3 (k4) for all of 10:00.
     later = [{**message(f"h{i}", "p1"), "sort_date": T0 + timedelta(hours=i)} for i in (1, 2, 3)]
@@ -170,3 +171,55 @@ async def test_a_retry_that_puts_the_entry_in_another_segment_leaves_no_copy_beh
     await views.write([moved])
     await db["messages"].replace_one({"_id": "k1"}, moved)
     assert await keys_of(db, "person:p1") == ["k0"] and await keys_of(db, "person:p2") == ["k1"]
+
+
+async def test_what_the_writer_remembers_is_bounded_and_forgetting_loses_no_entry(db, monkeypatch):
+    # A long-lived writer learns which buckets and hours exist and how full it filled each bucket;
+    # it keeps the most recently used (adapters/recent.py). What it forgot is written as after a restart.
+    from datetime import timedelta
+    from maillink_matcher.adapters import record_views
+    monkeypatch.setattr(record_views, "SEGMENT", 2)
+    views = RecordViews(db, max_snapshot=6, remember=3)
+    hours = [{**message(f"k{i}", "p1"), "sort_date": T0 + timedelta(hours=i)} for i in range(30)]
+    for doc in hours:
+        await views.write([doc])
+        await db["messages"].insert_one(doc)
+    assert len(views._fill) <= 6 and len(views._known_days) <= 6 and len(views._known_buckets) <= 6
+    assert len(await RecordViews(db).keys_of("person:p1")) == 30
+    # The first hour again, long forgotten: its bucket (one entry) takes it; the hour is listed once.
+    again = {**message("x0", "p1"), "sort_date": T0 + timedelta(minutes=5)}
+    await views.write([again])
+    await db["messages"].insert_one(again)
+    assert {k for _, k in await RecordViews(db).keys_of("person:p1")} == {d["_id"] for d in hours} | {"x0"}
+    days = (await db["record_view_days"].find_one({"_id": "person:p1#2026-11"}))["days"]
+    assert sorted(days) == sorted({"2026-11-03T10", *[(T0 + timedelta(hours=i)).strftime("%Y-%m-%dT%H")
+                                                      for i in range(30)]})
+    assert await db["record_views"].find_one({"_id": "person:p1#2026-11-03T10"}) is not None
+
+
+async def test_the_hours_are_listed_per_month_and_pages_walk_the_months_newest_first(db):
+    # A record's hours list grew for its whole life (one item per hour with mail, rewritten whole
+    # by each addition and read whole by each page); now one list per month, read as a page reaches it.
+    from datetime import timedelta
+    views = RecordViews(db)
+    docs = [{**message(f"k{i:02d}", "p1"), "sort_date": T0 + timedelta(days=10 * i)} for i in range(12)]
+    await views.write(docs[:6])
+    await views.write(docs[6:])
+    months = (await db["record_view_days"].find_one({"_id": "person:p1"}))["months"]
+    assert months == sorted({(T0 + timedelta(days=10 * i)).strftime("%Y-%m") for i in range(12)})
+    for month in months:
+        hours = (await db["record_view_days"].find_one({"_id": f"person:p1#{month}"}))["days"]
+        assert hours and all(h.startswith(month) for h in hours)
+    # A record listed the old way (one `days` list) is still read, beside its months.
+    await db["record_view_days"].update_one({"_id": "person:p1"}, {"$set": {"days": ["2026-10-01T08"]}})
+    await db["record_views"].insert_one({"_id": "person:p1#2026-10-01T08", "e": [
+        record_views.entry_of({**message("old", "p1"), "sort_date": datetime(2026, 10, 1, 8, tzinfo=timezone.utc)})]})
+    store, pages, cursor = QueryStore(db, CrmProjections(db)), [], None
+    while True:
+        found, cursor = await store.record_page(Viewer("owner", "c"), ["person:p1"], 5, cursor)
+        pages.append([d["_id"] for d in found])
+        if cursor is None:
+            break
+    assert [k for page in pages for k in page] == [f"k{i:02d}" for i in reversed(range(12))] + ["old"]
+    assert [len(page) for page in pages] == [5, 5, 3]
+    assert len(await views.keys_of("person:p1")) == 13

@@ -1,5 +1,7 @@
 """matcher's handlers against the real store and broker: store once, publish once, link right,
 indexes that survive a crash between two writes, and re-linking when a person appears."""
+import dataclasses
+
 import pytest
 
 from maillink_matcher.adapters.alternative_addresses import AlternativeAddresses
@@ -7,7 +9,7 @@ from maillink_matcher.adapters.facts_cache import FactsCache
 from maillink_matcher.adapters.facts_clock import FactsClock
 from maillink_matcher.adapters.messages import MessageStore
 from maillink_matcher.adapters.writer_cache import CachedMessages
-from maillink_matcher.adapters.projections import CrmProjections
+from maillink_matcher.adapters.projections import BULK_MIN, CrmProjections
 from maillink_matcher.adapters.queries import QueryStore
 from maillink_matcher.adapters.settings import SettingsStore
 from maillink_matcher.domain.visibility import Viewer
@@ -225,6 +227,69 @@ async def test_a_crash_between_two_writes_of_a_crm_update_is_repaired_by_redeliv
     await original({"_id": "p1"}, {"$addToSet": {"ids": "d1"}}, upsert=True)
     await c.rebuild_indexes()
     assert await c.open_items_of("deal", ["p1", "p2"]) == {}
+
+
+@pytest.mark.parametrize("crash_in", ["none", "index", "follow_up", "mark"])
+async def test_a_crash_in_the_middle_of_a_bulk_crm_batch_is_repaired_by_redelivery(matcher, crash_in, monkeypatch):
+    """A batch of new records goes the bulk way (adapters/projections.py): records inserted, index
+    entries added, the past mail of the new persons re-checked, then the attempt marked finished.
+    Killed between any two of those, the redelivered batch finishes the job; the records are then
+    indexed exactly as the one-record way would have left them."""
+    mail, facts, topic, db, rechecks = matcher
+    c = facts.crm
+    await handle_mail([received("k1", "m1@x", sender="jan@acme.cz")], mail)
+    batch = [crm.PersonUpserted(person_id=f"p{i}", emails=[f"p{i}@acme.cz"]) for i in range(BULK_MIN)]
+    batch += [crm.PersonUpserted(person_id="p-jan", name="Jan", emails=["jan@acme.cz"], organization_id="o1")]
+    batch += [crm.DealUpserted(deal_id=f"d{i}", person_ids=["p-jan" if i == 1 else "p0"]) for i in range(1, BULK_MIN + 1)]
+    crashing = facts
+    if crash_in == "index":       # the records are in, their index entries are half written
+        original = c.address_persons.add_many
+
+        async def half(entries):
+            await original(dict(sorted(entries.items())[:3]))
+            raise Crash()
+        monkeypatch.setattr(c.address_persons, "add_many", half)
+    elif crash_in == "follow_up":  # indexed, the re-check not published
+        async def failing(events):
+            raise Crash()
+        crashing = dataclasses.replace(facts, publish=failing)
+    elif crash_in == "mark":       # indexed and re-checked, the attempt not marked finished
+        async def unmarked(doc):
+            raise Crash()
+        monkeypatch.setattr(c.persons, "_batches", type("Batches", (), {
+            "insert_one": staticmethod(unmarked), "find_one": db["crm_batches"].find_one})())
+    if crash_in != "none":
+        with pytest.raises(Crash):
+            await handle_facts(batch, crashing)
+        monkeypatch.undo()
+        rechecks.clear()
+    await handle_facts(batch, facts)   # the redelivery (or, for "none", the first delivery)
+    expected = {f"p{i}@acme.cz": (f"p{i}",) for i in range(BULK_MIN)} | {"jan@acme.cz": ("p-jan",)}
+    others = tuple(sorted(f"d{i}" for i in range(2, BULK_MIN + 1)))
+    assert await c.persons_by_address(sorted(expected)) == expected
+    assert await c.persons_of_organization("o1") == ["p-jan"]
+    assert await c.open_items_of("deal", ["p-jan", "p0"]) == {"p-jan": ("d1",), "p0": others}
+    assert await db["crm_batches"].count_documents({}) >= 1    # it went the bulk way
+    assert ["k1"] in [r.message_keys for r in rechecks]   # the past mail of the person who appeared
+    await handle_mail([r for r in rechecks if "k1" in r.message_keys][:1], mail)
+    _, latest = await linked(topic, 2)
+    assert latest["k1"].person_ids == ["p-jan"]
+    # Delivered once more, a finished batch writes and re-checks nothing.
+    rechecks.clear()
+    await handle_facts(batch, facts)
+    assert rechecks == []
+    # Later changes move the index from what the bulk way stored.
+    await handle_facts([crm.PersonUpserted(person_id="p-jan", emails=["new@acme.cz"], version=2),
+                        crm.DealUpserted(deal_id="d1", person_ids=["p-jan"], version=2, status="won")], facts)
+    assert await c.persons_by_address(["jan@acme.cz", "new@acme.cz"]) == {"new@acme.cz": ("p-jan",)}
+    assert await c.persons_of_organization("o1") == []
+    assert await c.open_items_of("deal", ["p-jan"]) == {}
+    stored = await db["persons"].find_one({"_id": "p-jan"})
+    assert stored["indexed"] == ["new@acme.cz"] and "pending" not in stored
+    # The rebuild derives the same indexes from the records, bulk-inserted ones included.
+    await c.rebuild_indexes()
+    assert await c.persons_by_address(sorted(expected)) == {k: v for k, v in expected.items() if k != "jan@acme.cz"}
+    assert await c.open_items_of("deal", ["p-jan", "p0"]) == {"p0": others}
 
 
 async def test_verified_smart_bcc_addresses_become_own_addresses_and_recheck_the_users_mail(matcher):

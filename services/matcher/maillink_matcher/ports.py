@@ -21,7 +21,7 @@ class MessageStorePort(Protocol):
 
 
 class FactsSync(Protocol):
-    async def sync(self) -> str | None: ...   # the facts clock's token; a moved clock drops cached facts
+    async def sync(self) -> str | None: ...   # the facts clock's state; a move drops the changed cached facts
 
 
 class CrmPort(Protocol):

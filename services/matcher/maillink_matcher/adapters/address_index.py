@@ -22,6 +22,7 @@ equality down). Now the mail writer keeps this index and the facts consumer read
 import zlib
 
 from .reads import by_ids
+from .recent import RecentSet
 from .string_sets import add_strings, snapshot_ids
 
 CHUNKS = 4
@@ -43,7 +44,7 @@ class AddressIndex:
         self.forget()
 
     def forget(self) -> None:
-        self._known: set[str] | None = None     # chunk ids known to exist (None: not read yet)
+        self._known: RecentSet | None = None     # chunk ids known to exist (None: not read yet or too many)
         self._loaded = False
 
     async def _load(self) -> None:

@@ -6,17 +6,19 @@ scan, so reading these per batch bounded the writer (about 4 reads per message).
 a collection costs about 1/15 of a read per document, so the first batch after start or a
 rebalance takes a snapshot of every table, and misses are then known absences.
 
-Freshness: the facts consumer changes `facts_clock` after every fact it changes
-(adapters/facts_clock.py). `sync()` reads it once per batch; when it moved, everything cached is
-dropped and read through again (each entry once, until the next move); a new snapshot is taken
-at most every `resnapshot_s`, so a steady stream of CRM changes costs reads, not repeated scans.
+Freshness: the facts consumer ticks the facts clock after every fact it changes, saying which
+cached entries it changed (adapters/facts_clock.py). `sync()` reads the clock once per batch;
+when it moved, just those entries are dropped and read through again (in a table read whole,
+they are marked to be re-read, since a miss there is a known absence). When the clock cannot
+tell what changed, everything is dropped and read through; a new snapshot is taken at most
+every `resnapshot_s`, so a stream of such changes costs reads, not repeated scans.
 Settings' `current` (deletes' sync-back) is always read from the store.
 """
 import time
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .facts_clock import FactsClock
+from .facts_clock import Changed, FactsClock, token_of
 from .projections import CrmProjections
 from .settings import SettingsStore
 
@@ -29,25 +31,39 @@ class FactsCache:
                  max_snapshot: int = 1_000_000, resnapshot_s: float = 300.0) -> None:
         self._crm, self._settings, self._clock = crm, settings, clock
         self._max, self._resnapshot_s = max_snapshot, resnapshot_s
-        self._token: str | None = None
+        self._state: dict[str, str] = {}
         self._synced = False
         self._snapshot_at = float("-inf")
         self.tables: dict[str, dict[str, object]] = {}
         self.complete: set[str] = set()
+        self.stale: dict[str, set[str]] = {}   # entries of complete tables to read again
 
     def clear(self) -> None:
         """Forget everything (a rebalance); the next sync takes a snapshot."""
-        self.tables, self.complete, self._synced = {}, set(), False
+        self.tables, self.complete, self.stale, self._synced = {}, set(), {}, False
         self._snapshot_at = float("-inf")
 
     async def sync(self) -> str | None:
-        token = await self._clock.token()
-        if self._synced and token == self._token:
-            return token
-        self.tables, self.complete, self._token, self._synced = {}, set(), token, True
+        state = await self._clock.state()
+        if self._synced and state == self._state:
+            return token_of(state)
+        changed = await self._clock.changes(self._state, state) if self._synced else None
+        self._state, self._synced = state, True
+        if changed is not None:
+            self._forget(changed)
+            return token_of(state)
+        self.tables, self.complete, self.stale = {}, set(), {}
         if time.monotonic() - self._snapshot_at >= self._resnapshot_s:
             await self._snapshot()
-        return token
+        return token_of(state)
+
+    def _forget(self, changed: Changed) -> None:
+        for table, keys in changed.items():
+            cached = self.tables.get(table, {})
+            for key in keys:
+                cached.pop(key, None)
+            if table in self.complete:
+                self.stale.setdefault(table, set()).update(keys)
 
     async def _snapshot(self) -> None:
         self._snapshot_at = time.monotonic()
@@ -65,10 +81,12 @@ class FactsCache:
 
     async def _get(self, table: str, keys: list[str], read) -> dict[str, object]:
         cached = self.tables.setdefault(table, {})
-        missing = [k for k in dict.fromkeys(keys) if k not in cached]
-        if missing and table not in self.complete:
+        complete, stale = table in self.complete, self.stale.get(table, set())
+        missing = [k for k in dict.fromkeys(keys) if k not in cached and (not complete or k in stale)]
+        if missing:
             found = await read(missing)
             cached.update({k: found.get(k) for k in missing})
+            stale.difference_update(missing)
         return {k: v for k in keys if (v := cached.get(k)) is not None}
 
     # --- CrmPort ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ company that is linked), and can_see decides each one. Newest first, paginated w
 import base64
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -118,21 +118,43 @@ class QueryStore:
         after = decode_cursor(cursor) if cursor else None
         if after:
             after = (_utc(after[0]), after[1])
-        listed = await by_ids(self.views.days, refs)
+        last_hour = after[0].strftime(BUCKET_FORMAT) if after else None
+        likely = (after[0] if after else datetime.now(timezone.utc)).strftime("%Y-%m")
+        listed, read_ahead = await self.views.months(refs, likely)
         hours: dict[str, list[str]] = {}    # hour -> its buckets (every ref's, every segment)
-        for ref, doc in listed.items():
-            for item in doc.get("days", []):
+        for ref, (_, old_list) in listed.items():
+            for item in old_list:
                 hours.setdefault(hour_of(item), []).append(f"{ref}#{item}")
-        walk = [h for h in sorted(hours, reverse=True) if not after or h <= after[0].strftime(BUCKET_FORMAT)]
+        # Months newest first, each month's hours read when the walk reaches it.
+        months = sorted({m for ms, _ in listed.values() for m in ms if not last_hour or m <= last_hour[:7]},
+                        reverse=True)
+
+        async def read_month(month: str) -> None:
+            wanted = [(ref, month) for ref, (ms, _) in listed.items() if month in ms]
+            ahead = {key: read_ahead[key] for key in wanted if key in read_ahead}
+            unread = [key for key in wanted if key not in ahead]
+            for (ref, _), items in [*ahead.items(), *(await self.views.hours_of_months(unread)).items()]:
+                for item in items:
+                    hours.setdefault(hour_of(item), []).append(f"{ref}#{item}")
+
         found: list[dict] = []
         records: dict[tuple[str, str], Record | None] = {}
         # Hours newest first, read a few at once (4, 8, 16, ... buckets: one round trip for a busy
         # record, few for a quiet one); all of an hour's entries are sorted together, so the walk
         # stops after the read that filled the page.
-        step, position = 4, 0
-        while position < len(walk) and len(found) <= limit:
-            chosen = walk[position:position + step]
-            position, step = position + step, min(step * 2, 64)
+        step, done = 4, set()
+        while len(found) <= limit:
+            # Enough months read to know the next `step` hours (a month not read yet holds only older ones).
+            while months:
+                walk = [h for h in sorted(hours, reverse=True) if h not in done and (not last_hour or h <= last_hour)]
+                if len(walk) >= step and walk[step - 1][:7] > months[0]:
+                    break
+                await read_month(months.pop(0))
+            chosen = [h for h in sorted(hours, reverse=True) if h not in done and (not last_hour or h <= last_hour)][:step]
+            if not chosen:
+                break
+            done.update(chosen)
+            step = min(step * 2, 64)
             buckets = await by_ids(self.views.buckets, [b for h in chosen for b in hours[h]])
             entries = {}
             for bucket in buckets.values():

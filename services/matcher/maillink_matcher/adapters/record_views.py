@@ -17,8 +17,12 @@ embedded store scans whole (FerretDB v1 on SQLite pushes only `_id` equality dow
   view writes of a 1,000-message batch from 1.9 s to 5.2 s. The message's `view` keeps the bucket
   each of its entries went to (`b`, one per ref), so the sweep finds it.
 - The same buckets, with the ref `user:<id>`, hold a user's Mail tab (their active and blocked mail).
-- `record_view_days`, `_id` "<kind>:<id>": `days`, the hours that have a bucket (the field keeps
-  its first name).
+- `record_view_days`, the hours that have a bucket, one list per month: `_id` "<kind>:<id>":
+  `months` ("YYYY-MM"); `_id` "<kind>:<id>#<YYYY-MM>": `days`, that month's hours (the field keeps
+  its first name). A record's hours once were one list (`days` on "<kind>:<id>", still read):
+  it grew by an item per hour with mail for the record's whole life (about 8,800 a year for a
+  busy Mail tab), rewritten whole by every `$addToSet` and read whole by every page. A month's list
+  holds at most 744 hours (and their segments); a page reads the months it reaches, newest first.
 - `record_view_claims`, `_id` "<account id>": the entries the last write of that mailbox added
   (see below).
 
@@ -47,6 +51,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from maillink_runtime.mongo import bulk_write_chunked
 
 from .reads import by_ids
+from .recent import LIMIT, RecentCounts, RecentSet
 from .string_sets import add_strings, snapshot_ids
 
 VIEW_KINDS = ("person", "deal", "lead", "project")
@@ -109,6 +114,11 @@ def bucket_id(ref: str, sort_date: datetime) -> str:
     return f"{ref}#{_utc(sort_date).strftime(BUCKET_FORMAT)}"
 
 
+def month_list(ref: str, hour: str) -> str:
+    """The `_id` of the list of a record's hours in the month of `hour` ("YYYY-MM-DDTHH[~n]")."""
+    return f"{ref}#{hour[:7]}"
+
+
 def hour_of(listed: str) -> str:
     """The hour of an hours-list item ("<hour>" or "<hour>~<n>", a segment of it)."""
     return listed.split("~", 1)[0]
@@ -132,19 +142,21 @@ def _digest_of(view: dict) -> str | None:
 
 
 class RecordViews:
-    def __init__(self, db: AsyncDatabase, max_snapshot: int = 2_000_000) -> None:
+    def __init__(self, db: AsyncDatabase, max_snapshot: int = 2_000_000, remember: int = LIMIT) -> None:
+        """`remember`: what this process keeps of the buckets it filled and the hours it listed,
+        most recently used first (adapters/recent.py; the `_id` snapshots keep max_snapshot)."""
         self.buckets = db["record_views"]
         self.days = db["record_view_days"]
         self.claims = db["record_view_claims"]
         self.messages = db["messages"]
-        self._known_days: set[tuple[str, str]] = set()   # (ref, day) already listed; days are never removed
+        self._known_days = RecentSet(limit=remember)        # (ref, day) already listed; days are never removed
         self._claims: dict[str, dict] = {}    # accounts whose claims this process wrote (and cleaned)
         # `_id`s of the buckets and day lists that exist (never deleted, so never wrong; None: too many to keep).
-        self._known_buckets: set[str] | None | object = _UNREAD
-        self._known_refs: set[str] | None = None
+        self._known_buckets: RecentSet | None | object = _UNREAD
+        self._known_refs: RecentSet | None = None
         self._max_snapshot = max_snapshot
         self.timings: dict[str, float] = {}   # the last write's steps (logged with the batch)
-        self._fill: dict[str, int] = {}       # entries this process added to a bucket (its own count)
+        self._fill = RecentCounts(limit=remember)   # entries this process added to a bucket (its own count)
 
     def forget(self) -> None:
         """After a rebalance or a failed write: claims are read from the store again."""
@@ -157,7 +169,7 @@ class RecordViews:
         process; with too many buckets to keep their ids (`_known_buckets` None), one per hour."""
         base = bucket_id(ref, sort_date)
         known = self._known_buckets
-        if not isinstance(known, set):
+        if not isinstance(known, RecentSet):
             return base
         last, n = base, 1
         while f"{base}~{n}" in known or f"{base}~{n}" in self._fill:
@@ -238,22 +250,28 @@ class RecordViews:
         claimed = time.perf_counter()
         await self._sweep(sweep)
         swept = time.perf_counter()
-        new_days: dict[str, set[str]] = {}
+        new_days: dict[str, set[str]] = {}     # "<ref>#<month>" -> hours
+        new_months: dict[str, set[str]] = {}   # ref -> months
         for bucket in adds:
             ref, day = bucket.rsplit("#", 1)
             if (ref, day) not in self._known_days:
-                new_days.setdefault(ref, set()).add(day)
+                new_days.setdefault(month_list(ref, day), set()).add(day)
+                if (ref, day[:7]) not in self._known_days:
+                    new_months.setdefault(ref, set()).add(day[:7])
         # New buckets and new records' day lists are inserted (adapters/string_sets.py).
         known = self._known_buckets
         updated = len(adds) if known is None else sum(1 for b in adds if b in known)
         await add_strings(self.buckets, "e", adds, self._known_buckets)
         added = time.perf_counter()
+        # The month before its hours: a listed month's hours are read, an unlisted month's are not.
+        await add_strings(self.days, "months", new_months, self._known_refs)
         await add_strings(self.days, "days", new_days, self._known_refs)
         self.timings = {"v_claims": round(claimed - started, 3), "v_sweep": round(swept - claimed, 3),
                         "v_buckets": round(added - swept, 3), "n_buckets_updated": updated,
                         "n_buckets_inserted": len(adds) - updated,
                         "v_days": round(time.perf_counter() - added, 3), "n_days": len(new_days)}
-        self._known_days.update((r, d) for r, ds in new_days.items() for d in ds)
+        self._known_days.update((listed.rsplit("#", 1)[0], d) for listed, ds in new_days.items() for d in ds)
+        self._known_days.update((r, m) for r, ms in new_months.items() for m in ms)
         self._claims.update({a: {} for a in {*changed, *stored}})
 
     async def _sweep(self, sweep: dict[str, tuple[set[str], str | None, set[str]]]) -> None:
@@ -271,12 +289,33 @@ class RecordViews:
         await bulk_write_chunked(self.buckets, [UpdateOne({"_id": b}, {"$pullAll": {"e": sorted(e)}})
                                                 for b, e in pulls.items()])
 
+    async def months(self, refs: list[str], likely: str | None = None
+                     ) -> tuple[dict[str, tuple[list[str], list[str]]], dict[tuple[str, str], list[str]]]:
+        """(ref -> (its months, the hours of the list kept before months), refs without either left
+        out; (ref, month) -> hours of the month `likely` ("YYYY-MM"), read in the same round trip:
+        a page's newest hours are most often in the current month, or in its cursor's)."""
+        guessed = {month_list(ref, likely): (ref, likely) for ref in refs} if likely else {}
+        found = await by_ids(self.days, [*refs, *guessed])
+        out = {}
+        for ref in refs:
+            doc = found.get(ref) or {}
+            if doc.get("months") or doc.get("days"):
+                out[ref] = (sorted(doc.get("months", [])), list(doc.get("days", [])))
+        return out, {key: list(found[i].get("days", [])) for i, key in guessed.items() if i in found}
+
+    async def hours_of_months(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """(ref, month) -> that month's listed hours."""
+        ids = {month_list(ref, month): (ref, month) for ref, month in wanted}
+        found = await by_ids(self.days, sorted(ids)) if ids else {}
+        return {ids[i]: list(doc.get("days", [])) for i, doc in found.items()}
+
     async def keys_of(self, ref: str, arrived_since: datetime | None = None) -> list[tuple[str, str]]:
         """(account id, message key) of every entry of a record ("person:<id>", "user:<id>"),
         optionally only of mail that arrived at or after `arrived_since`, by `_id` reads."""
-        days = (await by_ids(self.days, [ref])).get(ref, {}).get("days", [])
+        months, days = (await self.months([ref]))[0].get(ref, ([], []))
+        days = {*days, *(d for hours in (await self.hours_of_months([(ref, m) for m in months])).values() for d in hours)}
         found: set[tuple[str, str]] = set()
-        for doc in (await by_ids(self.buckets, [f"{ref}#{day}" for day in days])).values():
+        for doc in (await by_ids(self.buckets, [f"{ref}#{day}" for day in sorted(days)])).values():
             for raw in doc.get("e", []):
                 entry = json.loads(raw)
                 if arrived_since is not None and entry.get("arrived_at") \

@@ -12,8 +12,10 @@ from pymongo import UpdateOne
 
 from maillink_runtime.mongo import bulk_write_chunked, insert_new
 
+from .recent import RecentSet
 
-async def add_strings(collection, field: str, items: dict[str, set[str]], known: set[str] | None) -> None:
+
+async def add_strings(collection, field: str, items: dict[str, set[str]], known: RecentSet | set[str] | None) -> None:
     """Adds items[_id] to `field` of each document; updates `known` with every `_id` written."""
     new = [{"_id": i, field: sorted(v)} for i, v in items.items() if known is not None and i not in known]
     updates = {i: v for i, v in items.items() if known is None or i in known}
@@ -25,8 +27,9 @@ async def add_strings(collection, field: str, items: dict[str, set[str]], known:
         known.update(items)
 
 
-async def snapshot_ids(collection, max_docs: int) -> set[str] | None:
-    """Every `_id` of the collection (a scan of `_id`s), or None when it is too large to keep."""
+async def snapshot_ids(collection, max_docs: int) -> RecentSet | None:
+    """Every `_id` of the collection (a scan of `_id`s), or None when it is too large to keep; kept
+    bounded as it grows (adapters/recent.py)."""
     if await collection.estimated_document_count() > max_docs:
         return None
-    return {d["_id"] async for d in collection.find({}, {"_id": 1})}
+    return RecentSet([d["_id"] async for d in collection.find({}, {"_id": 1})], limit=max(max_docs // 2, 1))

@@ -26,7 +26,7 @@ from ..adapters.alternative_addresses import AlternativeAddresses
 from ..adapters.facts_clock import FactsClock
 from ..adapters.messages import MessageStore
 from ..adapters.projections import CrmProjections
-from ..adapters.settings import SettingsStore
+from ..adapters.settings import SettingsStore, settings_key
 from ..ports import Publish
 
 _CHUNK = 500
@@ -51,8 +51,7 @@ async def recheck(deps: FactsDeps, query: dict | Lookup, cause: str) -> int:
     """`query`: a filter on the messages (a scan on the embedded store), or a look-up of `_id` reads."""
     # The clock moves after the fact and before the look-up: a mail batch that resolved with the
     # old fact either sees the clock move after its writes, or is found by this look-up.
-    if deps.clock is not None:
-        await deps.clock.tick()
+    await _tick(deps)
     by_account: dict[str, list[str]] = {}
     started = time.perf_counter()
     found = await query() if callable(query) else await deps.messages.affected(query)
@@ -80,7 +79,7 @@ def _users_mail(deps: FactsDeps, user_id: str, arrived_since=None) -> Lookup:
     return lambda: deps.messages.affected_in_view(f"user:{user_id}", arrived_since)
 
 
-async def on_person(event: crm.PersonUpserted, deps: FactsDeps) -> None:
+def _person_follow_up(event: crm.PersonUpserted, deps: FactsDeps):
     async def follow_up(old: set[str], new: set[str]) -> None:
         changed = old ^ new   # addresses, and "org:<id>" keys (adapters/projections.py)
         addresses = sorted(k for k in changed if not k.startswith("org:"))
@@ -95,8 +94,34 @@ async def on_person(event: crm.PersonUpserted, deps: FactsDeps) -> None:
 
         if changed:
             await recheck(deps, lookup, f"person {event.person_id} changed addresses or organization")
+    return follow_up
 
-    await deps.crm.persons.apply(event, follow_up)
+
+def _persons_appeared(deps: FactsDeps):
+    """The follow-up of persons a bulk apply inserted: the past mail of their addresses, in one
+    look-up. (A person that did not exist has no linked mail, so no record view to read.)"""
+    async def follow_up(keys: dict[str, set[str]]) -> None:
+        addresses = sorted({k for member_keys in keys.values() for k in member_keys if not k.startswith("org:")})
+        if addresses:
+            ids = sorted(keys)
+            await recheck(deps, lambda: deps.messages.affected_by_addresses(addresses),
+                          f"{len(ids)} persons appeared ({ids[0]} .. {ids[-1]})")
+    return follow_up
+
+
+async def on_records(events: list[crm.CrmRecord], deps: FactsDeps) -> None:
+    """A run of CRM records (persons, organizations, deals, leads, projects), each kind in bulk."""
+    projections = {crm.PersonUpserted: deps.crm.persons, crm.OrganizationUpserted: deps.crm.organizations,
+                   crm.DealUpserted: deps.crm.deals, crm.LeadUpserted: deps.crm.leads,
+                   crm.ProjectUpserted: deps.crm.projects}
+    by_kind: dict[type, list] = {}
+    for event in events:
+        by_kind.setdefault(type(event), []).append(event)
+    for kind, records in by_kind.items():
+        if kind is crm.PersonUpserted:
+            await deps.crm.persons.apply_many(records, lambda e: _person_follow_up(e, deps), _persons_appeared(deps))
+        else:
+            await projections[kind].apply_many(records)
 
 
 async def on_user(event: crm.UserUpserted, deps: FactsDeps) -> None:
@@ -108,6 +133,7 @@ async def on_user(event: crm.UserUpserted, deps: FactsDeps) -> None:
 
 
 async def on_account(event: AccountConfigured, deps: FactsDeps) -> None:
+    deps.crm.changes.note("accounts", [event.user_id])
     if await deps.settings.set_account(event.user_id, event.account_id, event.email if event.enabled else None,
                                        event.company_id):
         await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s accounts changed")
@@ -115,12 +141,14 @@ async def on_account(event: AccountConfigured, deps: FactsDeps) -> None:
 
 
 async def on_user_addresses(event: UserAddressesVerified, deps: FactsDeps) -> None:
+    deps.crm.changes.note("accounts", [event.user_id])
     if await deps.alternatives.apply(event):
         await recheck(deps, _users_mail(deps, event.user_id), f"user {event.user_id}'s Smart Bcc addresses changed")
         await deps.settings.done(event.user_id)
 
 
 async def on_settings(event: MailSettingsChanged, deps: FactsDeps) -> None:
+    deps.crm.changes.note("history", [settings_key(event.scope, event.owner_id)])
     entry = await deps.settings.add(event)
     cause = f"{event.scope} {event.owner_id} settings version {event.version}"
     if event.scope == SettingsScope.USER:
@@ -129,18 +157,21 @@ async def on_settings(event: MailSettingsChanged, deps: FactsDeps) -> None:
         await recheck(deps, {"company_id": event.owner_id, "arrived_at": {"$gte": entry["effective_at"]}}, cause)
 
 
-async def on_record(event: crm.CrmRecord, deps: FactsDeps) -> None:
-    projection = {crm.OrganizationUpserted: deps.crm.organizations, crm.DealUpserted: deps.crm.deals,
-                  crm.LeadUpserted: deps.crm.leads, crm.ProjectUpserted: deps.crm.projects}[type(event)]
-    await projection.apply(event)
+_BULK = (crm.PersonUpserted, crm.OrganizationUpserted, crm.DealUpserted, crm.LeadUpserted, crm.ProjectUpserted)
 
 
 async def handle_facts(items: list, deps: FactsDeps) -> None:
-    # In order: a later version of a record in the same batch must land last.
+    # In order, except that a run of CRM records is applied by kind, in bulk (the records of
+    # different kinds and ids are independent; of one record, the latest version lands).
+    run: list = []
     for item in items:
-        if isinstance(item, crm.PersonUpserted):
-            await on_person(item, deps)
-        elif isinstance(item, crm.UserUpserted):
+        if isinstance(item, _BULK):
+            run.append(item)
+            continue
+        if run:
+            await on_records(run, deps)
+            run = []
+        if isinstance(item, crm.UserUpserted):
             await on_user(item, deps)
         elif isinstance(item, AccountConfigured):
             await on_account(item, deps)
@@ -149,7 +180,15 @@ async def handle_facts(items: list, deps: FactsDeps) -> None:
         elif isinstance(item, UserAddressesVerified):
             await on_user_addresses(item, deps)
         else:
-            await on_record(item, deps)
+            raise TypeError(f"not a fact: {type(item).__name__}")
+    if run:
+        await on_records(run, deps)
     # Deals, leads, projects (and anything else stored above) reach the writer's cached facts.
-    if deps.clock is not None and items:
-        await deps.clock.tick()
+    if items:
+        await _tick(deps)
+
+
+async def _tick(deps: FactsDeps) -> None:
+    changed = deps.crm.changes.drain()
+    if deps.clock is not None:
+        await deps.clock.tick(changed)
