@@ -37,10 +37,12 @@ class FactsCache:
         self.tables: dict[str, dict[str, object]] = {}
         self.complete: set[str] = set()
         self.stale: dict[str, set[str]] = {}   # entries of complete tables to read again
+        self._generation = 0  # moves whenever entries are dropped (see _get)
 
     def clear(self) -> None:
         """Forget everything (a rebalance); the next sync takes a snapshot."""
         self.tables, self.complete, self.stale, self._synced = {}, set(), {}, False
+        self._generation += 1
         self._snapshot_at = float("-inf")
 
     async def sync(self) -> str | None:
@@ -53,11 +55,13 @@ class FactsCache:
             self._forget(changed)
             return token_of(state)
         self.tables, self.complete, self.stale = {}, set(), {}
+        self._generation += 1
         if time.monotonic() - self._snapshot_at >= self._resnapshot_s:
             await self._snapshot()
         return token_of(state)
 
     def _forget(self, changed: Changed) -> None:
+        self._generation += 1
         for table, keys in changed.items():
             cached = self.tables.get(table, {})
             for key in keys:
@@ -83,11 +87,18 @@ class FactsCache:
         cached = self.tables.setdefault(table, {})
         complete, stale = table in self.complete, self.stale.get(table, set())
         missing = [k for k in dict.fromkeys(keys) if k not in cached and (not complete or k in stale)]
-        if missing:
-            found = await read(missing)
+        if not missing:
+            return {k: v for k in keys if (v := cached.get(k)) is not None}
+        generation = self._generation
+        found = await read(missing)
+        # A sync() that dropped entries while this read was on its way may have dropped what it
+        # read (a change that landed after the read): then the answer serves this call only and
+        # is not kept, or the cache would hold the old fact with nothing left to drop it.
+        if generation == self._generation:
             cached.update({k: found.get(k) for k in missing})
             stale.difference_update(missing)
-        return {k: v for k in keys if (v := cached.get(k)) is not None}
+        fresh = set(missing)
+        return {k: v for k in keys if (v := (found.get(k) if k in fresh else cached.get(k))) is not None}
 
     # --- CrmPort ---------------------------------------------------------------------------
     async def persons_by_address(self, addresses: list[str]) -> dict[str, tuple[str, ...]]:
