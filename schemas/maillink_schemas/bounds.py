@@ -22,6 +22,12 @@ MAX_EVENT_BYTES = 900_000
 
 
 def cap_envelope(envelope: Envelope) -> tuple[Envelope, dict[str, int]]:
+    if _fits(envelope):  # nearly all mail: the same envelope, without rebuilding every address
+        return envelope, {}
+    return _capped(envelope)
+
+
+def _capped(envelope: Envelope) -> tuple[Envelope, dict[str, int]]:
     cut: dict[str, int] = {}
     update = {}
     for name in ("from_", "to", "cc", "bcc", "reply_to"):
@@ -42,6 +48,22 @@ def cap_envelope(envelope: Envelope) -> tuple[Envelope, dict[str, int]]:
     update["message_id"] = envelope.message_id[:MAX_ID_CHARS] if envelope.message_id else None
     update["sender"] = _address(envelope.sender) if envelope.sender else None
     return envelope.model_copy(update=update), cut
+
+
+def _fits(envelope: Envelope) -> bool:
+    """True when _capped would change nothing (it also turns an empty Message-ID or name into None)."""
+    if len(envelope.subject) > MAX_SUBJECT_CHARS or envelope.message_id == "" or \
+            len(envelope.message_id or "") > MAX_ID_CHARS:
+        return False
+    if len(envelope.references) > MAX_REFERENCES or len(envelope.in_reply_to) > MAX_IN_REPLY_TO:
+        return False
+    if any(len(r) > MAX_ID_CHARS for r in envelope.references) or any(len(r) > MAX_ID_CHARS for r in envelope.in_reply_to):
+        return False
+    lists = (envelope.from_, envelope.to, envelope.cc, envelope.bcc, envelope.reply_to)
+    if any(len(items) > MAX_ADDRESSES for items in lists):
+        return False
+    return all(len(a.email) <= MAX_EMAIL_CHARS and a.name != "" and len(a.name or "") <= MAX_NAME_CHARS
+               for items in (*lists, [envelope.sender] if envelope.sender else []) for a in items)
 
 
 def cap_flags(flags: tuple[str, ...] | list[str]) -> list[str]:
