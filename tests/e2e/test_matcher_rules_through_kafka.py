@@ -19,7 +19,7 @@ from maillink_schemas import crm
 from maillink_schemas.accounts import AccountConfigured
 from maillink_schemas.mail import MessageExpunged
 from maillink_schemas.base import utcnow
-from tests.conftest import KAFKA, MONGODB_URL, RUN_DIR, bearer
+from tests.conftest import KAFKA, MONGODB_URL, RUN_DIR, bearer, drop_namespace
 from tests.unit.matcher_fakes import received
 
 pytestmark = pytest.mark.e2e
@@ -33,9 +33,12 @@ def matcher(auth_env):
            "MAILLINK_HANDLER_RETRIES": "2", "MATCHER_BLOB_URLS": json.dumps({"ingest": "http://127.0.0.1:1"})}
     procs = ServiceSet()
     procs.start("matcher", 18900 + uuid.uuid4().int % 90, env, RUN_DIR / "e2e-logs" / namespace)
-    procs.wait_healthy()
-    yield procs.running["matcher"].url, namespace
-    procs.stop()
+    try:
+        procs.wait_healthy()
+        yield procs.running["matcher"].url, namespace
+    finally:
+        procs.stop()
+        asyncio.run(drop_namespace(namespace))  # the matcher's topics, 6 partitions each, and its database
 
 
 class World:

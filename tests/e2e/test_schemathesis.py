@@ -6,6 +6,7 @@ Checks: not_a_server_error (no 5xx, whatever the input) and response_schema_conf
 answer is what the document promises). Each failure is listed with its request and answer; the suite
 prints `schemathesis: cases=<n> failures=<n>`. API_FUZZ_CASES is the examples per operation and mode.
 """
+import asyncio
 import os
 import uuid
 
@@ -21,7 +22,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from maillink_devtools.processes import ServiceSet
 from maillink_schemas.scopes import Scope
-from tests.conftest import KAFKA, MONGODB_URL, RUN_DIR, bearer
+from tests.conftest import KAFKA, MONGODB_URL, RUN_DIR, bearer, drop_namespace
 from tests.fuzzing import Tally, fuzz_settings
 
 pytestmark = pytest.mark.e2e
@@ -44,6 +45,7 @@ def services(auth_env):
         yield procs
     finally:
         procs.stop()
+        asyncio.run(drop_namespace(namespace))  # the five services' topics and databases
 
 
 @pytest.mark.parametrize("service", SERVICES)

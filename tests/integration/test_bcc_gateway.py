@@ -21,7 +21,7 @@ from maillink_schemas.bcc import UserAddressesVerified
 from maillink_schemas.crm import UserUpserted
 from maillink_schemas.mail import MessageReceived
 from maillink_schemas.outbound import SendRequested
-from tests.conftest import KAFKA, MONGODB_URL, bearer, promtool_check_metrics
+from tests.conftest import KAFKA, MONGODB_URL, bearer, drop_namespace, promtool_check_metrics
 
 pytestmark = pytest.mark.integration
 DOMAIN = "bcc.maillink.test"
@@ -119,6 +119,7 @@ def gateway(dns_server, auth_env, tmp_path_factory, mailbox_user):
         yield gw
     finally:
         procs.stop()
+        asyncio.run(drop_namespace(namespace))  # the gateway's topics and database
 
 
 def test_login_sender_over_starttls_is_accepted_stored_and_published(gateway, token):
