@@ -1,6 +1,7 @@
 """outbound's pure rules: right-to-left marking, smart fields, sanitising, tracking injection, the
 state machine, the size-limit sentence, addresses, the provider catalog and the tracker seam."""
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
@@ -148,8 +149,11 @@ async def test_the_per_minute_limit_waits_for_the_window_to_move(monkeypatch):
         sleeps.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr(smtp.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(smtp.asyncio, "sleep", sleep)
+    # The smtp module's own names only: patching asyncio.sleep or time.monotonic themselves reaches
+    # every coroutine on the loop (a pymongo client's periodic task left from an earlier test then
+    # spun without ever yielding, and the whole run hung here once).
+    monkeypatch.setattr(smtp, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(smtp, "asyncio", SimpleNamespace(sleep=sleep))
     await pool._pace()
     clock[0] += 10
     await pool._pace()
