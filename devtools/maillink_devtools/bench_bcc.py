@@ -42,6 +42,7 @@ from maillink_schemas.crm import UserUpserted
 
 from . import tokens
 from .bcc_harness import dkim_key, free_port, start_dns
+from .fs_settle import settle
 from .mailgen import Mail, sentence
 from .kafka_tools import forget_namespace, produce, read_topic, wait_group_caught_up
 from .processes import ServiceSet
@@ -174,6 +175,7 @@ def main() -> None:
                 raise RuntimeError("the SMTP sink did not start")
         sink_pids = [sink.pid for sink in sinks]
         http_port, smtp_port = start_gateway(procs, work, namespace, dns_server.port, users, args.instances)
+        settle(work / "settle")  # the gateway creates a file per message (its blobs go under work too)
         gateway_address = company_address("c-bench", DOMAIN)
         for number in range(1, args.rounds + 1):
             for name, make in LOADS.items():

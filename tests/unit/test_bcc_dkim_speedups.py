@@ -136,3 +136,30 @@ def test_the_b_tag_removal_on_a_real_signature():
     stock = dict(dkim_speedups.STOCK_BY_NAME)["RE_BTAG"]
     removed = dkim_speedups._RE_BTAG.sub(b"\\1", value)
     assert removed == stock.sub(b"\\1", value) and len(removed) < len(value) - 200  # the signature went
+
+
+_MESSAGE_PIECES = [b"From: a@b.test", b"Subject: x", b"X-Y:z", b"From a@b Fri", b" folded", b"\tfolded", b"\r\n",
+                   b"\n", b"\r", b"\r\n\r\n", b"\n\n", b"\n\r\n", b"body line", b" ", b"", b"no colon", b"\xff:"]
+
+
+def _parsed(parse, raw: bytes):
+    try:
+        return parse(raw)
+    except Exception as exc:  # noqa: BLE001 - the same failure is part of the same answer
+        return type(exc), str(exc)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_MESSAGE_PIECES), st.binary(max_size=4)), max_size=40))
+def test_the_message_split_matches_dkimpys(pieces):
+    raw = b"".join(pieces)
+    stock = dict(dkim_speedups.STOCK_BY_NAME)["rfc822_parse"]
+    assert _parsed(dkim_speedups._rfc822_parse, raw) == _parsed(stock, raw)
+
+
+def test_the_message_split_on_a_real_signed_message_with_bare_line_feeds():
+    raw = _sign(MESSAGE)
+    stock = dict(dkim_speedups.STOCK_BY_NAME)["rfc822_parse"]
+    for message in (raw, raw.replace(b"\r\n", b"\n"), raw + b"tail\nwith bare\r\nline feeds\n"):
+        headers, body = dkim_speedups._rfc822_parse(message)
+        assert (headers, body) == stock(message) and len(headers) == 6 and body.count(b"\r\n") >= 5

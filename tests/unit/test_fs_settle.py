@@ -1,0 +1,34 @@
+"""devtools/fs_settle.py: a benchmark that creates files waits while new files cost far more than on a
+quiet filesystem, and says so; it does not wait when they do not."""
+from maillink_devtools import fs_settle
+
+
+def test_the_probe_creates_its_files_fanned_out_and_keeps_them(tmp_path):
+    cost = fs_settle.create_cost_ms(tmp_path / "probe", files=40)
+    made = [p for p in (tmp_path / "probe").rglob("*") if p.is_file()]
+    assert cost > 0 and len(made) == 40 and all(p.stat().st_size == 10_000 and p.parent.name == p.name[:2] for p in made)
+
+
+def test_it_waits_while_new_files_are_costly_and_reports_the_wait(tmp_path, monkeypatch):
+    costs, said, slept = iter([0.9, 0.4, 0.05]), [], []
+    monkeypatch.setattr(fs_settle, "create_cost_ms", lambda directory: next(costs))
+    monkeypatch.delenv("MAILLINK_BENCH_NO_SETTLE", raising=False)
+    fs_settle.settle(tmp_path, say=lambda text, **_: said.append(text), sleep=slept.append)
+    assert slept == [10, 10]
+    assert "0.90 ms" in said[0] and "settled" in said[-1] and "0.050 ms" in said[-1]
+
+
+def test_a_quiet_filesystem_is_not_waited_for(tmp_path, monkeypatch):
+    said = []
+    monkeypatch.delenv("MAILLINK_BENCH_NO_SETTLE", raising=False)
+    monkeypatch.setattr(fs_settle, "create_cost_ms", lambda directory: 0.04)
+    fs_settle.settle(tmp_path, say=lambda text, **_: said.append(text), sleep=lambda s: said.append("slept"))
+    assert said == []
+
+
+def test_it_gives_up_after_the_limit_with_a_warning(tmp_path, monkeypatch):
+    said = []
+    monkeypatch.setattr(fs_settle, "create_cost_ms", lambda directory: 0.8)
+    monkeypatch.delenv("MAILLINK_BENCH_NO_SETTLE", raising=False)
+    fs_settle.settle(tmp_path, say=lambda text, **_: said.append(text), limit_s=-1, sleep=lambda s: None)
+    assert said[-1].startswith("WARNING") and "0.80 ms" in said[-1]
