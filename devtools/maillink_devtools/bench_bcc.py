@@ -220,8 +220,9 @@ def start_gateway(procs: ServiceSet, work: Path, namespace: str, dns_port: int, 
            "MAILLINK_NAMESPACE": namespace, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "MONGODB_URL": MONGODB_URL,
            "BCC_GATEWAY_SMTP_PORT": str(smtp_port), "BCC_GATEWAY_DOMAIN": DOMAIN, "LOG_LEVEL": "WARNING",
            "BCC_GATEWAY_DNS_HOST": "127.0.0.1", "BCC_GATEWAY_DNS_PORT": str(dns_port),
-           "MAILLINK_BLOB_URL": f"file://{work / 'blobs'}", "BCC_GATEWAY_TLS_DIR": str(work / "tls"),
-           "BCC_GATEWAY_DIRECTORY_REFRESH_S": "1"}
+           "MAILLINK_BLOB_URL": f"file://{work / 'blobs'}", "BCC_GATEWAY_TLS_DIR": str(work / "tls")}
+    if instances > 1:  # each instance reloads what the others consumed; one instance keeps the default
+        env["BCC_GATEWAY_DIRECTORY_REFRESH_S"] = "1"
     for number in range(instances):
         procs.start("bcc_gateway", http_port if number == 0 else free_port(), env, work / f"logs{number}")
         # ServiceSet keys processes by name: keep each instance under its own.

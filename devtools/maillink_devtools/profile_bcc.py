@@ -58,7 +58,7 @@ async def serve(side: str, work: Path, key, users: list[str], dns_port: int | No
     blobs = open_blob_store(f"file://{work / 'blobs'}", owner="bcc-gateway")
 
     async def publish(events) -> None:  # what the gateway hands to aiokafka, without the broker
-        [(event.account_id.encode(), event.model_dump_json().encode()) for event in events]
+        [(event.kafka_key, event.payload) for event in events]
 
     handler = GatewayHandler(IntakeDeps(directory, GroupCommit(blobs, publish).commit,
                                         AuthChecker("127.0.0.1", dns_port, 5)), DOMAIN)

@@ -8,6 +8,7 @@ import pytest
 from maillink_bcc_gateway.domain.senders import Owner, Standing
 from maillink_bcc_gateway.commit import GroupCommit
 from maillink_bcc_gateway.intake import Arrival, IntakeDeps, accept
+from maillink_schemas.mail import MessageReceived
 
 RAW = b"From: alice@x.test\r\nTo: jan@acme.test\r\nSubject: s\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n"
 
@@ -55,8 +56,9 @@ async def test_blob_is_written_before_the_event_is_published_and_the_250_waits_f
 
     async def publish(events):
         for event in events:
+            event = MessageReceived.model_validate_json(event.payload)  # as published
             assert event.raw.blob_id in blobs.stored  # written (readable) before Kafka sees the event
-        published.extend(events)
+            published.append(event)
 
     session = asyncio.create_task(accept(arrival(), IntakeDeps(FakeDirectory(), GroupCommit(blobs, publish).commit)))
     for _ in range(10):

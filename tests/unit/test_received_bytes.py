@@ -1,5 +1,6 @@
-"""Ingest writes the received event's JSON without building the model (domain/received.py,
-`received_bytes`): the bytes must be the contract's. Over generated envelopes (unicode, empty and
+"""Ingest and the Smart Bcc gateway write the received event's JSON without building the model (their
+domain/received.py `received_bytes`, both through maillink_schemas.received_json): the bytes must be
+the contract's. Over generated envelopes (unicode, empty and
 None fields, lists past every cap, dates in any offset) the fast path's bytes parse back with
 `MessageReceived.model_validate_json` to the model built the plain way (`received_event`), and are
 byte for byte that model's `model_dump_json()`."""
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from maillink_devtools.mailgen import Mail
 from maillink_schemas.bounds import MAX_ADDRESSES, MAX_EVENT_BYTES
 from maillink_ingest.domain.identity import blob_id
+from maillink_bcc_gateway.domain import received as bcc_received
 from maillink_ingest.domain.received import ReceivedBytes, received_bytes, received_event
 from maillink_schemas.accounts import AccountConfigured, ImapEndpoint
 from maillink_schemas.mail import Address, BulkSignals, Direction, Envelope, MessageReceived
@@ -121,3 +123,29 @@ def test_cap_envelope_returns_an_envelope_within_every_cap_as_it_is_and_caps_the
     # cap_envelope skips the rebuild when nothing would change: the answer must be the rebuild's.
     from maillink_schemas import bounds
     assert bounds.cap_envelope(env) == bounds._capped(env)
+
+
+@settings(max_examples=200, deadline=None)
+@given(parsed=parsed_messages, raw=st.binary(max_size=200), occurred_at=dates.filter(lambda d: d is not None),
+       own=st.lists(st.sampled_from(["me@example.com", "alt@example.com", "ünï@example.com"]), min_size=1,
+                    max_size=3, unique=True),
+       deal=st.none() | st.text(min_size=1, max_size=12), company=st.none() | st.text(max_size=12))
+def test_the_gateways_fast_bytes_are_its_models_json(parsed, raw, occurred_at, own, deal, company):
+    filing = bcc_received.Filing("u-1", company, own[0], tuple(own), deal)
+    fast = bcc_received.received_bytes(filing, raw, blob_id(raw), parsed, occurred_at)
+    slow = bcc_received.received_event(filing, raw, blob_id(raw), parsed, occurred_at)
+    assert fast.payload == slow.model_dump_json().encode()
+    assert MessageReceived.model_validate_json(fast.payload) == slow
+    assert (fast.message_key, fast.kafka_key) == (slow.message_key, slow.account_id.encode())
+
+
+def test_the_gateways_event_for_a_copy_with_every_cap_hit():
+    many = [f"to{i}@example.com" for i in range(MAX_ADDRESSES + 40)]
+    raw = Mail(sender="Jan Novák <me@example.com>", to=many, subject="x" * 1200, body="b\r\n",
+               message_id="<m1@acme.cz>").to_bytes()
+    filing = bcc_received.Filing("u-1", "c-1", "me@example.com", ("me@example.com",), "deal-9")
+    fast = bcc_received.received_bytes(filing, raw, blob_id(raw), parse(raw), AT)
+    assert fast.payload == bcc_received.received_event(filing, raw, blob_id(raw), parse(raw), AT).model_dump_json().encode()
+    event = MessageReceived.model_validate_json(fast.payload)
+    assert event.truncated == {"to": 40} and event.deal_hint == "deal-9" and event.source.value == "bcc"
+    assert event.direction is Direction.OUTGOING

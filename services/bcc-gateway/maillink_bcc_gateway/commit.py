@@ -27,7 +27,8 @@ from typing import Generic, TypeVar
 from prometheus_client import Histogram
 
 from maillink_runtime.blobs import BlobStore
-from maillink_schemas.mail import MessageReceived
+
+from .domain.received import Received
 
 BATCH = Histogram("maillink_bcc_commit_batch_size", "Events per broker publish batch",
                   buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
@@ -35,7 +36,7 @@ STORE_BATCH = Histogram("maillink_bcc_store_batch_size", "Blobs per store (and f
                         buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 STEP = Histogram("maillink_bcc_commit_seconds", "Time of the steps of storing and publishing", ["step"],
                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-PublishMany = Callable[[list[MessageReceived]], Awaitable[None]]
+PublishMany = Callable[[list[Received]], Awaitable[None]]
 T = TypeVar("T")
 
 
@@ -81,7 +82,7 @@ class GroupCommit:
         self._flushes = GroupRunner(blobs.flush_many, max_batch, "flush", STORE_BATCH)
         self._publishes = GroupRunner(publish_many, max_batch, "publish", BATCH)
 
-    async def commit(self, blob_id: str, raw: bytes, event: MessageReceived) -> None:
+    async def commit(self, blob_id: str, raw: bytes, event: Received) -> None:
         # Written first: an event is never published for bytes that could not even be written
         # (a full disk refuses here, before anything reaches Kafka).
         await self._blobs.write_many({blob_id: raw})

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import Counter, Histogram
 
-from maillink_schemas.mail import MessageReceived
 from maillink_schemas.mime import parse
 
 from .adapters.auth_checks import AuthChecker
@@ -22,11 +21,11 @@ from .adapters.directory import Directory
 from .domain import refusals, senders
 from .domain.authentication import judge
 from .domain.forwards import original_of
-from .domain.received import Filing, received_event
+from .domain.received import Filing, Received, received_bytes
 from .domain.refusals import Refusal
 
 log = structlog.get_logger()
-Commit = Callable[[str, bytes, MessageReceived], Awaitable[None]]
+Commit = Callable[[str, bytes, Received], Awaitable[None]]
 
 REFUSED = Counter("maillink_bcc_refusals_total", "Mail refused by the Smart Bcc gateway", ["reason"])
 ACCEPTED = Counter("maillink_bcc_accepted_total", "Mail accepted and published", ["kind"])
@@ -104,7 +103,7 @@ async def accept(arrival: Arrival, deps: IntakeDeps) -> Refusal | None:
     filing = Filing(sender.user_id, sender.company_id, arrival.mail_from.lower(),
                     directory.own_addresses(sender.user_id), arrival.deal_id)
     blob_id = hashlib.sha256(raw).hexdigest()
-    event = received_event(filing, raw, blob_id, parsed)
+    event = received_bytes(filing, raw, blob_id, parsed)
     try:
         started = time.perf_counter()
         await deps.commit(blob_id, raw, event)

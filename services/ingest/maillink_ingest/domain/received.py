@@ -3,9 +3,9 @@
 Two builders of the same event:
 - `received_event` builds the pydantic model (the contract) the plain way: the reference, and what
   the Gmail label sync annotates;
-- `received_bytes` writes the event's JSON from plain values with pydantic-core's serialiser,
-  without constructing the model or copying the envelope to cap it. On the initial sync the model
-  build, the capped envelope copy and the dump cost ~0.06 ms of CPU per message, about a sixth of
+- `received_bytes` writes the event's JSON from plain values (maillink_schemas.received_json,
+  shared with the Smart Bcc gateway), without constructing the model or copying the envelope to
+  cap it. On the initial sync the model build, the capped envelope copy and the dump cost ~0.06 ms of CPU per message, about a sixth of
   the whole per-message budget (docs/ingest-sync.md, "Round 5").
 
 Both apply the same caps (maillink_schemas.bounds) and derive the key and direction the same way;
@@ -15,14 +15,12 @@ tests/unit/test_received_bytes.py checks over generated envelopes that the bytes
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from pydantic_core import to_json
-
 from maillink_schemas.accounts import AccountConfigured
 from maillink_schemas.base import deterministic_id, utcnow
-from maillink_schemas.mail import Address, BlobRef, BulkSignals, Direction, MailboxLocation, MessageReceived
+from maillink_schemas.bounds import cap_envelope, cap_flags, cap_text
+from maillink_schemas.mail import BlobRef, BulkSignals, Direction, MailboxLocation, MessageReceived
+from maillink_schemas.received_json import bulk_values, envelope_values, received_json
 
-from maillink_schemas.bounds import (MAX_ADDRESSES, MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_IN_REPLY_TO, MAX_NAME_CHARS,
-                                     MAX_REFERENCES, MAX_SUBJECT_CHARS, cap_envelope, cap_flags, cap_text)
 from .envelope import ParsedMessage
 from .identity import message_key
 
@@ -83,52 +81,25 @@ class ReceivedBytes:
 def received_bytes(account: AccountConfigured, folder: str, uidvalidity: int, uid: int, flags: tuple[str, ...],
                    internal_date: datetime | None, in_sent_folder: bool, raw: bytes, blob: str,
                    parsed: ParsedMessage, occurred_at: datetime | None = None) -> ReceivedBytes:
-    """`received_event(...).model_dump_json().encode()` and its fields, without the model. The dict
-    below lists the contract's fields in the contract's order (pydantic-core keeps a dict's order)."""
+    """`received_event(...).model_dump_json().encode()` and its fields, without the model
+    (maillink_schemas.received_json, the contract's plain-value writer)."""
     env = parsed.envelope
     key = message_key(account.account_id, env, raw)  # uncapped, as written (see received_event)
-    truncated: dict[str, int] = {}
-    lists = {}
-    for name, items in (("from", env.from_), ("to", env.to), ("cc", env.cc), ("bcc", env.bcc),
-                        ("reply_to", env.reply_to)):
-        if len(items) > MAX_ADDRESSES:
-            truncated[name] = len(items) - MAX_ADDRESSES
-        lists[name] = [_address(a) for a in items[:MAX_ADDRESSES]]
-    refs = [r[:MAX_ID_CHARS] for r in env.references]
-    if len(refs) > MAX_REFERENCES:
-        truncated["references"] = len(refs) - MAX_REFERENCES
-        refs = refs[:1] + refs[-(MAX_REFERENCES - 1):]
-    if len(env.in_reply_to) > MAX_IN_REPLY_TO:
-        truncated["in_reply_to"] = len(env.in_reply_to) - MAX_IN_REPLY_TO
     date = env.date
     if date is None and internal_date is not None:
         date = internal_date.astimezone(timezone.utc)
-    message_id = env.message_id[:MAX_ID_CHARS] if env.message_id else None
+    envelope, truncated = envelope_values(env, date)
     email = account.email.lower()
     way = direction({email}, parsed, in_sent_folder)
     capped_flags = cap_flags(flags)
-    bulk = parsed.bulk
-    event = {
-        "event_id": deterministic_id("received", key, folder, str(uidvalidity), str(uid)),
-        "occurred_at": occurred_at or utcnow(), "message_key": key, "account_id": account.account_id,
-        "user_id": account.user_id, "account_addresses": [email], "source": "imap", "direction": way.value,
-        "location": {"folder": folder, "uidvalidity": uidvalidity, "uid": uid}, "flags": capped_flags,
-        "internal_date": internal_date,
-        "envelope": {
-            "message_id": message_id, "in_reply_to": [r[:MAX_ID_CHARS] for r in env.in_reply_to[:MAX_IN_REPLY_TO]],
-            "references": refs, "subject": env.subject[:MAX_SUBJECT_CHARS], "date": date, "from": lists["from"],
-            "sender": _address(env.sender) if env.sender else None, "to": lists["to"], "cc": lists["cc"],
-            "bcc": lists["bcc"], "reply_to": lists["reply_to"]},
-        "provider_thread_id": cap_text(parsed.provider_thread_id), "provider_message_id": None, "labels": None,
-        "snippet": parsed.snippet, "has_attachments": parsed.has_attachments,
-        "bulk": {"list_id": cap_text(bulk.list_id), "list_unsubscribe": bulk.list_unsubscribe,
-                 "precedence": cap_text(bulk.precedence, 64), "auto_submitted": cap_text(bulk.auto_submitted, 64)},
-        "raw": {"blob_id": blob, "size": len(raw), "owner": "ingest"}, "parse_error": cap_text(parsed.error, 2000),
-        "deal_hint": None, "company_id": None, "parse_warnings": _warnings(parsed, internal_date),
-        "truncated": truncated,
-    }
-    return ReceivedBytes(to_json(event), key, message_id, tuple(capped_flags), way, uid)
+    payload = received_json(
+        event_id=deterministic_id("received", key, folder, str(uidvalidity), str(uid)),
+        occurred_at=occurred_at or utcnow(), message_key=key, account_id=account.account_id,
+        user_id=account.user_id, account_addresses=[email], source="imap", direction=way.value,
+        location={"folder": folder, "uidvalidity": uidvalidity, "uid": uid}, flags=capped_flags,
+        internal_date=internal_date, envelope=envelope, provider_thread_id=cap_text(parsed.provider_thread_id),
+        snippet=parsed.snippet, has_attachments=parsed.has_attachments, bulk=bulk_values(parsed.bulk),
+        raw={"blob_id": blob, "size": len(raw), "owner": "ingest"}, parse_error=cap_text(parsed.error, 2000),
+        parse_warnings=_warnings(parsed, internal_date), truncated=truncated)
+    return ReceivedBytes(payload, key, envelope["message_id"], tuple(capped_flags), way, uid)
 
-
-def _address(a: Address) -> dict:
-    return {"email": a.email[:MAX_EMAIL_CHARS], "name": a.name[:MAX_NAME_CHARS] if a.name else None}
