@@ -26,10 +26,13 @@ class ServiceProcess:
 @dataclass
 class ServiceSet:
     running: dict[str, ServiceProcess] = field(default_factory=dict)
+    # What each name was started with, so start_again() can bring a stopped one back the same way.
+    started_with: dict[str, tuple] = field(default_factory=dict)
 
     def start(self, name: str, port: int, env: dict[str, str], log_dir: Path,
               service: str | None = None) -> ServiceProcess:
         """`service` (default: `name`) is which service to run; a distinct `name` runs a second instance."""
+        self.started_with[name] = (port, env, log_dir, service)
         service = service or name
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
@@ -40,6 +43,10 @@ class ServiceSet:
                                     stderr=subprocess.STDOUT)
         self.running[name] = ServiceProcess(name, port, proc, log_path)
         return self.running[name]
+
+    def start_again(self, name: str) -> ServiceProcess:
+        """A service stopped with stop(name), started again on its port with its settings."""
+        return self.start(name, *self.started_with[name])
 
     def wait_healthy(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

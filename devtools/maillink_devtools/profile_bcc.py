@@ -7,7 +7,7 @@ to make bench-bcc, not a benchmark of record: run it under flock /tmp/maillink-b
 dnsmasq serving the bench's records, the blob written and flushed to a temporary local store
 through the real group commit, and each event built and serialised; only Kafka is left out (the
 publish is the event's JSON). `sink`: aiosmtpd's Sink as smtp_sink.py serves it (asyncio's loop). The load is
-make bench-bcc's (2 KB messages, a quarter DKIM-signed, 20 users) from bench_bcc's client over 64
+make bench-bcc's (--load small: 2 KB messages, a quarter DKIM-signed; --load mix: mailgen's mix, all signed; 20 users) from bench_bcc's client over 64
 connections in another process, so only the server's work is counted (time.process_time). With
 --profile the last round runs under cProfile and its stats are written to FILE.
 """
@@ -34,7 +34,7 @@ from maillink_runtime import logs
 from maillink_runtime.blobs import open_blob_store
 
 from .bcc_harness import dkim_key, free_port, start_dns
-from .bench_bcc import DOMAIN, SENDER_DOMAIN, messages
+from .bench_bcc import DOMAIN, LOADS, SENDER_DOMAIN
 
 CLIENT = """
 import asyncio, pickle, sys
@@ -75,7 +75,7 @@ async def run(args, work: Path, key, users: list[str], dns_port: int | None) -> 
     load_file = work / "load.pkl"
     try:
         for number in range(1, args.rounds + 1):
-            load_file.write_bytes(pickle.dumps(messages(args.messages, users, key.sign)))
+            load_file.write_bytes(pickle.dumps(LOADS[args.load](args.messages, users, key.sign)))
             profile = cProfile.Profile() if args.profile and number == args.rounds else None
             started = time.process_time()
             if profile:
@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--load", choices=sorted(LOADS), default="small", help="make bench-bcc's loads")
     parser.add_argument("--profile", help="write the last round's cProfile stats here")
     parser.add_argument("--loop", choices=("default", "asyncio", "uvloop"), default="default",
                         help="event loop of the server (default: the gateway's uvloop, the sink's asyncio)")
