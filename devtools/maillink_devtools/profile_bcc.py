@@ -16,6 +16,7 @@ import asyncio
 import cProfile
 import gc
 import pickle
+import shutil
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ from maillink_runtime import logs
 from maillink_runtime.blobs import open_blob_store
 
 from .bcc_harness import dkim_key, free_port, start_dns
+from .fs_settle import settle
 from .bench_bcc import DOMAIN, LOADS, SENDER_DOMAIN
 
 CLIENT = """
@@ -116,6 +118,8 @@ def main() -> None:
         dns_server = start_dns({SENDER_DOMAIN: "v=spf1 ip4:127.0.0.1 -all", f"_dmarc.{SENDER_DOMAIN}": "v=DMARC1; p=reject",
                                 key.record_name: key.record}, ["test"], work / "dnsmasq.log")
     try:
+        if args.side == "gateway":
+            settle(work / "settle")  # the gateway creates a file per message (fs_settle.py)
         main_coroutine = run(args, work, key, users, dns_server.port if dns_server else None)
         if args.loop == "uvloop" or (args.loop == "default" and args.side == "gateway"):
             # each by default on the loop it runs on in make bench-bcc
@@ -126,6 +130,7 @@ def main() -> None:
     finally:
         if dns_server:
             dns_server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # its blobs (a run of 3 rounds left ~100 MB in /tmp)
 
 
 if __name__ == "__main__":

@@ -163,3 +163,11 @@ def test_the_message_split_on_a_real_signed_message_with_bare_line_feeds():
     for message in (raw, raw.replace(b"\r\n", b"\n"), raw + b"tail\nwith bare\r\nline feeds\n"):
         headers, body = dkim_speedups._rfc822_parse(message)
         assert (headers, body) == stock(message) and len(headers) == 6 and body.count(b"\r\n") >= 5
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b" ", b"\t", b"a", b"\r\r\n", b"\n\n"]), max_size=30))
+def test_the_unfolding_matches_dkimpys(pieces):
+    value = b"".join(pieces)
+    stock = dict(dkim_speedups.STOCK_BY_NAME)["unfold_header_value"]
+    assert dkim_speedups._unfold_header_value(value) == stock(value)

@@ -94,7 +94,6 @@ def evaluate_pk(name, s):
 
 _TRAILING_WSP = re.compile(b"[\t ]+\r\n")
 _WSP = re.compile(b"[\t ]+")
-_LINE_BREAK = re.compile(b"\r?\n")
 
 
 def _strip_trailing_whitespace(content: bytes) -> bytes:
@@ -115,26 +114,62 @@ _RE_BTAG = re.compile(rb"([;\s]b\s*=)(?:[\s" + _B64 + rb"]*[" + _B64 + rb"])?(?:
 
 
 def _unfold_header_value(content: bytes) -> bytes:
-    if b"\n" not in content:
-        return content
-    return _LINE_BREAK.sub(b"", content)
+    # re.sub(b"\r?\n", b"", ...) removes each LF and the CR right before it: the CRLF pairs go first
+    # (they cannot overlap), then the bare LFs. Every header value ends in CRLF, so the regex ran for
+    # each header of every signed message (~16 us a message).
+    return content.replace(b"\r\n", b"").replace(b"\n", b"")
 
 
 _stock_rfc822_parse = dkim.rfc822_parse
-# The first empty line, as re.split(b"\r?\n") sees lines: at the very start, or right after a line's LF.
-_FIRST_EMPTY_LINE = re.compile(rb"(?:\A|\n)\r?\n")
 _LINE_END = re.compile(rb"\r?\n")
+_HEADER_NAME = re.compile(rb"([\x21-\x7e]+?):")
+
+
+def _end_of_headers(message: bytes) -> int:
+    """Where the body starts: just after the first empty line, as re.split(b"\r?\n") sees lines (at
+    the very start, or right after a line's LF); -1 without one. (A regex search for it, with its
+    alternation tried at every byte, cost 12 us a message.)"""
+    if message[:1] == b"\n":
+        return 1
+    if message[:2] == b"\r\n":
+        return 2
+    crlf = message.find(b"\n\r\n")
+    # A bare-LF empty line counts only before the CRLF one (not searched for through the whole body).
+    lf = message.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else len(message))
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1
+
+
+def _header_lines(lines: list[bytes]) -> list[list[bytes]]:
+    """dkim.rfc822_parse's header loop, line for line, with its pattern compiled once (it was looked up
+    in re's cache for every header line). `lines` end with the empty line."""
+    headers = []
+    for line in lines:
+        if len(line) == 0:
+            break
+        if line[0] in ("\x09", "\x20", 0x09, 0x20):
+            headers[-1][1] += line + b"\r\n"
+        else:
+            m = _HEADER_NAME.match(line)
+            if m is not None:
+                headers.append([m.group(1), line[m.end(0):] + b"\r\n"])
+            elif line.startswith(b"From "):
+                pass
+            else:
+                raise dkim.MessageFormatError("Unexpected characters in RFC822 header: %s" % line)
+    return headers
 
 
 def _rfc822_parse(message: bytes):
     """dkim.rfc822_parse, exactly, splitting only the header block into lines."""
-    end = _FIRST_EMPTY_LINE.search(message) if isinstance(message, bytes) else None
-    if end is None:  # no empty line: every line is a header line, and the stock split is as cheap
+    end = _end_of_headers(message) if isinstance(message, bytes) else -1
+    if end < 0:  # no empty line: every line is a header line, and the stock split is as cheap
         return _stock_rfc822_parse(message)
-    # The prefix ends with the empty line's own line break, so the stock loop reads the same header
-    # lines, stops at the same empty line and finds no body after it.
-    headers, _ = _stock_rfc822_parse(message[:end.end()])
-    body = message[end.end():]
+    # The prefix ends with the empty line's own line break: its lines are the message's up to and
+    # including the first empty one, so the loop reads the same header lines and stops there.
+    headers = _header_lines(_LINE_END.split(message[:end]))
+    body = message[end:]
     if body.count(b"\n") != body.count(b"\r\n"):  # a bare LF somewhere: made CRLF, as the join does
         body = _LINE_END.sub(b"\r\n", body)
     return headers, body

@@ -5,9 +5,11 @@ sent), the From header, SPF/DKIM/DMARC and the rest at the end of DATA. The serv
 service's own event loop, beside the broker and the store clients.
 """
 import asyncio
+import logging
 import re
 import ssl
 
+import aiosmtpd.smtp
 import structlog
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
@@ -18,6 +20,24 @@ from ..intake import Arrival, IntakeDeps, refuse
 from .smtp_data import Verdict, read_data
 
 log = structlog.get_logger()
+
+
+_stock_sanitized_log = aiosmtpd.smtp.sanitized_log
+
+
+def _sanitized_log(func, msg, *args, **kwargs) -> None:
+    """aiosmtpd's sanitized_log, which masks AUTH secrets in the arguments *before* calling the log
+    method, and so twice per command even with its logger off (~12 us a message under make bench-bcc).
+    Here nothing is sanitised for a level that is off; what is logged is sanitised exactly as before."""
+    logger, level = getattr(func, "__self__", None), _LEVELS.get(getattr(func, "__name__", ""))
+    if isinstance(logger, logging.Logger) and level is not None and not logger.isEnabledFor(level):
+        return
+    _stock_sanitized_log(func, msg, *args, **kwargs)
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+# Applied where _handle_client looks it up (aiosmtpd 1.4.6, pinned; a module-level name of aiosmtpd.smtp).
+aiosmtpd.smtp.sanitized_log = _sanitized_log
 
 
 class GatewayHandler:
