@@ -121,6 +121,19 @@ def cpu_seconds(pids: list[int], system_only: bool = False) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (/proc/stat), to show how full its cores were:
+    the gateway's round also runs the Kafka broker, on the same cores as the client and the gateway."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Share of all the machine's cores busy between two machine_ticks() readings (1.0 = every core)."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
 def stage_means(metrics: str) -> dict[str, float]:
     """Mean milliseconds per step, from the gateway's maillink_bcc_stage_seconds histogram."""
     pattern = r'maillink_bcc_(?:stage|commit)_seconds_{}\{{(?:stage|step)="(\w+)"\}} ([0-9.e+-]+)'
@@ -184,15 +197,18 @@ def main() -> None:
                 print(f"round {number}, {name}: {args.messages} messages ({_mean_kb(load):.1f} KB mean) over "
                       f"{args.connections} connections to the sink, then the gateway…", flush=True)
                 gateway_pids = [p.process.pid for p in procs.running.values()]
-                before = cpu_seconds(sink_pids)
+                before, machine = cpu_seconds(sink_pids), machine_ticks()
                 sink_s, sink_refused = asyncio.run(blast(sink_port, f"anyone@{DOMAIN}", load, args.connections))
+                sink_machine = busy_share(machine, machine_ticks())
                 sink_cpu, before = cpu_seconds(sink_pids) - before, cpu_seconds(gateway_pids)
-                before_system = cpu_seconds(gateway_pids, system_only=True)
+                before_system, machine = cpu_seconds(gateway_pids, system_only=True), machine_ticks()
                 gw_s, gw_refused = asyncio.run(blast(smtp_port, gateway_address, load, args.connections))
+                gw_machine = busy_share(machine, machine_ticks())
                 gw_cpu = cpu_seconds(gateway_pids) - before
                 gw_system = cpu_seconds(gateway_pids, system_only=True) - before_system
                 rounds.append({"load": name, "mean_kb": _mean_kb(load), "sink_s": sink_s, "sink_refused": sink_refused,
                                "sink_cpu_ms_per_msg": 1000 * sink_cpu / args.messages, "gateway_s": gw_s,
+                               "sink_machine_busy": sink_machine, "gateway_machine_busy": gw_machine,
                                "gateway_refused": gw_refused, "gateway_cpu_ms_per_msg": 1000 * gw_cpu / args.messages,
                                "gateway_system_ms_per_msg": 1000 * gw_system / args.messages})
         expected = args.messages * args.rounds * len(LOADS)
@@ -244,13 +260,14 @@ def start_gateway(procs: ServiceSet, work: Path, namespace: str, dns_port: int, 
 def report(args, rounds: list[dict], published: int, stages: dict[str, float]) -> None:
     n = args.messages
     print(f"\n{'round':6} {'load':6} {'':28} {'seconds':>8} {'msg/s':>8} {'refused':>8} {'CPU ms/msg':>11}"
-          f" {'of it kernel':>13}")
+          f" {'machine busy':>13} {'of it kernel':>13}")
     for number, r in enumerate(rounds, 1):
         print(f"{(number + 1) // len(LOADS):<6} {r['load']:6} {f'aiosmtpd Sink x{args.sink_processes} ({args.sink_loop})':28} "
-              f"{r['sink_s']:8.2f} {n / r['sink_s']:8.0f} {r['sink_refused']:8d} {r['sink_cpu_ms_per_msg']:11.2f}")
+              f"{r['sink_s']:8.2f} {n / r['sink_s']:8.0f} {r['sink_refused']:8d} {r['sink_cpu_ms_per_msg']:11.2f} "
+              f"{r['sink_machine_busy']:13.0%}")
         print(f"{'':6} {'':6} {f'bcc-gateway x{args.instances}, checks on':28} {r['gateway_s']:8.2f} "
               f"{(n - r['gateway_refused']) / r['gateway_s']:8.0f} {r['gateway_refused']:8d} "
-              f"{r['gateway_cpu_ms_per_msg']:11.2f} {r['gateway_system_ms_per_msg']:13.2f}")
+              f"{r['gateway_cpu_ms_per_msg']:11.2f} {r['gateway_machine_busy']:13.0%} {r['gateway_system_ms_per_msg']:13.2f}")
     figures = {}
     for name in LOADS:
         mine = [r for r in rounds if r["load"] == name]

@@ -18,9 +18,11 @@ import os
 import time
 from pathlib import Path
 
-PROBE_FILES = 100
-QUIET_MS = 0.12      # a quiet filesystem here: 0.03-0.06 ms per file; a settling one: 0.15-1.1 ms
+PROBE_FILES = 300
+QUIET_MS = 0.12      # a quiet filesystem here: 0.03-0.06 ms per file; a settling one: 0.15-1.6 ms
 LIMIT_S = 400.0      # the longest window (60 s + 300 s) and some
+QUIET_PROBES = 2     # in a row, CONFIRM_S apart: right after a removal a probe is cheap for ~1 s (the
+CONFIRM_S = 5.0      # deletion time is not yet in the past), and a bench run next to it was not
 
 
 def create_cost_ms(directory: Path, files: int = PROBE_FILES) -> float:
@@ -46,19 +48,24 @@ def settle(directory: Path, say=print, limit_s: float = LIMIT_S, sleep=time.slee
     caller removes with the rest of its work after measuring. MAILLINK_BENCH_NO_SETTLE=1 skips it."""
     if os.environ.get("MAILLINK_BENCH_NO_SETTLE") == "1":
         return 0.0
-    started = time.monotonic()
+    started, quiet, told = time.monotonic(), 0, False
     for attempt in range(1000):
         cost = create_cost_ms(directory / f"probe{attempt}")
         waited = time.monotonic() - started
-        if cost <= QUIET_MS:
-            if attempt:
+        quiet = quiet + 1 if cost <= QUIET_MS else 0
+        if quiet >= QUIET_PROBES:
+            if told:
                 say(f"filesystem settled after {waited:.0f} s ({cost:.3f} ms per new file)", flush=True)
             return waited
         if waited > limit_s:
             say(f"WARNING: creating a file still costs {cost:.2f} ms after {waited:.0f} s; measuring anyway "
                 "(figures that write files will be low)", flush=True)
             return waited
-        if not attempt:
+        if quiet:
+            sleep(CONFIRM_S)
+            continue
+        if not told:
+            told = True
             say(f"creating a file costs {cost:.2f} ms (quiet: under {QUIET_MS} ms): files removed in the last "
                 "minutes (ext4 without a journal skips their inodes, fs_settle.py); waiting…", flush=True)
         sleep(10)

@@ -1,12 +1,16 @@
 """CPU per message of the Smart Bcc gateway's SMTP side, in this process, against the sink's (an aid
 to make bench-bcc, not a benchmark of record: run it under flock /tmp/maillink-bench.lock too).
 
-    python -m maillink_devtools.profile_bcc gateway|sink [--messages N] [--rounds R] [--profile FILE]
+    python -m maillink_devtools.profile_bcc gateway|sink|bare [--load mix|small] [--messages N] [--rounds R]
+                                            [--profile FILE]
 
 `gateway`: the real handler (entrypoints/smtp.py) on uvloop with the real checks against a private
 dnsmasq serving the bench's records, the blob written and flushed to a temporary local store
 through the real group commit, and each event built and serialised; only Kafka is left out (the
-publish is the event's JSON). `sink`: aiosmtpd's Sink as smtp_sink.py serves it (asyncio's loop). The load is
+publish is the event's JSON). `sink`: aiosmtpd's Sink as smtp_sink.py serves it (asyncio's loop). `bare`: the gateway's SMTP
+class (its DATA reader and address parse) on uvloop with aiosmtpd's Sink as the handler: what its
+protocol layer costs without any check, store or event (0.19-0.26 ms a mix message against the
+sink's 0.54-0.61 ms, stop 18). The load is
 make bench-bcc's (--load small: 2 KB messages, a quarter DKIM-signed; --load mix: mailgen's mix, all signed; 20 users) from bench_bcc's client over 64
 connections in another process, so only the server's work is counted (time.process_time). With
 --profile the last round runs under cProfile and its stats are written to FILE.
@@ -29,7 +33,7 @@ from maillink_bcc_gateway.adapters.auth_checks import AuthChecker
 from maillink_bcc_gateway.adapters.directory import Directory
 from maillink_bcc_gateway.commit import GroupCommit
 from maillink_bcc_gateway.domain.recipients import company_address
-from maillink_bcc_gateway.entrypoints.smtp import GatewayHandler, serve_smtp
+from maillink_bcc_gateway.entrypoints.smtp import GatewayHandler, GatewaySMTP, serve_smtp
 from maillink_bcc_gateway.intake import IntakeDeps
 from maillink_runtime import logs
 from maillink_runtime.blobs import open_blob_store
@@ -53,6 +57,10 @@ async def serve(side: str, work: Path, key, users: list[str], dns_port: int | No
     if side == "sink":
         server = await asyncio.get_running_loop().create_server(
             lambda: SMTP(Sink(), data_size_limit=DATA_SIZE_DEFAULT), "127.0.0.1", port)
+        return server, port, f"anyone@{DOMAIN}"
+    if side == "bare":  # the gateway's SMTP class on uvloop with aiosmtpd's Sink: its protocol cost alone
+        server = await asyncio.get_running_loop().create_server(
+            lambda: GatewaySMTP(Sink(), data_size_limit=DATA_SIZE_DEFAULT), "127.0.0.1", port)
         return server, port, f"anyone@{DOMAIN}"
     directory = Directory(None, None)
     for number, user in enumerate(users):
@@ -98,7 +106,7 @@ async def run(args, work: Path, key, users: list[str], dns_port: int | None) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("side", choices=("gateway", "sink"))
+    parser.add_argument("side", choices=("gateway", "sink", "bare"))
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
@@ -121,7 +129,7 @@ def main() -> None:
         if args.side == "gateway":
             settle(work / "settle")  # the gateway creates a file per message (fs_settle.py)
         main_coroutine = run(args, work, key, users, dns_server.port if dns_server else None)
-        if args.loop == "uvloop" or (args.loop == "default" and args.side == "gateway"):
+        if args.loop == "uvloop" or (args.loop == "default" and args.side in ("gateway", "bare")):
             # each by default on the loop it runs on in make bench-bcc
             import uvloop
             uvloop.run(main_coroutine)

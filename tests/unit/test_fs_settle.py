@@ -10,20 +10,21 @@ def test_the_probe_creates_its_files_fanned_out_and_keeps_them(tmp_path):
 
 
 def test_it_waits_while_new_files_are_costly_and_reports_the_wait(tmp_path, monkeypatch):
-    costs, said, slept = iter([0.9, 0.4, 0.05]), [], []
+    costs, said, slept = iter([0.9, 0.05, 0.4, 0.05, 0.04]), [], []
     monkeypatch.setattr(fs_settle, "create_cost_ms", lambda directory: next(costs))
     monkeypatch.delenv("MAILLINK_BENCH_NO_SETTLE", raising=False)
     fs_settle.settle(tmp_path, say=lambda text, **_: said.append(text), sleep=slept.append)
-    assert slept == [10, 10]
-    assert "0.90 ms" in said[0] and "settled" in said[-1] and "0.050 ms" in said[-1]
+    # a quiet probe counts only when the next one, a few seconds on, is quiet too
+    assert slept == [10, fs_settle.CONFIRM_S, 10, fs_settle.CONFIRM_S]
+    assert "0.90 ms" in said[0] and len(said) == 2 and "settled" in said[-1] and "0.040 ms" in said[-1]
 
 
-def test_a_quiet_filesystem_is_not_waited_for(tmp_path, monkeypatch):
-    said = []
+def test_a_quiet_filesystem_is_only_confirmed(tmp_path, monkeypatch):
+    said, slept = [], []
     monkeypatch.delenv("MAILLINK_BENCH_NO_SETTLE", raising=False)
     monkeypatch.setattr(fs_settle, "create_cost_ms", lambda directory: 0.04)
-    fs_settle.settle(tmp_path, say=lambda text, **_: said.append(text), sleep=lambda s: said.append("slept"))
-    assert said == []
+    fs_settle.settle(tmp_path, say=lambda text, **_: said.append(text), sleep=slept.append)
+    assert said == [] and slept == [fs_settle.CONFIRM_S]
 
 
 def test_it_gives_up_after_the_limit_with_a_warning(tmp_path, monkeypatch):
