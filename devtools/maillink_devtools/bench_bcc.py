@@ -42,7 +42,7 @@ from maillink_schemas.crm import UserUpserted
 
 from . import tokens
 from .bcc_harness import dkim_key, free_port, start_dns
-from .fs_settle import settle
+from .fs_settle import removed, settle
 from .mailgen import Mail, sentence
 from .kafka_tools import forget_namespace, produce, read_topic, wait_group_caught_up
 from .processes import ServiceSet
@@ -52,6 +52,7 @@ RUN_DIR = Path(os.environ.get("MAILLINK_BENCH_RUN_DIR", ROOT / ".run"))
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 MONGODB_URL = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")
 DOMAIN, SENDER_DOMAIN, TARGET = "bcc.bench.test", "bench.test", 0.5
+REMOVED = RUN_DIR / "bench" / ".files-removed"  # when a benchmark last removed its files (fs_settle)
 
 
 def mix_messages(count: int, users: list[str], signer) -> list[tuple[str, bytes]]:
@@ -189,7 +190,7 @@ def main() -> None:
                 raise RuntimeError("the SMTP sink did not start")
         sink_pids = [sink.pid for sink in sinks]
         http_port, smtp_port = start_gateway(procs, work, namespace, dns_server.port, users, args.instances)
-        settle(work / "settle")  # the gateway creates a file per message (its blobs go under work too)
+        settle(work / "settle", stamp=REMOVED)  # the gateway creates a file per message (its blobs go under work too)
         gateway_address = company_address("c-bench", DOMAIN)
         for number in range(1, args.rounds + 1):
             for name, make in LOADS.items():
@@ -222,6 +223,7 @@ def main() -> None:
         dns_server.stop()
         forget_namespace(KAFKA, MONGODB_URL, namespace)
         shutil.rmtree(work, ignore_errors=True)  # the blobs of 4,000+ messages and the DNS zone
+        removed(REMOVED)
     report(args, rounds, published, stages)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 PROBE_FILES = 300
 QUIET_MS = 0.12      # a quiet filesystem here: 0.03-0.06 ms per file; a settling one: 0.15-1.6 ms
 LIMIT_S = 400.0      # the longest window (60 s + 300 s) and some
+AFTER_REMOVAL_S = 180.0  # a benchmark's own removal of 20,000-40,000 files: the probes alone missed it once
 QUIET_PROBES = 2     # in a row, CONFIRM_S apart: right after a removal a probe is cheap for ~1 s (the
 CONFIRM_S = 5.0      # deletion time is not yet in the past), and a bench run next to it was not
 
@@ -42,12 +43,29 @@ def create_cost_ms(directory: Path, files: int = PROBE_FILES) -> float:
     return 1000 * (time.perf_counter() - started) / files
 
 
-def settle(directory: Path, say=print, limit_s: float = LIMIT_S, sleep=time.sleep) -> float:
+def removed(stamp: Path) -> None:
+    """Records that a benchmark just removed its files (settle() waits AFTER_REMOVAL_S from then)."""
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(str(time.time()))
+
+
+def settle(directory: Path, say=print, limit_s: float = LIMIT_S, sleep=time.sleep, stamp: Path | None = None,
+           clock=time.time) -> float:
     """Waits until creating files next to `directory` costs what it costs on a quiet filesystem (at
-    most `limit_s`); returns the seconds waited. The probes live in `directory` itself, which the
-    caller removes with the rest of its work after measuring. MAILLINK_BENCH_NO_SETTLE=1 skips it."""
+    most `limit_s`), and until AFTER_REMOVAL_S have passed since the removal recorded in `stamp` (the
+    probes cover the block groups of 300 files; a run that writes 20,000 reaches further); returns
+    the seconds waited. The probes live in `directory` itself, which the caller removes with the rest
+    of its work after measuring. MAILLINK_BENCH_NO_SETTLE=1 skips it."""
     if os.environ.get("MAILLINK_BENCH_NO_SETTLE") == "1":
         return 0.0
+    try:
+        since = clock() - float(stamp.read_text()) if stamp else None
+    except (OSError, ValueError):
+        since = None
+    if since is not None and 0 <= since < AFTER_REMOVAL_S:
+        say(f"a benchmark removed its files {since:.0f} s ago; waiting {AFTER_REMOVAL_S - since:.0f} s "
+            "(ext4 without a journal skips freshly freed inodes, fs_settle.py)…", flush=True)
+        sleep(AFTER_REMOVAL_S - since)
     started, quiet, told = time.monotonic(), 0, False
     for attempt in range(1000):
         cost = create_cost_ms(directory / f"probe{attempt}")

@@ -33,3 +33,17 @@ def test_it_gives_up_after_the_limit_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.delenv("MAILLINK_BENCH_NO_SETTLE", raising=False)
     fs_settle.settle(tmp_path, say=lambda text, **_: said.append(text), limit_s=-1, sleep=lambda s: None)
     assert said[-1].startswith("WARNING") and "0.80 ms" in said[-1]
+
+
+def test_it_waits_out_a_recent_removal_recorded_by_a_benchmark(tmp_path, monkeypatch):
+    said, slept, stamp = [], [], tmp_path / "removed"
+    monkeypatch.setattr(fs_settle, "create_cost_ms", lambda directory: 0.04)
+    monkeypatch.delenv("MAILLINK_BENCH_NO_SETTLE", raising=False)
+    fs_settle.removed(stamp)
+    at = float(stamp.read_text())
+    fs_settle.settle(tmp_path, say=lambda text, **_: said.append(text), sleep=slept.append, stamp=stamp,
+                     clock=lambda: at + 30)
+    assert slept[0] == fs_settle.AFTER_REMOVAL_S - 30 and "30 s ago" in said[0]
+    slept.clear()
+    fs_settle.settle(tmp_path, sleep=slept.append, stamp=stamp, clock=lambda: at + fs_settle.AFTER_REMOVAL_S + 1)
+    assert slept == [fs_settle.CONFIRM_S]  # long enough ago: only the probes
