@@ -19,6 +19,7 @@ import random
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -28,7 +29,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from . import tokens
-from .kafka_tools import wait_group_caught_up
+from .fs_settle import removed
+from .kafka_tools import NAMESPACE_DATABASES, drop_namespace, wait_group_caught_up
 from .processes import ServiceSet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -281,8 +283,19 @@ async def run(store: str, scale: float, port: int, heavy: int | None = None) -> 
     finally:
         if procs:
             procs.stop()
+        # The run's topics go with it (each namespace left costs the shared broker its partitions for
+        # good); a private store goes with its directory, the shared one (--store url) loses the run's
+        # databases. Best effort: the figures are in.
+        try:
+            await drop_namespace(KAFKA, url, namespace, NAMESPACE_DATABASES if store == "url" else [])
+        except Exception as exc:  # noqa: BLE001
+            print(f"clean-up of namespace {namespace} failed ({exc!r}); its topics remain", file=sys.stderr)
         for stop in stops:
             stop()
+        # The private store's data (gigabytes at scale 1); its logs are kept for a failed run.
+        for part in ("sqlite", "pg"):
+            shutil.rmtree(work / part, ignore_errors=True)
+        removed(RUN_DIR / "bench" / ".files-removed")
     result["ratio"] = round(result["a_linked_per_s"] / min(result["b_raw_kafka_per_s"], result["c_raw_insert_per_s"]), 3)
     return result
 
