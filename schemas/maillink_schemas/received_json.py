@@ -5,7 +5,7 @@ message on their hot path, where building the pydantic model, copying the envelo
 dumping it cost ~0.06 ms of CPU per message in ingest (docs/ingest-sync.md, "Round 5") and ~3 % of the
 gateway's samples (docs/bcc-gateway.md). This is the one plain-value writer of the contract: the
 field order below is MessageReceived's (pydantic-core keeps a dict's order), the caps are bounds.py's.
-tests/unit/test_received_bytes.py (ingest) and tests/unit/test_bcc_received_bytes.py (gateway) check
+tests/unit/test_received_bytes.py checks, for ingest and for the gateway,
 over generated envelopes that the bytes are exactly the model's `model_dump_json()`.
 """
 from datetime import datetime
